@@ -1,11 +1,12 @@
 """Dataset names, the HDF5 format (ann-benchmarks compatible, with extras) and building datasets on demand.
 
-A dataset file ``datasets/<name>.hdf5`` holds, as in ann-benchmarks: attrs ``distance``, ``point_type``, ``dimension``;
-datasets ``train`` (corpus vectors), ``test`` (query vectors), ``neighbors`` and ``distances`` (exact top-100). Extras:
-``doc_ids`` / ``query_ids`` (strings), a ``qrels`` group (``query``, ``doc`` rows and ``grade``), provenance attrs and a
-``geometry`` group. ann-benchmarks files dropped into ``datasets/`` are read unchanged.
+A dataset file ``datasets/<name>.hdf5`` holds, as in ann-benchmarks: attrs ``distance``, ``point_type``,
+``dimension``; datasets ``train`` (corpus vectors), ``test`` (query vectors), ``neighbors`` and ``distances`` (exact
+top-100). Extras: ``doc_ids`` / ``query_ids`` (strings), a ``qrels`` group (``query``, ``doc`` rows and ``grade``),
+provenance attrs and a ``geometry`` group. ann-benchmarks files dropped into ``datasets/`` are read unchanged.
 
-Builders are looked up by name pattern (``register_builder``); synthetic ``random-<xs|s|m>-<dim>-<distance>`` is built in.
+Builders are looked up by name pattern (``register_builder``); synthetic ``random-<xs|s|m>-<dim>-<distance>`` is built
+in.
 """
 
 from __future__ import annotations
@@ -65,17 +66,32 @@ class Dataset:
         return self.qrels is not None and len(self.qrels) > 0
 
 
-Builder = Callable[[str, re.Match], dict[str, Any]]
-_BUILDERS: list[tuple[re.Pattern, Builder, str]] = []
+Builder = Callable[[str], dict[str, Any]]
+_BUILDERS: list[tuple[Callable[[str], bool], Builder, str]] = []
+# Modules that register builders, imported on first use so that reading a dataset never imports them.
+BUILDER_MODULES = ("topobench.corpus_datasets",)
 
 
-def register_builder(pattern: str, builder: Builder, description: str) -> None:
-    """Make names matching ``pattern`` buildable: ``builder(name, match)`` returns the arrays for ``write_dataset``."""
-    _BUILDERS.append((re.compile(pattern), builder, description))
+def register_builder(accepts: str | Callable[[str], bool], builder: Builder, description: str) -> None:
+    """Make names buildable: ``accepts`` (a regular expression the whole name must match, or a predicate) says which;
+    ``builder(name)`` returns the keyword arguments of ``write_dataset``."""
+    if isinstance(accepts, str):
+        pattern = re.compile(accepts)
+        _BUILDERS.append((lambda name: pattern.fullmatch(name) is not None, builder, description))
+    else:
+        _BUILDERS.append((accepts, builder, description))
+
+
+def _builders() -> list[tuple[Callable[[str], bool], Builder, str]]:
+    import importlib
+
+    for module in BUILDER_MODULES:
+        importlib.import_module(module)
+    return _BUILDERS
 
 
 def known_patterns() -> list[str]:
-    return [description for _, _, description in _BUILDERS]
+    return [description for _, _, description in _builders()]
 
 
 def load_dataset(name: str, build: bool = True) -> Dataset:
@@ -174,12 +190,11 @@ def write_dataset(path: Path, *, train: np.ndarray, test: np.ndarray, distance: 
 def build_dataset(name: str) -> Path:
     """Build ``datasets/<name>.hdf5`` with the first builder whose pattern matches the name."""
     path = dataset_path(name)
-    for pattern, builder, _ in _BUILDERS:
-        match = pattern.fullmatch(name)
-        if match:
+    for accepts, builder, _ in _builders():
+        if accepts(name):
             logger.info("building dataset %s", name)
             start = time.perf_counter()
-            arrays = builder(name, match)
+            arrays = builder(name)
             arrays.setdefault("attrs", {})["build_seconds"] = round(time.perf_counter() - start, 3)
             write_dataset(path, **arrays)
             logger.info("wrote %s in %.1f s", path, time.perf_counter() - start)
@@ -205,10 +220,14 @@ def make_blobs(n: int, dim: int, centers: int, seed: int) -> np.ndarray:
     return X
 
 
-def build_random(name: str, match: re.Match) -> dict[str, Any]:
+RANDOM_NAME = r"random-(?P<size>xs|s|m)-(?P<dim>[1-9][0-9]*)-(?P<distance>angular|euclidean)"
+
+
+def build_random(name: str) -> dict[str, Any]:
     """Deterministic blobs split into train/test, with exact top-100 ground truth."""
     from topobench.distances import exact_knn
 
+    match = re.fullmatch(RANDOM_NAME, name)
     size, dim, distance = match["size"], int(match["dim"]), match["distance"]
     n_train, n_test = SYNTHETIC_SIZES[size]
     X = make_blobs(n_train + n_test, dim, centers=max(10, n_train // 100), seed=1)
@@ -220,5 +239,4 @@ def build_random(name: str, match: re.Match) -> dict[str, Any]:
     }
 
 
-register_builder(r"random-(?P<size>xs|s|m)-(?P<dim>[1-9][0-9]*)-(?P<distance>angular|euclidean)", build_random,
-                 "random-<xs|s|m>-<dim>-<angular|euclidean>")
+register_builder(RANDOM_NAME, build_random, "random-<xs|s|m>-<dim>-<angular|euclidean>")

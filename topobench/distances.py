@@ -1,7 +1,7 @@
 """Distance functions shared by ground truth, the runner and the metrics, so every index is scored the same way.
 
-Conventions follow ann-benchmarks: ``angular`` is ``1 − cos``, ``euclidean`` is the L2 distance (not squared), and ``ip``
-(maximum inner product) is ``−⟨q, x⟩`` so that smaller is always better.
+Conventions follow ann-benchmarks: ``angular`` is ``1 − cos``, ``euclidean`` is the L2 distance (not squared), and
+``ip`` (maximum inner product) is ``−⟨q, x⟩`` so that smaller is always better.
 """
 
 from __future__ import annotations
@@ -55,12 +55,12 @@ def exact_knn(train: np.ndarray, test: np.ndarray, metric: str, k: int = 100, bl
     neighbors = np.empty((len(queries), k), dtype=np.int32)
     dists = np.empty((len(queries), k), dtype=np.float32)
     for start in tqdm(range(0, len(queries), block), desc="exact ground truth", unit="block", disable=not progress):
-        D, I = index.search(queries[start : start + block], k)
-        neighbors[start : start + block] = I
+        scores, ids = index.search(queries[start : start + block], k)
+        neighbors[start : start + block] = ids
         if metric == "angular":
-            dists[start : start + block] = 1.0 - D
+            dists[start : start + block] = 1.0 - scores
         elif metric == "euclidean":
-            dists[start : start + block] = np.sqrt(np.maximum(D, 0.0))
+            dists[start : start + block] = np.sqrt(np.maximum(scores, 0.0))
         else:
-            dists[start : start + block] = -D
+            dists[start : start + block] = -scores
     return neighbors, dists

@@ -36,6 +36,7 @@ ENTRY_POINT_GROUP = "topobench"
 ALLOWLIST_ENV = "TOPOBENCH_PLUGINS"
 EXTRA_DIRS_ENV = "TOPOBENCH_PLUGIN_DIRS"
 KINDS = ("indexes", "encoders", "losses", "miners")
+SINGULAR = {"indexes": "algorithm", "encoders": "encoder", "losses": "loss", "miners": "miner"}
 
 
 @dataclass(frozen=True)
@@ -71,17 +72,17 @@ class Registry:
     def add(self, kind: str, name: str, cls: type, plugin: str) -> None:
         table = self.entries[kind]
         if not isinstance(name, str) or not name:
-            raise PluginError(f"plugin {plugin!r} registered a {kind[:-1]} with an invalid name {name!r}")
+            raise PluginError(f"plugin {plugin!r} registered a {SINGULAR[kind]} with an invalid name {name!r}")
         if name in table:
             first = table[name].plugin
             raise PluginError(
-                f"{kind[:-1]} {name!r} is registered twice: by plugin {first!r} and by plugin {plugin!r}; "
+                f"{SINGULAR[kind]} {name!r} is registered twice: by plugin {first!r} and by plugin {plugin!r}; "
                 f"remove or rename one of them (or leave one out with {ALLOWLIST_ENV})"
             )
         base = _base_class(kind)
         if not (isinstance(cls, type) and issubclass(cls, base)):
             raise PluginError(
-                f"plugin {plugin!r} registered {kind[:-1]} {name!r} as {cls!r}, which is not a subclass of "
+                f"plugin {plugin!r} registered {SINGULAR[kind]} {name!r} as {cls!r}, which is not a subclass of "
                 f"{base.__module__}.{base.__name__}"
             )
         registration = Registration(kind, name, cls, plugin)
@@ -92,7 +93,7 @@ class Registry:
         table = self.entries[kind]
         if name not in table:
             known = ", ".join(sorted(table)) or "none"
-            raise UnknownNameError(f"unknown {kind[:-1]} {name!r}; known {kind}: {known} (see `python run.py --list`)")
+            raise UnknownNameError(f"unknown {SINGULAR[kind]} {name!r}; known {kind}: {known} (see `python run.py --list`)")
         return table[name]
 
     def names(self, kind: str) -> list[str]:

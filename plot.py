@@ -1,0 +1,14 @@
+#!/usr/bin/env python3
+"""Draw Pareto frontiers from results/.
+
+    python plot.py --dataset random-xs-20-angular -o p.png
+    python plot.py --dataset scifact-minilm -x ndcg@10 -y qps --count 100
+    python plot.py --dataset scifact-minilm --dataset scifact-minilm-topo --raw
+"""
+
+import sys
+
+from topobench.cli import plot_main
+
+if __name__ == "__main__":
+    sys.exit(plot_main())

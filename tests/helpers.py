@@ -1,0 +1,34 @@
+"""Helpers shared by the tests: a tiny dataset writer, an algos.yaml writer, and running the scripts as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from topobench.datasets import make_blobs, write_dataset
+from topobench.distances import exact_knn
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+TEST_PLUGIN_DIRS = os.pathsep.join([str(TESTS / "plugins"), str(TESTS / "plugins_faulty")])
+
+
+def write_tiny_dataset(folder: Path, name: str = "tiny-16-euclidean", distance: str = "euclidean",
+                       n: int = 600, n_queries: int = 20, dim: int = 16) -> Path:
+    """A small blob dataset with exact ground truth, in the real dataset format."""
+    X = make_blobs(n + n_queries, dim, centers=12, seed=7)
+    train, test = X[:n], X[n:]
+    neighbors, distances = exact_knn(train, test, distance, 100, progress=False)
+    path = folder / f"{name}.hdf5"
+    write_dataset(path, train=train, test=test, distance=distance, neighbors=neighbors, distances=distances)
+    return path
+
+
+def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+        timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run a repository script (run.py, plot.py, export.py) in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, str(ROOT / args[0]), *args[1:]], capture_output=True, text=True,
+                          env=full_env, cwd=cwd or ROOT, timeout=timeout)

@@ -1,0 +1,68 @@
+"""Indexes that misbehave on purpose, to test that the runner isolates them: one hangs, one crashes, one raises."""
+
+import os
+import time
+
+import numpy as np
+
+from topobench.hookspecs import hookimpl
+from topobench.indexes import Index
+
+
+class _Exact(Index):
+    def fit(self, X):
+        self.X = np.asarray(X, np.float32)
+
+    def query(self, q, k):
+        return np.argsort(((self.X - q) ** 2).sum(axis=1))[:k]
+
+
+class Hang(_Exact):
+    """Never returns from a query whose query-arg is 'hang'."""
+
+    def set_query_arguments(self, mode="ok"):
+        super().set_query_arguments(mode)
+        self.mode = mode
+
+    def query(self, q, k):
+        while self.mode == "hang":
+            time.sleep(0.05)
+        return super().query(q, k)
+
+
+class Crash(_Exact):
+    """Kills its own process while building, as a segfaulting library would."""
+
+    def fit(self, X):
+        os._exit(3)
+
+
+class Raises(_Exact):
+    """Raises while building."""
+
+    def fit(self, X):
+        raise RuntimeError("deliberate failure while building")
+
+
+@hookimpl
+def register_indexes(register):
+    register("hang", Hang)
+    register("crash", Crash)
+    register("raises", Raises)
+
+
+class Slow(_Exact):
+    """Sleeps ``delay`` seconds per query, so a sweep lasts long enough to be killed in the middle."""
+
+    def set_query_arguments(self, delay=0.01):
+        super().set_query_arguments(delay)
+        self.delay = delay
+
+    def query(self, q, k):
+        time.sleep(self.delay)
+        return super().query(q, k)
+
+
+@hookimpl(specname="register_indexes")
+def register_slow(register):
+    register("slow", Slow)
