@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from topobench.datasets import DATA_DIR_ENV, dataset_path, write_dataset
-from topobench.errors import DatasetError, UnknownNameError
+from topobench.errors import DatasetError, NoResultsError, UnknownNameError
 from topobench.export import export_csv, summary_rows
-from topobench.metrics import NoResultsError, get_metric, summary_table
+from topobench.metrics import get_metric, summary_table
 from topobench.plotting import figure, pareto_frontier, plot
 from topobench.results import RESULTS_DIR_ENV, Result, result_path, write_result
 

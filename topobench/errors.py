@@ -17,5 +17,9 @@ class ConfigError(TopobenchError):
     """A malformed algos.yaml (or other configuration) entry."""
 
 
+class NoResultsError(TopobenchError):
+    """Nothing to score, plot or export for what was asked; the message names the command that produces results."""
+
+
 class DatasetError(TopobenchError):
     """A dataset that cannot be built, found or read."""

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from topobench.datasets import dataset_path, datasets_dir, load_dataset
-from topobench.errors import DatasetError
-from topobench.metrics import METRICS, SUMMARY_LEVELS, NoResultsError, Point, get_metric, score, summarize
+from topobench.errors import DatasetError, NoResultsError
+from topobench.metrics import METRICS, SUMMARY_LEVELS, Point, get_metric, score, summarize
 from topobench.results import iter_results, results_dir
 
 logger = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from topobench.component import Component
 class Loss(Component, ABC):
     """A training objective over query, positive and negative embeddings.
 
-    ``__call__`` returns a dict of named scalar components; the key ``"loss"`` is the value to minimise and the others are
-    logged by the trainer (for the topology loss: ``infonce`` and ``topology``).
+    ``__call__`` returns a dict of named scalar components; the key ``"loss"`` is the value to minimise and the others
+    are logged by the trainer (for the topology loss: ``infonce`` and ``topology``).
     """
 
     @abstractmethod

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from topobench.datasets import Dataset
-from topobench.errors import PluginError, TopobenchError, UnknownNameError
+from topobench.errors import PluginError, UnknownNameError
 from topobench.results import Result
 
 logger = logging.getLogger(__name__)
@@ -48,10 +48,6 @@ logger = logging.getLogger(__name__)
 KNN_EPSILON = 1e-3
 EPSILON_FACTOR = 0.01
 SUMMARY_LEVELS = (0.9, 0.95, 0.99)
-
-
-class NoResultsError(TopobenchError):
-    """Nothing to score for what was asked; the message names the command that produces results."""
 
 
 def is_text_result(result: Result) -> bool:

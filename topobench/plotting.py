@@ -16,9 +16,9 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from topobench.errors import TopobenchError
+from topobench.errors import NoResultsError, TopobenchError
 from topobench.export import load_points
-from topobench.metrics import Metric, NoResultsError, Point, get_metric
+from topobench.metrics import Metric, Point, get_metric
 
 logger = logging.getLogger(__name__)
 

@@ -93,7 +93,9 @@ class Registry:
         table = self.entries[kind]
         if name not in table:
             known = ", ".join(sorted(table)) or "none"
-            raise UnknownNameError(f"unknown {SINGULAR[kind]} {name!r}; known {kind}: {known} (see `python run.py --list`)")
+            raise UnknownNameError(
+                f"unknown {SINGULAR[kind]} {name!r}; known {kind}: {known} (see `python run.py --list`)"
+            )
         return table[name]
 
     def names(self, kind: str) -> list[str]:

@@ -96,7 +96,10 @@ def select_definitions(config: RunConfig, dataset: Dataset, algorithms: list[str
         if d.algorithm not in registry.entries["indexes"]:
             logger.warning("%s: algorithm %r is not registered by any plugin; skipped", d.source, d.algorithm)
             continue
-        reason = registry.get("indexes", d.algorithm).unavailable_reason()
+        registration = registry.get("indexes", d.algorithm)
+        reason = registration.unavailable_reason()
+        if not reason and registration.cls.needs_texts and not dataset.attrs.get("corpus"):
+            reason = f"it searches texts and {dataset.name!r} has none (use a corpus dataset such as scifact-minilm)"
         if reason:
             unavailable[d.algorithm] = reason
             continue

@@ -1,0 +1,71 @@
+"""``ivf_pq``: faiss's IndexIVFPQ, inverted lists of PQ-coded residuals; a query scans its ``nprobe`` nearest lists.
+
+Build args: ``(nlist, m[, nbits=8])``: ``nlist`` k-means cells (clamped to the corpus size); residuals encoded by ``m``
+sub-quantizers of ``2**nbits`` centroids (nbits clamped on tiny corpora; vectors zero-padded when ``m`` does not
+divide the dimension). Query args: ``(nprobe,)``, clamped to nlist. No polysemous training and no exact re-ranking,
+so recall saturates below 1 at the PQ's accuracy. Angular data is ranked by L2 between unit vectors (see
+``_faiss_common``). Counters: ``distcomps`` (codes scanned + nlist centroid distances per query), ``lists_probed``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from topobench.hookspecs import hookimpl
+
+
+def load_common() -> ModuleType:
+    """Import ``_faiss_common.py`` from beside this file, once, under a stable name.
+
+    Plugin files are loaded by path, not as a package, so a relative import cannot work; loading by path (and caching in
+    ``sys.modules``) keeps one copy of the shared base classes for every faiss plugin, without touching ``sys.path``.
+    """
+    name = "topobench_plugins_indexes_faiss_common"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_faiss_common.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    return sys.modules[name]
+
+
+common = load_common()
+
+
+class FaissIVFPQ(common.FaissIVFIndex):
+    """Inverted file with product-quantized residuals (faiss IndexIVFPQ, ADC search)."""
+
+    angular_by_l2 = True  # unit vectors by L2: the inner-product estimate on codes is biased (see _faiss_common)
+
+    def __init__(self, metric: str, nlist: int, m: int, nbits: int = 8) -> None:
+        super().__init__(metric, nlist, m, nbits)
+        self.m, self.nbits = int(m), int(nbits)
+
+    def build(self, X: np.ndarray) -> Any:
+        faiss = common.import_faiss()
+        n, d = X.shape
+        padded, transform = common.pad_for_subquantizers("ivf_pq", d, self.m)
+        nbits = common.clamp_bits("ivf_pq", self.nbits, n)
+        ivf = faiss.IndexIVFPQ(self.quantizer(padded), padded, self.nlist, self.m, nbits, self.faiss_metric())
+        ivf.do_polysemous_training = False
+        common.quiet_kmeans(ivf.cp, "ivf_pq", n, self.nlist)
+        common.quiet_kmeans(ivf.pq.cp, "ivf_pq", n, 2**nbits)
+        index = common.with_transform(transform, ivf)
+        index.train(X)
+        index.add(X)
+        return index
+
+
+@hookimpl
+def register_indexes(register):
+    register("ivf_pq", FaissIVFPQ)

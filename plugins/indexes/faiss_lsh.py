@@ -1,0 +1,64 @@
+"""``lsh``: faiss's IndexLSH, random-hyperplane (sign) hashing into ``nbits``-bit codes, searched by Hamming distance.
+
+Build args: ``(nbits,)``, e.g. 256 … 4096 for 384-d vectors; more bits approximate the angle better. Query args: none.
+Faithful to faiss's defaults (``rotate_data=True``, ``train_thresholds=False``) and, like ann-benchmarks' faiss-lsh,
+without exact re-ranking: the ranking is the Hamming ranking. The bits are signs of random projections, so the
+ranking approximates the angle between vectors (for euclidean data too, where it is a weaker proxy).
+Counter: ``distcomps`` = n Hamming distances per query (IndexLSH scans every code).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from topobench.hookspecs import hookimpl
+
+
+def load_common() -> ModuleType:
+    """Import ``_faiss_common.py`` from beside this file, once, under a stable name.
+
+    Plugin files are loaded by path, not as a package, so a relative import cannot work; loading by path (and caching in
+    ``sys.modules``) keeps one copy of the shared base classes for every faiss plugin, without touching ``sys.path``.
+    """
+    name = "topobench_plugins_indexes_faiss_common"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_faiss_common.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    return sys.modules[name]
+
+
+common = load_common()
+
+
+class FaissLSH(common.ExhaustiveFaissIndex):
+    """Sign-random-projection LSH codes ranked by Hamming distance (faiss IndexLSH)."""
+
+    metrics = ("angular", "euclidean")
+
+    def __init__(self, metric: str, nbits: int) -> None:
+        super().__init__(metric, nbits)
+        self.nbits = int(nbits)
+
+    def build(self, X: np.ndarray) -> Any:
+        faiss = common.import_faiss()
+        index = faiss.IndexLSH(X.shape[1], self.nbits)
+        index.train(X)
+        index.add(X)
+        return index
+
+
+@hookimpl
+def register_indexes(register):
+    register("lsh", FaissLSH)

@@ -1,0 +1,70 @@
+"""``pq``: faiss's IndexPQ, product quantization with exhaustive asymmetric-distance (ADC) search.
+
+Build args: ``(m[, nbits=8])``: ``m`` sub-quantizers of ``2**nbits`` centroids each, i.e. ``m * nbits / 8`` bytes per
+vector (vectors are zero-padded when ``m`` does not divide the dimension; ``nbits`` is clamped when the corpus has
+fewer than ``2**nbits`` vectors, since faiss's k-means throws). Query args: none. This is ``index_factory("PQ{m}np")``:
+polysemous training is off (it cost 80 s on SciFact and does not change ADC search). Angular data is ranked by L2
+between unit vectors (see ``_faiss_common``). Counter: ``distcomps`` = n code distances per query.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from topobench.hookspecs import hookimpl
+
+
+def load_common() -> ModuleType:
+    """Import ``_faiss_common.py`` from beside this file, once, under a stable name.
+
+    Plugin files are loaded by path, not as a package, so a relative import cannot work; loading by path (and caching in
+    ``sys.modules``) keeps one copy of the shared base classes for every faiss plugin, without touching ``sys.path``.
+    """
+    name = "topobench_plugins_indexes_faiss_common"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_faiss_common.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    return sys.modules[name]
+
+
+common = load_common()
+
+
+class FaissPQ(common.ExhaustiveFaissIndex):
+    """Product quantization, exhaustive ADC search (faiss IndexPQ, no polysemous codes)."""
+
+    angular_by_l2 = True  # unit vectors by L2: the inner-product estimate on codes is biased (see _faiss_common)
+
+    def __init__(self, metric: str, m: int, nbits: int = 8) -> None:
+        super().__init__(metric, m, nbits)
+        self.m, self.nbits = int(m), int(nbits)
+
+    def build(self, X: np.ndarray) -> Any:
+        faiss = common.import_faiss()
+        n, d = X.shape
+        padded, transform = common.pad_for_subquantizers("pq", d, self.m)
+        nbits = common.clamp_bits("pq", self.nbits, n)
+        pq = faiss.IndexPQ(padded, self.m, nbits, self.faiss_metric())
+        pq.do_polysemous_training = False
+        common.quiet_kmeans(pq.pq.cp, "pq", n, 2**nbits)
+        index = common.with_transform(transform, pq)
+        index.train(X)
+        index.add(X)
+        return index
+
+
+@hookimpl
+def register_indexes(register):
+    register("pq", FaissPQ)
