@@ -200,3 +200,13 @@ def test_registering_the_plugins_imports_neither_faiss_nor_hnswlib():
             "print(sorted(m for m in ('faiss', 'hnswlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_more_subquantizers_than_dimensions_are_lowered_to_the_dimension(data, caplog):
+    """m > d would leave sub-quantizers coding only zero padding (minutes of degenerate k-means): m becomes d."""
+    train, test = data
+    index = index_class("pq")("euclidean", 4 * train.shape[1])
+    with caplog.at_level(logging.WARNING):
+        index.fit(train)
+    assert f"using m={train.shape[1]}" in caplog.text
+    assert len(index.query(test[0], 10)) == 10

@@ -235,7 +235,7 @@ def build_random(name: str) -> dict[str, Any]:
     neighbors, distances = exact_knn(train, test, distance, GROUND_TRUTH_K)
     return {
         "train": train, "test": test, "distance": distance, "neighbors": neighbors, "distances": distances,
-        "attrs": {"corpus": "synthetic-blobs", "seed": 1},
+        "attrs": {"generator": "gaussian blobs", "seed": 1},
     }
 
 

@@ -27,6 +27,7 @@ from topobench.definitions import Definition, check_signatures, parse_definition
 from topobench.distances import distances_to
 from topobench.errors import TopobenchError, UnknownNameError
 from topobench.plugins import get_registry
+from topobench.texts import dataset_texts, has_texts
 from topobench.timing import Measurement, measure_batch, measure_single, measure_texts
 
 logger = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def select_definitions(config: RunConfig, dataset: Dataset, algorithms: list[str
             continue
         registration = registry.get("indexes", d.algorithm)
         reason = registration.unavailable_reason()
-        if not reason and registration.cls.needs_texts and not dataset.attrs.get("corpus"):
+        if not reason and registration.cls.needs_texts and not has_texts(dataset):
             reason = f"it searches texts and {dataset.name!r} has none (use a corpus dataset such as scifact-minilm)"
         if reason:
             unavailable[d.algorithm] = reason
@@ -199,8 +200,6 @@ def run_definition(config: RunConfig, definition: Definition, pending: list[int]
     doc_texts = query_texts = None
     start = perf_counter()
     if cls.needs_texts:
-        from topobench.texts import dataset_texts
-
         doc_texts, query_texts = dataset_texts(dataset)
         build_start = perf_counter()
         index.fit_texts(doc_texts)

@@ -7,11 +7,16 @@ from topobench.datasets import Dataset
 from topobench.errors import DatasetError
 
 
+def has_texts(dataset: Dataset) -> bool:
+    """Whether the dataset records the corpus, split and ids its texts can be reloaded from."""
+    return bool(dataset.attrs.get("corpus") and dataset.attrs.get("split")) and None not in (dataset.doc_ids,
+                                                                                            dataset.query_ids)
+
+
 def dataset_texts(dataset: Dataset) -> tuple[list[str], list[str]]:
     """(document texts in ``train`` row order, query texts in ``test`` row order) of a dataset built from a corpus."""
-    corpus_name = dataset.attrs.get("corpus")
-    split = dataset.attrs.get("split")
-    if not corpus_name or not split or dataset.doc_ids is None or dataset.query_ids is None:
+    corpus_name, split = dataset.attrs.get("corpus"), dataset.attrs.get("split")
+    if not has_texts(dataset):
         raise DatasetError(
             f"dataset {dataset.name!r} was not built from a corpus (no corpus, split and ids recorded), so a text "
             "index has no texts to search; use a corpus dataset such as scifact-minilm"

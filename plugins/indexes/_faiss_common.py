@@ -75,21 +75,25 @@ def clamp_bits(name: str, nbits: int, n: int) -> int:
     return nbits
 
 
-def pad_for_subquantizers(name: str, d: int, m: int) -> tuple[int, Any]:
-    """Make the dimension a multiple of ``m``, as faiss's PQ requires: (working dimension, transform or None).
+def pad_for_subquantizers(name: str, d: int, m: int) -> tuple[int, int, Any]:
+    """Make the dimension a multiple of ``m``, as faiss's PQ requires: (m, working dimension, transform or None).
 
-    When ``m`` does not divide ``d``, vectors are padded with zero dimensions spread evenly among the real ones (faiss
+    ``m`` larger than ``d`` is lowered to ``d`` (a sub-quantizer of less than one dimension would code only padding,
+    and faiss's k-means on all-zero sub-vectors takes minutes splitting empty clusters). When ``m`` does not divide
+    ``d``, vectors are padded with zero dimensions spread evenly among the real ones (faiss
     ``RemapDimensionsTransform``, uniform), which changes no L2 distance or inner product. So ``m`` keeps meaning "m
-    codes per vector" for every dimension: m=48 on 4096-d vectors, m=16 on 20-d test data. Wrap the PQ index with
-    :func:`with_transform`.
+    codes per vector": m=48 on 4096-d vectors, m=16 on 20-d test data. Wrap the PQ index with :func:`with_transform`.
     """
     if m < 1:
         raise ValueError(f"{name}: m must be a positive number of sub-quantizers, got {m}")
+    if m > d:
+        logger.warning("%s: m=%d sub-quantizers exceed the dimension %d; using m=%d", name, m, d, d)
+        m = d
     if d % m == 0:
-        return d, None
+        return m, d, None
     padded = -(-d // m) * m
     logger.info("%s: m=%d does not divide the dimension %d; padding vectors with zeros to %d", name, m, d, padded)
-    return padded, import_faiss().RemapDimensionsTransform(d, padded, True)
+    return m, padded, import_faiss().RemapDimensionsTransform(d, padded, True)
 
 
 def with_transform(transform: Any, index: Any) -> Any:

@@ -54,9 +54,9 @@ class FaissIVFPQ(common.FaissIVFIndex):
     def build(self, X: np.ndarray) -> Any:
         faiss = common.import_faiss()
         n, d = X.shape
-        padded, transform = common.pad_for_subquantizers("ivf_pq", d, self.m)
+        m, padded, transform = common.pad_for_subquantizers("ivf_pq", d, self.m)
         nbits = common.clamp_bits("ivf_pq", self.nbits, n)
-        ivf = faiss.IndexIVFPQ(self.quantizer(padded), padded, self.nlist, self.m, nbits, self.faiss_metric())
+        ivf = faiss.IndexIVFPQ(self.quantizer(padded), padded, self.nlist, m, nbits, self.faiss_metric())
         ivf.do_polysemous_training = False
         common.quiet_kmeans(ivf.cp, "ivf_pq", n, self.nlist)
         common.quiet_kmeans(ivf.pq.cp, "ivf_pq", n, 2**nbits)

@@ -54,9 +54,9 @@ class FaissPQ(common.ExhaustiveFaissIndex):
     def build(self, X: np.ndarray) -> Any:
         faiss = common.import_faiss()
         n, d = X.shape
-        padded, transform = common.pad_for_subquantizers("pq", d, self.m)
+        m, padded, transform = common.pad_for_subquantizers("pq", d, self.m)
         nbits = common.clamp_bits("pq", self.nbits, n)
-        pq = faiss.IndexPQ(padded, self.m, nbits, self.faiss_metric())
+        pq = faiss.IndexPQ(padded, m, nbits, self.faiss_metric())
         pq.do_polysemous_training = False
         common.quiet_kmeans(pq.pq.cp, "pq", n, 2**nbits)
         index = common.with_transform(transform, pq)
