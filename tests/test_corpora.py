@@ -422,3 +422,23 @@ def test_answer_accuracy_counts_every_query():
     assert answer_accuracy([], [], k=20) == 0.0
     with pytest.raises(ValueError):
         answer_accuracy(texts, answers[:2], k=20)
+
+
+def test_nq_dataset_is_built_by_name_and_scored_with_answer_accuracy(dpr_mirror, offline, workspace):
+    """`nq-toy`: the DPR test split (answers, no qrels) encoded by the toy encoder; acc@k matches DPR's rule."""
+    from topobench.datasets import load_dataset
+    from topobench.export import load_points
+    from topobench.results import iter_results
+    from topobench.runner import RunConfig, run_sweep
+
+    ds = load_dataset("nq-toy")
+    assert ds.attrs["corpus"] == "nq" and ds.attrs["split"] == "test" and not ds.has_qrels
+    (workspace / "algos.yaml").write_text("float:\n  any:\n    flat:\n      args: []\n")
+    run_sweep(RunConfig(dataset="nq-toy", count=20, runs=1, definitions_file=workspace / "algos.yaml"), ["flat"])
+    (point,) = load_points("nq-toy", count=20)
+    (result,) = iter_results("nq-toy", count=20)
+    corpus = load_corpus("nq", splits=["test"])
+    texts = [[corpus.docs[ds.doc_ids[row]].text for row in rows if row >= 0] for rows in result.neighbors]
+    answers = [corpus.answers["test"][q] for q in ds.query_ids]
+    assert point.values["acc@20"] == pytest.approx(answer_accuracy(texts, answers, k=20))
+    assert point.values["acc@100"] is None and point.values["ndcg@10"] is None

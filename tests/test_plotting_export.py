@@ -97,7 +97,7 @@ def test_export_csv_header_and_rows(bench):
         rows = list(csv.reader(fh))
     assert rows[0] == ["dataset", "algorithm", "parameters", "count", "batch", "k-nn", "epsilon", "recall@10",
                        "recall@100", "mrr@10", "ndcg@10", "qps", "p50", "p95", "p99", "build", "indexsize", "distcomps",
-                       "hops", "lists_probed", "candidates"]
+                       "hops", "lists_probed", "candidates", "acc@20", "acc@100"]
     assert len(rows) == 1 + 12
     table = [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
     exact = next(r for r in table if r["dataset"] == "ds-a" and r["algorithm"] == "exact" and '"args": [0]' in
@@ -134,3 +134,21 @@ def test_summary_table_lines(bench):
     assert lines[2].split()[:4] == ["exact", "0.9", "0.9000", "2000.0"]
     assert lines[-1].split() == ["rough", "0.99", "-", "-", "(not", "reached)"]
     assert "no result" in summary_table("ds-c")[1]
+
+
+def test_geometry_table_compares_datasets(workspace):
+    """Datasets built by name carry geometry statistics; export.py --geometry puts them side by side."""
+    from helpers import cli
+
+    from topobench.datasets import load_dataset
+    from topobench.export import export_geometry
+
+    for name in ("random-xs-8-angular", "random-xs-8-euclidean"):
+        geometry = load_dataset(name).geometry
+        assert {"anisotropy", "effective_dim", "lid_mle", "hubness_skew", "ivf_imbalance"} <= set(geometry)
+    lines = export_geometry(workspace / "g.csv", ["random-xs-8-angular", "random-xs-8-euclidean"])
+    assert "random-xs-8-angular" in lines[0] and any(line.startswith("lid_mle") for line in lines)
+    header = (workspace / "g.csv").read_text().splitlines()[0]
+    assert header == "statistic,random-xs-8-angular,random-xs-8-euclidean"
+    result = cli("export.py", "--geometry", "-o", str(workspace / "g2.csv"), "--dataset", "random-xs-8-angular")
+    assert result.returncode == 0 and "effective_dim" in result.stdout, result.stderr

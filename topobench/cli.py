@@ -143,13 +143,20 @@ def export_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="CSV file to write")
     p.add_argument("--dataset", action="append", help="only these datasets (repeatable; default all)")
     p.add_argument("--count", type=int, help="only results of this --count")
+    p.add_argument("--geometry", action="store_true",
+                   help="export the datasets' geometry statistics (one column per dataset) instead of the results")
     _verbosity(p)
     return p
 
 
 def _export(args: argparse.Namespace) -> int:
-    from topobench.export import export_csv
+    from topobench.export import export_csv, export_geometry
 
+    if args.geometry:
+        for line in export_geometry(args.output, args.dataset):
+            print(line)
+        print(f"wrote {args.output}")
+        return 0
     rows = export_csv(args.output, args.dataset, count=args.count)
     print(f"wrote {rows} rows to {args.output}")
     return 0

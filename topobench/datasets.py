@@ -23,6 +23,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from topobench.atomic import atomic_path
 from topobench.errors import DatasetError, UnknownNameError
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class Dataset:
     query_ids: list[str] | None = None
     qrels: np.ndarray | None = None  # (m × 3) int: query row, doc row, grade
     attrs: dict[str, Any] = field(default_factory=dict)
+    geometry: dict[str, float] = field(default_factory=dict)  # topobench.geometry statistics, when computed
 
     @property
     def dimension(self) -> int:
@@ -127,6 +129,8 @@ def read_dataset(path: Path, name: str | None = None) -> Dataset:
                 query_ids=_strings(f, "query_ids"),
                 attrs={k: _text(v) for k, v in f.attrs.items()},
             )
+            if "geometry" in f:
+                ds.geometry = {k: float(v) for k, v in f["geometry"].attrs.items()}
             if "qrels" in f:
                 g = f["qrels"]
                 ds.qrels = np.stack([g["query"][:], g["doc"][:], g["grade"][:]], axis=1).astype(np.int64)
@@ -152,39 +156,32 @@ def write_dataset(path: Path, *, train: np.ndarray, test: np.ndarray, distance: 
                   qrels: np.ndarray | None = None, attrs: dict[str, Any] | None = None,
                   geometry: dict[str, float] | None = None) -> None:
     """Write a dataset atomically: to a temporary name in the same folder, renamed into place only when complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["type"] = "dense"
-            f.attrs["distance"] = distance
-            f.attrs["point_type"] = "float"
-            f.attrs["dimension"] = int(train.shape[1])
-            for key, value in (attrs or {}).items():
-                f.attrs[key] = value
-            f.create_dataset("train", data=np.asarray(train, np.float32))
-            f.create_dataset("test", data=np.asarray(test, np.float32))
-            f.create_dataset("neighbors", data=np.asarray(neighbors, np.int32))
-            f.create_dataset("distances", data=np.asarray(distances, np.float32))
-            strings = h5py.string_dtype("utf-8")
-            if doc_ids is not None:
-                f.create_dataset("doc_ids", data=np.array(doc_ids, dtype=object), dtype=strings)
-            if query_ids is not None:
-                f.create_dataset("query_ids", data=np.array(query_ids, dtype=object), dtype=strings)
-            if qrels is not None:
-                g = f.create_group("qrels")
-                qrels = np.asarray(qrels, dtype=np.int64).reshape(-1, 3)
-                g.create_dataset("query", data=qrels[:, 0].astype(np.int32))
-                g.create_dataset("doc", data=qrels[:, 1].astype(np.int32))
-                g.create_dataset("grade", data=qrels[:, 2].astype(np.int32))
-            if geometry:
-                g = f.create_group("geometry")
-                for key, value in geometry.items():
-                    g.attrs[key] = value
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["type"] = "dense"
+        f.attrs["distance"] = distance
+        f.attrs["point_type"] = "float"
+        f.attrs["dimension"] = int(train.shape[1])
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = value
+        f.create_dataset("train", data=np.asarray(train, np.float32))
+        f.create_dataset("test", data=np.asarray(test, np.float32))
+        f.create_dataset("neighbors", data=np.asarray(neighbors, np.int32))
+        f.create_dataset("distances", data=np.asarray(distances, np.float32))
+        strings = h5py.string_dtype("utf-8")
+        if doc_ids is not None:
+            f.create_dataset("doc_ids", data=np.array(doc_ids, dtype=object), dtype=strings)
+        if query_ids is not None:
+            f.create_dataset("query_ids", data=np.array(query_ids, dtype=object), dtype=strings)
+        if qrels is not None:
+            g = f.create_group("qrels")
+            qrels = np.asarray(qrels, dtype=np.int64).reshape(-1, 3)
+            g.create_dataset("query", data=qrels[:, 0].astype(np.int32))
+            g.create_dataset("doc", data=qrels[:, 1].astype(np.int32))
+            g.create_dataset("grade", data=qrels[:, 2].astype(np.int32))
+        if geometry:
+            g = f.create_group("geometry")
+            for key, value in geometry.items():
+                g.attrs[key] = value
 
 
 def build_dataset(name: str) -> Path:
@@ -196,6 +193,11 @@ def build_dataset(name: str) -> Path:
             start = time.perf_counter()
             arrays = builder(name)
             arrays.setdefault("attrs", {})["build_seconds"] = round(time.perf_counter() - start, 3)
+            if "geometry" not in arrays:
+                from topobench.geometry import geometry_stats
+
+                arrays["geometry"] = geometry_stats(arrays["train"], arrays["test"], arrays["neighbors"],
+                                                    arrays["distances"], arrays["distance"], arrays.get("qrels"))
             write_dataset(path, **arrays)
             logger.info("wrote %s in %.1f s", path, time.perf_counter() - start)
             return path

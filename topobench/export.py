@@ -10,11 +10,11 @@ from __future__ import annotations
 import csv
 import itertools
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from topobench.atomic import atomic_path
 from topobench.datasets import dataset_path, datasets_dir, load_dataset
 from topobench.errors import DatasetError, NoResultsError
 from topobench.metrics import METRICS, SUMMARY_LEVELS, Point, get_metric, score, summarize
@@ -85,32 +85,25 @@ def export_csv(out: Path, datasets: Sequence[str] | None = None, count: int | No
     """
     names = list(datasets) if datasets else result_datasets()
     header = csv_header()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     rows, skipped = 0, []
-    try:
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(header)
-            for name in names:
-                try:
-                    points = load_points(name, None, count, batch)
-                except (NoResultsError, DatasetError) as exc:
-                    logger.warning("skipping dataset %s: %s", name, exc)
-                    skipped.append(name)
-                    continue
-                for p in points:
-                    fixed = [p.dataset, p.algorithm, p.parameters, p.count, p.batch]
-                    writer.writerow([_cell(v) for v in fixed] + [_cell(p.values[m]) for m in METRICS])
-                    rows += 1
+    with atomic_path(out) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        for name in names:
+            try:
+                points = load_points(name, None, count, batch)
+            except (NoResultsError, DatasetError) as exc:
+                logger.warning("skipping dataset %s: %s", name, exc)
+                skipped.append(name)
+                continue
+            for p in points:
+                fixed = [p.dataset, p.algorithm, p.parameters, p.count, p.batch]
+                writer.writerow([_cell(v) for v in fixed] + [_cell(p.values[m]) for m in METRICS])
+                rows += 1
         if rows == 0:
             which = ", ".join(skipped) or "any dataset"
             raise NoResultsError(f"nothing to export for {which} (see the warnings above); run "
                                  f"{run_hint(names[0] if names else 'NAME', count, batch)} first")
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     logger.info("wrote %d rows to %s", rows, out)
     return rows
 
@@ -146,3 +139,41 @@ def summary_table(dataset: str, count: int = 10, batch: bool = False, levels: Se
             lines.append([r["algorithm"], f"{r['level']:g}", f"{r[quality]:.4f}", f"{r[speed]:.1f}", r["parameters"]])
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     return [title] + ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in lines]
+
+
+def geometry_table(datasets: Sequence[str] | None = None) -> tuple[list[str], list[dict[str, float]]]:
+    """(dataset names, their geometry statistics) for the datasets that have them, in the order given (default: all
+    dataset files)."""
+    names = list(datasets) if datasets else sorted(p.stem for p in datasets_dir().glob("*.hdf5"))
+    found, stats = [], []
+    for name in names:
+        if not dataset_path(name).exists():
+            logger.warning("skipping dataset %s: no file %s", name, dataset_path(name))
+            continue
+        geometry = load_dataset(name, build=False).geometry
+        if not geometry:
+            logger.warning("dataset %s has no geometry statistics (built before they existed: rebuild it)", name)
+            continue
+        found.append(name)
+        stats.append(geometry)
+    if not found:
+        raise NoResultsError("no dataset with geometry statistics; build one with `python run.py --dataset NAME`")
+    return found, stats
+
+
+def export_geometry(out: Path, datasets: Sequence[str] | None = None) -> list[str]:
+    """Write the geometry table (one row per statistic, one column per dataset) as CSV; return its lines as text."""
+    names, stats = geometry_table(datasets)
+    keys = sorted(set().union(*stats))
+    with atomic_path(out) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["statistic", *names])
+        for key in keys:
+            writer.writerow([key, *(_cell(s.get(key)) for s in stats)])
+    width = max(len(k) for k in keys)
+    lines = [f"{'statistic':{width}s}  " + "  ".join(f"{n:>20s}" for n in names)]
+    for key in keys:
+        cells = ["-" if s.get(key) is None else f"{s[key]:.4g}" for s in stats]
+        lines.append(f"{key:{width}s}  " + "  ".join(f"{c:>20s}" for c in cells))
+    return lines
+

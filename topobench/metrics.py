@@ -130,6 +130,7 @@ class Scoring:
         self.dataset = dataset
         self.result = result
         self._per_query: dict[tuple[str, int], np.ndarray] = {}
+        self.shared: dict[str, Any] = {}  # per-pair work that metrics registered elsewhere share (answer_metrics)
 
     @property
     def has_vector_truth(self) -> bool:
@@ -393,3 +394,6 @@ def summarize(points: Iterable[Point], levels: Sequence[float] = SUMMARY_LEVELS,
                 "name": best.name if best else None, "parameters": best.parameters if best else None,
             })
     return rows
+
+
+from topobench import answer_metrics  # noqa: E402,F401  (registers acc@20 / acc@100 after the core metrics)

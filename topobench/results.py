@@ -24,6 +24,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from topobench.atomic import atomic_path
+
 RESULTS_DIR_ENV = "TOPOBENCH_RESULTS"
 
 
@@ -82,35 +84,28 @@ class Result:
 
 
 def write_result(path: Path, result: Result) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with h5py.File(tmp, "w") as f:
-            a = f.attrs
-            a["build_time"] = result.build_time
-            a["index_size"] = (result.index_size_bytes or 0) / 1024.0
-            a["index_size_bytes"] = -1 if result.index_size_bytes is None else int(result.index_size_bytes)
-            a["best_search_time"] = result.best_search_time
-            a["candidates"] = result.candidates
-            a["name"] = result.name
-            a["run_count"] = result.run_count
-            a["distance"] = result.distance
-            a["count"] = result.count
-            a["batch_mode"] = result.batch
-            a["algo"] = result.algorithm
-            a["dataset"] = result.dataset
-            a["expect_extra"] = False
-            a["parameters"] = result.parameters
-            a["threads"] = result.threads
-            a["stats"] = json.dumps(result.stats)
-            f.create_dataset("times", data=np.asarray(result.times, np.float64))
-            f.create_dataset("neighbors", data=np.asarray(result.neighbors, np.int64))
-            f.create_dataset("distances", data=np.asarray(result.distances, np.float32))
-            f.create_dataset("search_times", data=np.asarray(result.search_times, np.float64))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        a = f.attrs
+        a["build_time"] = result.build_time
+        a["index_size"] = (result.index_size_bytes or 0) / 1024.0
+        a["index_size_bytes"] = -1 if result.index_size_bytes is None else int(result.index_size_bytes)
+        a["best_search_time"] = result.best_search_time
+        a["candidates"] = result.candidates
+        a["name"] = result.name
+        a["run_count"] = result.run_count
+        a["distance"] = result.distance
+        a["count"] = result.count
+        a["batch_mode"] = result.batch
+        a["algo"] = result.algorithm
+        a["dataset"] = result.dataset
+        a["expect_extra"] = False
+        a["parameters"] = result.parameters
+        a["threads"] = result.threads
+        a["stats"] = json.dumps(result.stats)
+        f.create_dataset("times", data=np.asarray(result.times, np.float64))
+        f.create_dataset("neighbors", data=np.asarray(result.neighbors, np.int64))
+        f.create_dataset("distances", data=np.asarray(result.distances, np.float32))
+        f.create_dataset("search_times", data=np.asarray(result.search_times, np.float64))
 
 
 def read_result(path: Path) -> Result:
@@ -142,11 +137,8 @@ def read_result(path: Path) -> Result:
 
 
 def write_failure(path: Path, info: dict[str, Any]) -> None:
-    target = failure_path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(info, indent=2, default=str))
-    os.replace(tmp, target)
+    with atomic_path(failure_path(path)) as tmp:
+        tmp.write_text(json.dumps(info, indent=2, default=str))
 
 
 def iter_results(dataset: str | None = None, count: int | None = None, batch: bool | None = None,
