@@ -22,7 +22,9 @@ transformers = pytest.importorskip("transformers")
 WORDS = "the a cell cells protein gene mutation cancer risk study patients blood brain increase reduce".split()
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[EOS]"]
 # Every word of the BGE and NV-Embed instructions, so prefix tokens are real tokens rather than [UNK].
-INSTRUCTION_WORDS = "represent this sentence for searching relevant passages instruct given question retrieve that answer"
+INSTRUCTION_WORDS = (
+    "represent this sentence for searching relevant passages instruct given question retrieve that answer"
+)
 TEXTS = [
     "the protein increase the risk",
     "cells",
@@ -74,7 +76,8 @@ class TinyNVEmbedConfig(transformers.BertConfig):
 
 
 class TinyNVEmbed(transformers.PreTrainedModel):
-    """NV-Embed's forward interface over a tiny BERT: ``pool_mask`` in, ``{"sentence_embeddings"}`` out (mean pooled)."""
+    """NV-Embed's forward interface over a tiny BERT: ``pool_mask`` in, ``{"sentence_embeddings"}`` out (mean
+    pooled)."""
 
     config_class = TinyNVEmbedConfig
 
@@ -231,7 +234,8 @@ def test_model_pooling_masks_the_instruction(tiny_nvembed):
     skip = len(tokenizer.tokenize(encoder.query_prefix))
     assert skip > 5  # the instruction's words are in the tiny vocabulary
     prefixed = [f"{encoder.query_prefix}{text}[EOS]" for text in TEXTS]
-    np.testing.assert_allclose(encoder.encode(TEXTS, "query"), reference(tiny_nvembed, prefixed, "model", skip), atol=1e-5)
+    expected = reference(tiny_nvembed, prefixed, "model", skip)
+    np.testing.assert_allclose(encoder.encode(TEXTS, "query"), expected, atol=1e-5)
     documents = [f"{text}[EOS]" for text in TEXTS]
     np.testing.assert_allclose(encoder.encode(TEXTS, "doc"), reference(tiny_nvembed, documents, "model"), atol=1e-5)
     assert encoder.dimension == 32
