@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -92,9 +93,11 @@ def test_misspelt_hookimpl_fails_loudly(tmp_path):
 def installed_external_plugin(tmp_path_factory) -> Path:
     """pip-installs tests/external_plugin into a private target folder, entry point metadata included."""
     target = tmp_path_factory.mktemp("site")
+    source = tmp_path_factory.mktemp("src") / "external_plugin"
+    shutil.copytree(TESTS / "external_plugin", source)  # pip's build leaves build/ and *.egg-info beside the source
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target",
-         str(target), str(TESTS / "external_plugin")],
+         str(target), str(source)],
         check=True, capture_output=True, text=True,
     )
     assert list(target.glob("topobench_extra_plugin-*.dist-info/entry_points.txt"))

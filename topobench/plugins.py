@@ -131,6 +131,29 @@ def _load_module_from_path(path: Path) -> ModuleType:
     return module
 
 
+def load_sibling(plugin_file: str, name: str) -> ModuleType:
+    """Import ``<name>.py`` from beside a plugin file, once, under a stable module name.
+
+    Plugin files are loaded by path, not as a package, so they cannot import their neighbours relatively; a helper
+    module whose name starts with ``_`` (never loaded as a plugin) is shared this way, with one copy of its classes for
+    every plugin that loads it, without touching ``sys.path``.
+    """
+    path = Path(plugin_file).resolve().with_name(f"{name}.py")
+    module_name = "topobench_plugin_helper_" + "_".join(path.with_suffix("").parts[-2:]).replace("-", "_")
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[module_name]
+            raise
+    return sys.modules[module_name]
+
+
 def _plugin_files(folder: Path) -> Iterator[Path]:
     if folder.is_dir():
         yield from sorted(p for p in folder.rglob("*.py") if not p.name.startswith("_"))

@@ -1,9 +1,8 @@
 """Code shared by the faiss index plugins (flat, lsh, pq, ivf, ivf_pq, hnsw); not a plugin itself.
 
 The leading ``_`` keeps the plugin loader from registering this file. Plugin files are loaded by path, not as a
-package, so each faiss plugin imports this module with its ``load_common()`` (a few lines copied into each plugin
-file), which loads it once under the stable module name ``topobench_plugins_indexes_faiss_common``: every faiss
-plugin then shares the same base classes.
+package, so each faiss plugin imports this module with ``topobench.plugins.load_sibling(__file__, "_faiss_common")``,
+which loads it once under a stable module name: every faiss plugin then shares the same base classes.
 
 What lives here, so that every faiss backend behaves the same way:
 

@@ -8,37 +8,14 @@ centroid distances per query) and ``lists_probed``, from ``faiss.cvar.indexIVF_s
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from topobench.hookspecs import hookimpl
+from topobench.plugins import load_sibling
 
-
-def load_common() -> ModuleType:
-    """Import ``_faiss_common.py`` from beside this file, once, under a stable name.
-
-    Plugin files are loaded by path, not as a package, so a relative import cannot work; loading by path (and caching in
-    ``sys.modules``) keeps one copy of the shared base classes for every faiss plugin, without touching ``sys.path``.
-    """
-    name = "topobench_plugins_indexes_faiss_common"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_faiss_common.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[name]
-            raise
-    return sys.modules[name]
-
-
-common = load_common()
+common = load_sibling(__file__, "_faiss_common")  # shared faiss base classes (not a plugin)
 
 
 class FaissIVF(common.FaissIVFIndex):
