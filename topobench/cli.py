@@ -20,6 +20,7 @@ logger = logging.getLogger("topobench")
 def _setup_logging(verbose: int) -> None:
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # "could not load AVX2 library" is not news
 
 
 def _guard(main: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser,

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from topobench.errors import NoResultsError, TopobenchError
 from topobench.export import load_points
 from topobench.metrics import Metric, Point, get_metric
+from topobench.plugins import get_registry
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,9 @@ def figure(datasets: Sequence[str], x: str = "k-nn", y: str = "qps", count: int 
         raise TopobenchError("no dataset to plot: name one with --dataset NAME")
     xm, ym = get_metric(x), get_metric(y)
     scored = {name: _usable(load_points(name, [x, y], count, batch), name, (xm, ym)) for name in datasets}
-    algorithms = sorted({p.algorithm for points in scored.values() for p in points})
+    # Every registered algorithm gets a fixed colour and marker, so one algorithm looks the same in every plot.
+    present = {p.algorithm for points in scored.values() for p in points}
+    algorithms = sorted(present | set(get_registry().names("indexes")))
     cmap = colormaps["tab10" if len(algorithms) <= 10 else "tab20"]
 
     fig = Figure(figsize=(9, 6), layout="constrained")
