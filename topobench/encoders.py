@@ -7,8 +7,10 @@ Hugging Face encoders in :mod:`topobench.hf_encoder` take ``checkpoint``, ``max_
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -40,6 +42,25 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, np.finfo(np.float32).tiny)
+
+
+def directory_sha256(folder: Path) -> str:
+    """A content hash of every file under ``folder`` (relative paths and bytes), so provenance pins a checkpoint."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def library_version(package: str) -> str:
+    """The installed version of ``package`` (recorded in provenance), or ``absent``."""
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "absent"
 
 
 class Encoder(Component, ABC):

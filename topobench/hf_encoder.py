@@ -6,7 +6,7 @@ everything else lives here so every encoder is loaded, batched, timed and checkp
 * texts are tokenised once, sorted by token length and cut into batches padded only to their own longest text, so
   little compute goes to padding (SciFact abstracts are mostly longer than 256 tokens, short queries are not);
 * inference runs under ``torch.inference_mode``; on CUDA the weights are float16 by default; on CPU an opt-in
-  ``quantize="int8"`` swaps the linear layers for dynamically quantised ones (:mod:`topobench.int8`);
+  ``quantize="int8"`` swaps the linear layers for dynamically quantised ones (``quantize_linear_int8``);
 * ``forward`` is the same computation with autograd on, for the trainer; ``save_checkpoint`` writes the Hugging Face
   layout plus the sentence-transformers files, and ``checkpoint=<dir>`` loads such a directory through the same code;
 * weights come from the Hugging Face hub cache; offline (``HF_HUB_OFFLINE=1``) a missing model is reported in one line
@@ -15,18 +15,23 @@ everything else lives here so every encoder is loaded, batched, timed and checkp
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Iterator, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from topobench.encoders import Encoder, EncoderError, MissingWeightsError, check_kind
+from topobench.encoders import (
+    Encoder,
+    EncoderError,
+    MissingWeightsError,
+    check_kind,
+    directory_sha256,
+    library_version,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,24 +63,6 @@ def missing_weights_message(model_id: str) -> str:
         f"HF_HUB_OFFLINE=1 forbids downloading them: point HF_HUB_CACHE at a cache that holds them, or unset "
         f"HF_HUB_OFFLINE to download"
     )
-
-
-def directory_sha256(folder: Path) -> str:
-    """A content hash of every file under ``folder`` (relative paths and bytes), so provenance pins a checkpoint."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0")
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "absent"
 
 
 class HFEncoder(Encoder):
@@ -150,6 +137,7 @@ class HFEncoder(Encoder):
         self._model: Any = None
         self._tokenizer: Any = None
         self._revision = ""
+        self._checkpoint_sha256 = ""
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -321,12 +309,13 @@ class HFEncoder(Encoder):
             "doc_prefix": self.doc_prefix,
             "normalize": str(self.normalized),
             "quantize": self.quantize or "none",
-            "torch": _version("torch"),
-            "transformers": _version("transformers"),
+            "torch": library_version("torch"),
+            "transformers": library_version("transformers"),
         }
         if self.checkpoint is not None:
             facts["checkpoint"] = str(self.checkpoint)
-            facts["checkpoint_sha256"] = directory_sha256(self.checkpoint)
+            self._checkpoint_sha256 = self._checkpoint_sha256 or directory_sha256(self.checkpoint)
+            facts["checkpoint_sha256"] = self._checkpoint_sha256
         return facts
 
     def save_checkpoint(self, path: str | Path) -> Path:
@@ -367,7 +356,10 @@ class HFEncoder(Encoder):
             "prompts": {"query": self.query_prefix, "document": self.doc_prefix},
             "default_prompt_name": None,
             "similarity_fn_name": "cosine",
-            "__version__": {"sentence_transformers": _version("sentence-transformers"), "pytorch": _version("torch")},
+            "__version__": {
+                "sentence_transformers": library_version("sentence-transformers"),
+                "pytorch": library_version("torch"),
+            },
         }
         (path / "1_Pooling").mkdir(exist_ok=True)
         files = {
@@ -382,7 +374,11 @@ class HFEncoder(Encoder):
 
 
 def quantize_linear_int8(model: Any) -> Any:
-    """Swap the model's ``nn.Linear`` layers for dynamically quantised int8 ones (per-channel weights), on CPU."""
+    """Swap the model's ``nn.Linear`` layers for dynamically quantised int8 ones, on CPU.
+
+    Weights get one scale per output channel: with a single scale per matrix (torch's default) MiniLM's embeddings
+    kept a mean cosine of only 0.92 to float32; per channel they keep 0.98, and SciFact nDCG@10 moved 0.6451 → 0.6435.
+    """
     import warnings
 
     import torch
