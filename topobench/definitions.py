@@ -79,6 +79,16 @@ def _normalise_keys(entry: dict) -> _LineDict:
     return out
 
 
+def _checked_keys(mapping: dict, allowed: set[str], where: str) -> _LineDict:
+    """``mapping`` with ``_`` spelt ``-`` in its keys; a key outside ``allowed`` is a ConfigError naming it."""
+    mapping = _normalise_keys(mapping)
+    unknown = set(mapping) - allowed
+    if unknown:
+        names, known = ", ".join(sorted(unknown)), ", ".join(sorted(allowed))
+        raise ConfigError(f"{where}: unknown key(s) {names}; allowed: {known}")
+    return mapping
+
+
 def load_yaml(path: Path) -> dict:
     """Parse the file; a YAML syntax error becomes a ConfigError naming the file and line."""
     try:
@@ -128,11 +138,7 @@ def _definitions_for_entry(path: Path, algorithm: str, entry: Any, variables: di
     where = f"{path}:{line} ({algorithm})"
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: an algorithm entry must be a mapping with run-groups or args")
-    entry = _normalise_keys(entry)
-    unknown = set(entry) - ENTRY_KEYS
-    if unknown:
-        allowed = ", ".join(sorted(ENTRY_KEYS))
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {allowed}")
+    entry = _checked_keys(entry, ENTRY_KEYS, where)
     disabled = entry.get("disabled", False)
     if not isinstance(disabled, bool):
         raise ConfigError(f"{where}: 'disabled' must be true or false, got {disabled!r}")
@@ -152,10 +158,7 @@ def _definitions_for_entry(path: Path, algorithm: str, entry: Any, variables: di
         gwhere = f"{path}:{gline} ({algorithm}/{group_name})"
         if not isinstance(group, dict):
             raise ConfigError(f"{gwhere}: a run group must be a mapping with 'args' and optionally 'query-args'")
-        group = _normalise_keys(group)
-        unknown = set(group) - GROUP_KEYS
-        if unknown:
-            raise ConfigError(f"{gwhere}: unknown key(s) {', '.join(sorted(unknown))}; allowed: args, query-args")
+        group = _checked_keys(group, GROUP_KEYS, gwhere)
         expanded_queries = _expand(group.get("query-args"), gwhere, "query-args")
         query_groups = tuple(tuple(_substitute(q, variables)) for q in expanded_queries)
         for args in _expand(group.get("args"), gwhere, "args"):
