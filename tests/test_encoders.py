@@ -198,7 +198,7 @@ def test_minilm_provenance(minilm):
 
 def test_minilm_int8_is_close_and_inference_only(minilm):
     quantized = encoder_class("minilm")(quantize="int8", progress=False)
-    assert cosine(quantized.encode(TEXTS), minilm.encode(TEXTS)).min() > 0.9
+    assert cosine(quantized.encode(TEXTS), minilm.encode(TEXTS)).min() > 0.95  # per-tensor weights gave ~0.92
     assert quantized.provenance()["quantize"] == "int8"
     with pytest.raises(EncoderError, match="quantised"):
         quantized.forward(TEXTS)
