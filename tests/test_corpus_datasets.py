@@ -109,3 +109,14 @@ def test_full_scifact_minilm_reproduces_mteb(workspace, monkeypatch):
     assert point.values["ndcg@10"] == pytest.approx(0.645, abs=0.003)
     assert point.values["mrr@10"] == pytest.approx(0.605, abs=0.005)
     assert point.values["recall@100"] == pytest.approx(0.925, abs=0.005)
+
+
+def test_training_variants_are_refused_with_one_clear_error(workspace):
+    from helpers import cli
+
+    result = cli("run.py", "-q", "--dataset", "scifact-minilm-topo", "--algorithm", "hnsw", cwd=workspace)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: 'scifact-minilm-topo' names the training recipe 'topo', and training recipes are not available yet; "
+        "use the untrained scifact-minilm"
+    ]

@@ -5,8 +5,9 @@ the test-split queries as ``test``, computes the exact top-100 with faiss, and s
 (query row, document row, grade), answers (for open-domain QA corpora) and provenance. Texts are not copied: the corpus
 name and split are recorded, and ``topobench.texts`` reloads them (for BM25).
 
-The query split is the first of ``test``, ``dev`` that has judgements (or answers); a variant (``-infonce``, ``-topo``)
-names a training recipe whose checkpoint the encoder loads.
+The query split is the first of ``test``, ``dev`` that has judgements (or answers). A variant (``-infonce``,
+``-topo``) will name a training recipe whose checkpoint the encoder loads; until training lands it is refused with a
+clear error.
 """
 
 from __future__ import annotations
@@ -127,17 +128,14 @@ def build_corpus_dataset(name: str) -> dict[str, Any]:
     if parts is None:
         raise DatasetError(f"cannot split {name!r} into <corpus>-<encoder>[-<variant>]")
     corpus_name, encoder_name, variant = parts
-    options: dict[str, Any] = {}
     if variant is not None:
-        from topobench.recipes import checkpoint_for  # training recipes: trains the checkpoint when missing
-
-        options["checkpoint"] = checkpoint_for(corpus_name, encoder_name, variant)
+        raise DatasetError(
+            f"{name!r} names the training recipe {variant!r}, and training recipes are not available yet; "
+            f"use the untrained {corpus_name}-{encoder_name}"
+        )
     corpus = load_corpus(corpus_name)
-    encoder = make_encoder(encoder_name, **options)
-    arrays = encode_corpus(corpus, encoder, query_split(corpus))
-    if variant is not None:
-        arrays["attrs"]["variant"] = variant
-    return arrays
+    encoder = make_encoder(encoder_name)
+    return encode_corpus(corpus, encoder, query_split(corpus))
 
 
 register_builder(lambda name: split_name(name) is not None, build_corpus_dataset,
