@@ -6,8 +6,8 @@ the test-split queries as ``test``, computes the exact top-100 with faiss, and s
 name and split are recorded, and ``topobench.texts`` reloads them (for BM25).
 
 The query split is the first of ``test``, ``dev`` that has judgements (or answers). A variant (``-infonce``,
-``-topo``) will name a training recipe whose checkpoint the encoder loads; until training lands it is refused with a
-clear error.
+``-topo``) names a training recipe (:mod:`topobench.recipes`): the recipe's checkpoint is trained on the corpus's train
+split if missing, and the encoder loads it; the training run's facts go into the dataset's attributes.
 """
 
 from __future__ import annotations
@@ -128,14 +128,22 @@ def build_corpus_dataset(name: str) -> dict[str, Any]:
     if parts is None:
         raise DatasetError(f"cannot split {name!r} into <corpus>-<encoder>[-<variant>]")
     corpus_name, encoder_name, variant = parts
-    if variant is not None:
-        raise DatasetError(
-            f"{name!r} names the training recipe {variant!r}, and training recipes are not available yet; "
-            f"use the untrained {corpus_name}-{encoder_name}"
-        )
+    if variant is None:
+        corpus = load_corpus(corpus_name)
+        return encode_corpus(corpus, make_encoder(encoder_name), query_split(corpus))
+    from topobench.recipes import trained_checkpoint
+
+    checkpoint, summary = trained_checkpoint(corpus_name, encoder_name, variant)
     corpus = load_corpus(corpus_name)
-    encoder = make_encoder(encoder_name)
-    return encode_corpus(corpus, encoder, query_split(corpus))
+    arrays = encode_corpus(corpus, make_encoder(encoder_name, checkpoint=checkpoint), query_split(corpus))
+    best = summary["kept"][0] if summary["kept"] else {}
+    arrays["attrs"].update({
+        "recipe": variant, "training_fingerprint": summary["fingerprint"],
+        "training_config": json.dumps(summary["config"], default=str), "training_best_step": summary["best_step"],
+        "training_steps": summary["total_steps"], "training_seconds": summary["train_seconds"],
+        **{f"training_dev_{k}": v for k, v in best.items() if k != "step"},
+    })
+    return arrays
 
 
 register_builder(lambda name: split_name(name) is not None, build_corpus_dataset,

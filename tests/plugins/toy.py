@@ -5,7 +5,7 @@ Copy this file to start a plugin. It registers, under the name ``toy`` in each k
 * an **encoder** (:class:`ToyEncoder`): hashes character trigrams into a fixed-size unit vector, no model weights;
 * an **index** (:class:`ToyIndex`): exact brute-force search in numpy, with a distance-computation counter;
 * a **loss** (:class:`ToyLoss`): alignment plus a margin over negatives, in numpy;
-* a **miner** (:class:`ToyMiner`): random negatives that are never a query's positives, reproducible from a seed.
+* a **miner** (:class:`ToyMiner`): a random pool of negatives per query, never its positives, reproducible.
 
 How a plugin is found. A plugin is a Python file (or an installed package, through the entry-point group
 ``topobench``) that defines one or more ``register_*`` functions decorated with ``@hookimpl``. topobench loads every
@@ -40,7 +40,7 @@ from topobench.encoders import Encoder, check_kind, l2_normalize
 from topobench.hookspecs import hookimpl
 from topobench.indexes import Index, normalize, pickled_size
 from topobench.losses import Loss
-from topobench.miners import Miner
+from topobench.miners import Miner, MiningData, rank_window
 
 logger = logging.getLogger(__name__)
 
@@ -182,30 +182,29 @@ def _unit(a: np.ndarray) -> np.ndarray:
 
 
 class ToyMiner(Miner):
-    """Random negatives: ``k`` documents drawn uniformly from the corpus, never one of the query's positives.
+    """Random negatives: up to ``depth`` corpus documents drawn uniformly per query, never one of its positives.
 
     Args:
-        doc_ids: the corpus document ids to draw from.
+        depth: the pool size per query (smaller when the corpus has fewer non-positive documents).
         seed: with the query id, fixes each query's draw, so results do not depend on which queries are mined
             together or in what order.
+
+    The draw is a seeded shuffle of ``data.doc_ids`` passed through :func:`~topobench.miners.rank_window`, the helper
+    every miner applies to its ranking: it drops the positives, then keeps the first ``depth``.
     """
 
     refreshes: ClassVar[bool] = False  # the draw does not depend on the model being trained
 
-    def __init__(self, doc_ids: Sequence[str], seed: int = 0) -> None:
-        self.doc_ids = list(doc_ids)
+    def __init__(self, depth: int = 10, seed: int = 0) -> None:
+        self.depth = int(depth)
         self.seed = int(seed)
 
-    def mine(self, query_ids: Sequence[str], positives: dict[str, set[str]], k: int) -> dict[str, list[str]]:
+    def mine(self, data: MiningData, encoder: Any | None = None) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for qid in query_ids:
+        for qid in data.query_ids:
             rng = np.random.default_rng([self.seed, zlib.crc32(qid.encode("utf-8"))])
-            excluded = positives.get(qid, set())
-            candidates = [d for d in self.doc_ids if d not in excluded]
-            if len(candidates) < k:
-                logger.warning("query %s: only %d documents are not positives (k=%d)", qid, len(candidates), k)
-            picks = rng.choice(len(candidates), size=min(k, len(candidates)), replace=False)
-            out[qid] = [candidates[i] for i in picks]
+            shuffled = (data.doc_ids[i] for i in rng.permutation(len(data.doc_ids)))
+            out[qid] = rank_window(shuffled, data.positives.get(qid, set()), skip=0, depth=self.depth)
         return out
 
 

@@ -1,0 +1,223 @@
+"""The trainer on a tiny BERT and a synthetic corpus: checkpoints, negatives, the model miner's cache, resume, CLI."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import ROOT
+from training_fixtures import write_beir_zip, write_corpus, write_tiny_bert
+
+from topobench import recipes
+from topobench.corpora import load_corpus
+from topobench.datasets import load_dataset
+from topobench.embedding_cache import EmbeddingCache
+from topobench.errors import ConfigError
+from topobench.plugins import get_registry
+from topobench.train_cli import train_main, train_parser
+from topobench.training import Trainer
+from topobench.training_config import Stage, TrainConfig
+from topobench.training_data import duplicate_free_batches, training_set
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("training")
+    return {"corpus": write_corpus(root / "corpus"), "model": write_tiny_bert(root / "model")}
+
+
+def tiny_config(tiny, **overrides) -> TrainConfig:
+    values = {
+        "corpus": f"local:{tiny['corpus']}", "encoder": "minilm", "loss": "topology",
+        "encoder_args": {"checkpoint": str(tiny["model"]), "progress": False},
+        "stages": [Stage.parse("in_batch:epochs=1"),
+                   Stage.parse("model:epochs=2,negatives=2,refresh_steps=3,depth=5,skip=1")],
+        "batch_size": 8, "lr": 1e-3, "dev_queries": 6, "save_steps": 2, "keep_best": 2,
+    }
+    return TrainConfig(**{**values, **overrides})
+
+
+# Configuration and data.
+
+
+def test_stage_spec_round_trip_and_errors():
+    stage = Stage.parse("bm25:epochs=0.5,negatives=2,depth=20,k1=1.2")
+    assert (stage.miner, stage.epochs, stage.negatives, stage.miner_args) == ("bm25", 0.5, 2, {"depth": 20, "k1": 1.2})
+    assert Stage.parse(stage.spec()) == stage
+    for bad in ("", ":epochs=1", "bm25:epochs", "bm25:epochs=0", "model:negatives=-1"):
+        with pytest.raises(ConfigError):
+            Stage.parse(bad)
+    with pytest.raises(ConfigError, match="batch_size"):
+        TrainConfig(corpus="c", encoder="e", batch_size=1)
+
+
+def test_batches_have_no_repeated_query_or_document():
+    examples = [("q1", "a"), ("q1", "b"), ("q2", "a"), ("q3", "c"), ("q4", "d"), ("q2", "e"), ("q5", "a")]
+    batches = duplicate_free_batches(examples, np.arange(len(examples)), size=3)
+    assert sorted(i for b in batches for i in b) == list(range(len(examples)))
+    for batch in batches:
+        queries = [examples[i][0] for i in batch]
+        docs = [examples[i][1] for i in batch]
+        assert len(set(queries)) == len(queries) and len(set(docs)) == len(docs) and len(batch) <= 3
+
+
+def test_dev_queries_are_held_out_of_training(tiny):
+    corpus = load_corpus(f"local:{tiny['corpus']}")
+    data = training_set(corpus, dev_queries=6, seed=1)
+    assert len(data.dev_query_ids) == 6 and data.dev_source == "held-out training queries"
+    assert not set(data.dev_query_ids) & set(data.mining.query_ids)
+    assert {q for q, _ in data.examples} == set(data.mining.query_ids)
+    assert training_set(corpus, dev_queries=6, seed=1).dev_query_ids == data.dev_query_ids
+
+
+# Training.
+
+
+def test_training_keeps_the_best_checkpoints_loadable_by_both_libraries(tiny, tmp_path):
+    summary = Trainer(tiny_config(tiny), tmp_path / "run").run()
+    kept = sorted(p.name for p in (tmp_path / "run").glob("step-*"))
+    assert 1 <= len(summary["kept"]) <= 2 and kept == sorted(f"step-{e['step']:06d}" for e in summary["kept"])
+    scores = [e["ndcg@10"] for e in summary["evaluations"]]
+    assert summary["kept"][0]["ndcg@10"] == max(scores)
+    assert summary["evaluations"][0]["step"] == 5  # after stage 1, then at every re-mining and the end
+    assert [e["step"] for e in summary["evaluations"]] == [5, 8, 11, 14, 15]
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    steps = [r for r in records if "step" in r and "event" not in r]
+    assert len(steps) == summary["total_steps"] == 15
+    assert {"loss", "infonce", "topology", "lr", "grad_norm"} <= set(steps[0])
+    assert not (tmp_path / "run" / "resume.pt").exists()
+
+    from sentence_transformers import SentenceTransformer
+
+    best = Path(summary["best"])
+    texts = ["t1 t2 t3", "t40 t41"]
+    ours = get_registry().get("encoders", "minilm").cls(checkpoint=best, progress=False).encode(texts)
+    theirs = SentenceTransformer(str(best), device="cpu").encode(texts, normalize_embeddings=True)
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    assert Trainer(tiny_config(tiny), tmp_path / "run").run()["best"] == summary["best"]  # done: reused
+
+
+def test_sampled_negatives_are_never_positives(tiny, tmp_path):
+    config = tiny_config(tiny, stages=[Stage.parse("model:epochs=3,negatives=4,depth=3,skip=0")])
+    trainer = Trainer(config, tmp_path / "run")
+    trainer._setup()
+    trainer._write_config()
+    trainer._mine(trainer.plans[0], 0)
+    data = trainer.data
+    assert trainer.pools and all(len(pool) == 3 for pool in trainer.pools.values())
+    rng = np.random.default_rng(0)
+    for query in data.mining.query_ids:
+        for _ in range(5):  # 4 wanted from a pool of 3: one random fill each time
+            picks = trainer._sample_negatives(query, 4, rng)
+            assert len(set(picks)) == 4 and not set(picks) & data.mining.positives[query]
+
+
+def test_model_miner_follows_the_weights_and_caches_per_weights(tiny):
+    corpus = load_corpus(f"local:{tiny['corpus']}")
+    data = training_set(corpus, dev_queries=0, seed=0).mining
+    encoder = get_registry().get("encoders", "minilm").cls(checkpoint=tiny["model"], progress=False)
+    miner = get_registry().get("miners", "model").cls(depth=5, skip=0)
+    miner.embedding_cache = cache = EmbeddingCache()
+    first = miner.mine(data, encoder)
+    assert all(not set(pool) & data.positives[q] for q, pool in first.items())
+    encodes = cache.encodes
+    assert miner.mine(data, encoder) == first and cache.encodes == encodes  # same weights: no new encoding
+    with torch.no_grad():
+        for param in encoder.torch_module().parameters():
+            param.add_(torch.randn_like(param) * 0.5)
+    second = miner.mine(data, encoder)
+    assert cache.encodes == encodes + 2  # corpus and queries encoded again under the new weights
+    assert second != first
+
+
+def _train_command(tiny, output: Path) -> list[str]:
+    return [sys.executable, str(ROOT / "train.py"), "--corpus", f"local:{tiny['corpus']}", "--encoder", "minilm",
+            "--encoder-args", f"checkpoint={tiny['model']},progress=false", "--loss", "topology",
+            "--stage", "in_batch:epochs=2", "--stage", "model:epochs=3,negatives=1,refresh_steps=4,depth=5",
+            "--batch-size", "8", "--lr", "1e-3", "--dev-queries", "6", "--save-steps", "3", "--output", str(output)]
+
+
+def test_resume_after_sigkill_ends_with_the_same_weights(tiny, tmp_path):
+    whole = subprocess.run(_train_command(tiny, tmp_path / "whole"), capture_output=True, text=True, timeout=300)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+
+    killed = subprocess.Popen(_train_command(tiny, tmp_path / "killed"), stderr=subprocess.PIPE, text=True)
+    for line in killed.stderr:
+        if "saved the resume state at step 6" in line:  # in stage 1, before the model miner's first round
+            killed.send_signal(signal.SIGKILL)
+            break
+    killed.wait(timeout=60)
+    killed.stderr.close()
+    assert killed.returncode == -signal.SIGKILL
+    assert not (tmp_path / "killed" / "training.json").exists() and (tmp_path / "killed" / "resume.pt").exists()
+
+    resumed = subprocess.run(_train_command(tiny, tmp_path / "killed"), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming" in resumed.stderr
+    a = json.loads((tmp_path / "whole" / "training.json").read_text())
+    b = json.loads((tmp_path / "killed" / "training.json").read_text())
+    def scores(summary):
+        return [(e["step"], e["ndcg@10"]) for e in summary["evaluations"]]
+
+    assert scores(a) == scores(b)
+    assert a["kept"] == b["kept"]
+    from safetensors.torch import load_file
+
+    for entry in a["kept"]:
+        name = f"step-{entry['step']:06d}/model.safetensors"
+        left, right = load_file(tmp_path / "whole" / name), load_file(tmp_path / "killed" / name)
+        assert left.keys() == right.keys()
+        assert all(torch.equal(left[k], right[k]) for k in left)
+
+
+# Recipes and the command line.
+
+
+def test_recipe_variant_is_trained_then_encoded_as_a_dataset(tiny, tmp_path, monkeypatch):
+    write_beir_zip(tmp_path / "mirror", "synthetic", test_queries=8)
+    monkeypatch.setenv("TOPOBENCH_MIRROR", str(tmp_path / "mirror"))
+    monkeypatch.setenv("TOPOBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TOPOBENCH_DATASETS", str(tmp_path / "datasets"))
+    monkeypatch.setenv(recipes.CHECKPOINTS_ENV, str(tmp_path / "checkpoints"))
+    small = {"stages": ["in_batch:epochs=1", "model:epochs=1,negatives=1,depth=5"], "batch_size": 8,
+             "lr": 1e-3, "dev_queries": 6, "encoder_args": {"checkpoint": str(tiny["model"]), "progress": False}}
+    monkeypatch.setitem(recipes.RECIPES, "tiny", {**small, "loss": "topology", "loss_args": {"weight": 0.6}})
+    dataset = load_dataset("synthetic-minilm-tiny")
+    summary = json.loads((tmp_path / "checkpoints" / "synthetic-minilm-tiny" / "training.json").read_text())
+    assert dataset.attrs["recipe"] == "tiny" and dataset.attrs["training_fingerprint"] == summary["fingerprint"]
+    assert dataset.attrs["encoder_checkpoint"] == summary["best"]
+    assert dataset.train.shape == (48, 32) and len(dataset.test) == 8 and dataset.geometry
+
+
+def test_unknown_recipe_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOPOBENCH_DATASETS", str(tmp_path))
+    with pytest.raises(Exception, match="unknown training recipe 'nope'.*infonce, topo"):
+        load_dataset("scifact-minilm-nope")
+
+
+def test_train_help_names_every_knob():
+    text = train_parser().format_help()
+    for field in TrainConfig.__dataclass_fields__:
+        flag = "--stage" if field == "stages" else "--" + field.replace("_", "-")
+        assert flag in text, flag
+
+
+def test_train_cli_errors_are_one_line(tiny, tmp_path, capsys):
+    base = ["--corpus", f"local:{tiny['corpus']}", "--encoder", "minilm", "--output", str(tmp_path / "x"), "-q"]
+    assert train_main([*base, "--loss", "nope"]) == 2
+    assert "unknown loss 'nope'" in capsys.readouterr().err
+    assert train_main([*base, "--loss-args", "temperature"]) == 2
+    assert "not key=value" in capsys.readouterr().err
+    assert train_main([*base, "--stage", "bm25:depth=5,colour=red"]) == 2
+    assert "'bm25' does not take" in capsys.readouterr().err
+    assert train_main(["--encoder", "minilm"]) == 2
+    assert "--corpus and --encoder are required" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()  # a refused run leaves nothing behind
