@@ -152,3 +152,39 @@ def test_geometry_table_compares_datasets(workspace):
     assert header == "statistic,random-xs-8-angular,random-xs-8-euclidean"
     result = cli("export.py", "--geometry", "-o", str(workspace / "g2.csv"), "--dataset", "random-xs-8-angular")
     assert result.returncode == 0 and "effective_dim" in result.stdout, result.stderr
+
+
+def test_comparison_rows_per_dataset(bench):
+    """export.py --compare: exact-search task metrics from the dataset, best QPS and fewest distance computations
+    among the algorithm's points at the recall level (fixture: k-nn 1.0, 0.9, 0.8 at qps 1000, 2000, 3000)."""
+    from helpers import cli
+
+    from topobench.comparison import comparison_rows
+    from topobench.datasets import load_dataset
+    from topobench.export import load_points
+
+    rows = {r["dataset"]: r for r in comparison_rows(["ds-a", "ds-b"], algorithm="exact", level=0.85)}
+    a = rows["ds-a"]
+    assert a["exact_points"] == 3 and a["exact_points_at_level"] == 2
+    assert a["exact_qps"] == pytest.approx(2000) and a["exact_qps_k-nn"] == pytest.approx(0.9)
+    assert a["exact_distcomps"] == 50 and a["exact_distcomps_k-nn"] == pytest.approx(1.0)
+    exact_point = next(p for p in load_points("ds-a", ["ndcg@10", "k-nn"], 10) if p.values["k-nn"] == 1.0)
+    assert a["exact_ndcg@10"] == pytest.approx(exact_point.values["ndcg@10"])
+    assert rows["ds-b"]["exact_ndcg@10"] is None  # no qrels
+    ds = load_dataset("ds-b")  # the same vectors judged by hand: q0's exact first hit, q1's exact fourth
+    qrels = np.array([[0, ds.neighbors[0, 0], 1], [1, ds.neighbors[1, 3], 1]])
+    write_dataset(dataset_path("ds-c"), train=ds.train, test=ds.test, distance=ds.distance, neighbors=ds.neighbors,
+                  distances=ds.distances, qrels=qrels)
+    ndcg = comparison_rows(["ds-c"], algorithm="exact")[0]["exact_ndcg@10"]
+    assert ndcg == pytest.approx((1.0 + 1.0 / np.log2(5)) / 2)
+    assert "exact_qps" not in comparison_rows(["ds-a"], algorithm="exact", level=1.01)[0]  # level not reached
+    out = bench / "compare.csv"
+    env = {"TOPOBENCH_RESULTS": str(bench / "results"), "TOPOBENCH_DATASETS": str(bench / "datasets")}
+    result = cli("export.py", "--compare", "--algorithm", "exact", "--level", "0.85", "--dataset", "ds-a",
+                 "--dataset", "ds-b", "-o", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    with out.open() as fh:
+        table = list(csv.DictReader(fh))
+    assert [r["dataset"] for r in table] == ["ds-a", "ds-b"] and float(table[0]["exact_qps"]) == pytest.approx(2000)
+    refused = cli("export.py", "--compare", "-o", str(out), env=env)
+    assert refused.returncode == 2 and "--compare needs the datasets" in refused.stderr

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from topobench.errors import TopobenchError
+from topobench.errors import ConfigError, TopobenchError
 
 logger = logging.getLogger("topobench")
 
@@ -146,6 +146,11 @@ def export_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, help="only results of this --count")
     p.add_argument("--geometry", action="store_true",
                    help="export the datasets' geometry statistics (one column per dataset) instead of the results")
+    p.add_argument("--compare", action="store_true",
+                   help="one row per --dataset: exact nDCG@10, the --algorithm's best QPS and fewest distance "
+                        "computations at k-nn >= --level, training facts and geometry")
+    p.add_argument("--algorithm", default="hnsw", help="the index compared by --compare (default hnsw)")
+    p.add_argument("--level", type=float, default=0.95, help="k-nn recall level of --compare (default 0.95)")
     _verbosity(p)
     return p
 
@@ -153,6 +158,15 @@ def export_parser() -> argparse.ArgumentParser:
 def _export(args: argparse.Namespace) -> int:
     from topobench.export import export_csv, export_geometry
 
+    if args.compare:
+        from topobench.comparison import export_comparison
+
+        if not args.dataset:
+            raise ConfigError("--compare needs the datasets to compare: --dataset A --dataset B ...")
+        for line in export_comparison(args.output, args.dataset, args.algorithm, args.level, args.count or 10):
+            print(line)
+        print(f"wrote {args.output}")
+        return 0
     if args.geometry:
         for line in export_geometry(args.output, args.dataset):
             print(line)

@@ -241,7 +241,7 @@ class Trainer:
                 "scaler": self.scaler.state_dict(), "torch_rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                 "pools": self.pools, "pools_mined": self.pools_mined, "evaluations": self.evaluations,
-                "kept": self.best.kept, "seconds": self.seconds}
+                "kept": self.best.kept, "seconds": self.seconds, "examples": self.examples}
 
     def _restore(self, state: dict[str, Any]) -> int:
         import torch
@@ -256,7 +256,8 @@ class Trainer:
         if state.get("cuda_rng") and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.pools, self.pools_mined = state["pools"], tuple(state["pools_mined"])
-        self.evaluations, self.best.kept, self.seconds = state["evaluations"], state["kept"], state["seconds"]
+        self.evaluations, self.best.kept = state["evaluations"], state["kept"]
+        self.seconds, self.examples = state["seconds"], state["examples"]
         self.best.prune_strays(self.output)
         logger.info("resuming %s at step %d of %d", self.output, state["step"], self.total_steps)
         return int(state["step"])
@@ -276,7 +277,8 @@ class Trainer:
         self.pools_mined: tuple[int, int] = (-1, -1)
         self.evaluations: list[dict[str, Any]] = []
         self.best = ckpt.BestCheckpoints(self.config.keep_best)
-        self.seconds = 0.0
+        self.seconds = 0.0  # in optimiser steps only
+        self.examples = 0  # trained (query, positive) examples
         state = ckpt.load_resume_state(self.output)
         step = self._restore(state) if state is not None else 0
         del state
@@ -290,21 +292,26 @@ class Trainer:
                 if self.pools_mined[0] != plan.index:
                     self._mine(plan, step)
                 started = time.perf_counter()
-                components = self._train_step(plan, step)
-                self.seconds += time.perf_counter() - started
+                components, examples = self._train_step(plan, step)
+                seconds = time.perf_counter() - started
+                self.seconds += seconds
+                self.examples += examples
                 step += 1
-                self._log_step(plan, step, components, time.perf_counter() - started, bar)
+                self._log_step(plan, step, components, examples / seconds, bar)
                 self._after_step(plan, step)
         return self._finish()
 
-    def _train_step(self, plan: StagePlan, step: int) -> dict[str, float]:
+    def _train_step(self, plan: StagePlan, step: int) -> tuple[dict[str, float], int]:
+        """One optimiser step over ``grad_accum`` batches: (mean loss components, examples trained)."""
         import torch
 
         cfg = self.config
         totals: dict[str, float] = {}
+        examples = 0
         for a in range(cfg.grad_accum):
             micro = (step - plan.start) * cfg.grad_accum + a
             queries, positives, negatives = self._micro_batch(plan, micro)
+            examples += len(queries)
             with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
                 q = self.encoder.forward(queries, "query")
                 p = self.encoder.forward(positives, "doc")
@@ -321,12 +328,11 @@ class Trainer:
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
-        return totals
+        return totals, examples
 
-    def _log_step(self, plan: StagePlan, step: int, components: dict[str, float], seconds: float, bar: tqdm) -> None:
-        examples = self.config.batch_size * self.config.grad_accum
+    def _log_step(self, plan: StagePlan, step: int, components: dict[str, float], speed: float, bar: tqdm) -> None:
         record = {"step": step, "stage": plan.index + 1, "lr": self.scheduler.get_last_lr()[0],
-                  **{k: round(v, 6) for k, v in components.items()}, "examples_per_s": round(examples / seconds, 2)}
+                  **{k: round(v, 6) for k, v in components.items()}, "examples_per_s": round(speed, 2)}
         ckpt.append_log(self.output, record)
         bar.set_postfix({"stage": plan.index + 1, **{k: f"{v:.4f}" for k, v in components.items()}}, refresh=False)
         bar.update(1)
@@ -358,8 +364,7 @@ class Trainer:
         summary = {
             "config": self.config.to_dict(), "fingerprint": self.config.fingerprint(),
             "total_steps": self.total_steps, "train_seconds": round(self.seconds, 1),
-            "examples_per_second": round(self.total_steps * self.config.batch_size * self.config.grad_accum
-                                         / max(self.seconds, 1e-9), 2),
+            "examples": self.examples, "examples_per_second": round(self.examples / max(self.seconds, 1e-9), 2),
             "dev_source": self.data.dev_source, "dev_queries": len(self.data.dev_query_ids),
             "evaluations": self.evaluations, "kept": self.best.kept,
             "best": str(self.output / ckpt.step_name(best["step"])), "best_step": best["step"],
