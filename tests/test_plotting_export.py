@@ -75,6 +75,17 @@ def test_plot_two_datasets_names_them_in_the_legend(bench):
     assert "ds-a, ds-b" in ax.get_title()
 
 
+def test_plot_one_algorithm_across_datasets_colours_by_dataset(bench):
+    """Comparing trained variants: ``only`` keeps one algorithm, and each dataset gets its own colour."""
+    ax = figure(["ds-a", "ds-b"], only=["rough"]).axes[0]
+    lines = {t.get_text(): line for t, line in zip(ax.get_legend().get_texts(), ax.get_legend().get_lines(),
+                                                   strict=True)}
+    assert sorted(lines) == ["rough (ds-a)", "rough (ds-b)"]
+    assert lines["rough (ds-a)"].get_color() != lines["rough (ds-b)"].get_color()
+    with pytest.raises(NoResultsError, match="--algorithm hnsw"):
+        figure(["ds-a"], only=["hnsw"])
+
+
 def test_plot_errors_name_the_fix(bench):
     with pytest.raises(NoResultsError, match=r"run `python run.py --dataset ds-c` first"):
         plot(["ds-c"], out=bench / "c.png")

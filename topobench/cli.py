@@ -119,6 +119,7 @@ def plot_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=10, help="results of this --count (default 10)")
     p.add_argument("--batch", action="store_true", help="plot batch-mode results")
     p.add_argument("--raw", action="store_true", help="also draw every point, not only the frontier")
+    p.add_argument("--algorithm", help="comma-separated algorithms to draw (default: all with results)")
     p.add_argument("-o", "--output", type=Path, help="output PNG (default plots/<datasets>_<x>_<y>.png)")
     _verbosity(p)
     return p
@@ -128,7 +129,9 @@ def _plot(args: argparse.Namespace) -> int:
     from topobench.plotting import plot
 
     out = args.output or Path("plots") / f"{'+'.join(args.dataset)}_{args.x_axis}_{args.y_axis}_{args.count}.png"
-    path = plot(args.dataset, x=args.x_axis, y=args.y_axis, count=args.count, batch=args.batch, raw=args.raw, out=out)
+    only = [a.strip() for a in args.algorithm.split(",") if a.strip()] if args.algorithm else None
+    path = plot(args.dataset, x=args.x_axis, y=args.y_axis, count=args.count, batch=args.batch, raw=args.raw, out=out,
+                only=only)
     print(f"wrote {path}")
     return 0
 

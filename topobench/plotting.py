@@ -62,13 +62,14 @@ def _usable(points: list[Point], dataset: str, metrics: Sequence[Metric]) -> lis
 
 
 def plot(datasets: Sequence[str], x: str = "k-nn", y: str = "qps", count: int = 10, batch: bool = False,
-         raw: bool = False, out: Path = Path("plot.png")) -> Path:
+         raw: bool = False, out: Path = Path("plot.png"), only: Sequence[str] | None = None) -> Path:
     """Draw the ``y``-vs-``x`` Pareto frontier of every algorithm on each dataset into ``out`` (format from its suffix).
 
-    ``raw`` also draws every point faintly. Raises ``UnknownNameError`` for an unknown metric, ``NoResultsError`` when a
-    dataset has no (applicable) results, ``DatasetError`` when a metric needs a dataset file that is missing.
+    ``raw`` also draws every point faintly; ``only`` keeps those algorithms. Raises ``UnknownNameError`` for an
+    unknown metric, ``NoResultsError`` when a dataset has no (applicable) results, ``DatasetError`` when a metric needs
+    a dataset file that is missing.
     """
-    fig = figure(datasets, x, y, count, batch, raw)
+    fig = figure(datasets, x, y, count, batch, raw, only)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
     logger.info("wrote %s", out)
@@ -76,12 +77,24 @@ def plot(datasets: Sequence[str], x: str = "k-nn", y: str = "qps", count: int = 
 
 
 def figure(datasets: Sequence[str], x: str = "k-nn", y: str = "qps", count: int = 10, batch: bool = False,
-           raw: bool = False) -> Figure:
-    """The figure ``plot`` saves (for callers that embed it, e.g. an HTML report, and for tests)."""
+           raw: bool = False, only: Sequence[str] | None = None) -> Figure:
+    """The figure ``plot`` saves (for callers that embed it, e.g. an HTML report, and for tests).
+
+    Colours follow the algorithm, line styles the dataset; when a single algorithm is drawn for several datasets
+    (comparing trained variants), colours follow the dataset instead so the lines are told apart at a glance.
+    """
     if not datasets:
         raise TopobenchError("no dataset to plot: name one with --dataset NAME")
     xm, ym = get_metric(x), get_metric(y)
-    scored = {name: _usable(load_points(name, [x, y], count, batch), name, (xm, ym)) for name in datasets}
+    scored = {}
+    for name in datasets:
+        points = load_points(name, [x, y], count, batch)
+        if only:
+            points = [p for p in points if p.algorithm in only]
+            if not points:
+                raise NoResultsError(f"no results of {', '.join(only)} on {name!r} (count {count}): run "
+                                     f"`python run.py --dataset {name} --algorithm {','.join(only)}` first")
+        scored[name] = _usable(points, name, (xm, ym))
     # Every registered algorithm gets a fixed colour and marker, so one algorithm looks the same in every plot.
     present = {p.algorithm for points in scored.values() for p in points}
     algorithms = sorted(present | set(get_registry().names("indexes")))
@@ -90,10 +103,11 @@ def figure(datasets: Sequence[str], x: str = "k-nn", y: str = "qps", count: int 
     fig = Figure(figsize=(9, 6), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
+    by_dataset = len(present) == 1 and len(scored) > 1
     for d, (name, points) in enumerate(scored.items()):
         for algorithm in sorted({p.algorithm for p in points}):
             a = algorithms.index(algorithm)
-            style = {"color": cmap(a % cmap.N), "marker": MARKERS[a % len(MARKERS)]}
+            style = {"color": cmap((d if by_dataset else a) % cmap.N), "marker": MARKERS[a % len(MARKERS)]}
             pts = [(p.values[x], p.values[y], p.name) for p in points if p.algorithm == algorithm]
             if raw:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], linestyle="none", alpha=0.3, markersize=4, **style)
