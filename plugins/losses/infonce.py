@@ -15,7 +15,13 @@ class InfoNCE(Loss):
         temperature: τ; the logits are cos / τ (0.05 = a scale of 20, sentence-transformers' default).
         symmetric: also score each positive against the batch's queries and average the two directions.
 
+    Inputs: ``queries`` (B × d), ``positives`` (B × d), ``negatives`` (B × n × d) or None; any norm (rows are
+    normalised inside, so the similarity is the cosine).
+
     Returns ``{"loss", "infonce"}``: ``loss`` to minimise, ``infonce`` the same value detached, for logging.
+
+    References: van den Oord et al., "Representation Learning with Contrastive Predictive Coding" (2018);
+    Henderson et al., "Efficient Natural Language Response Suggestion for Smart Reply" (2017), in-batch negatives.
     """
 
     requires = ("torch",)

@@ -19,8 +19,14 @@ class TopologyLoss(Loss):
         temperature: τ of the InfoNCE term; the logits are cos / τ.
         symmetric: use the symmetric (query → document and document → query) InfoNCE.
 
+    Inputs: ``queries`` (B × d), ``positives`` (B × d), ``negatives`` (B × n × d) or None; any norm.
+
     Returns ``{"loss", "infonce", "topology"}``: ``loss`` = infonce + weight · topology, to minimise; ``infonce`` and
     ``topology`` (the unweighted mean(1 − cos)) detached, for logging.
+
+    References: van den Oord et al. (2018) for InfoNCE; Wang & Isola, "Understanding Contrastive Representation
+    Learning through Alignment and Uniformity on the Hypersphere" (ICML 2020): the extra term is their alignment loss
+    (with α = 2 on unit vectors, ‖q − d⁺‖² = 2 · (1 − cos)).
     """
 
     requires = ("torch",)
