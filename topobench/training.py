@@ -125,7 +125,7 @@ class Trainer:
         for index, (stage, miner) in enumerate(zip(cfg.stages, stage_miners, strict=True)):
             per_epoch = len(self._batches(index, 0))
             steps = max(1, math.ceil(stage.epochs * per_epoch / cfg.grad_accum))
-            interval = stage.refresh_steps or round(stage.refresh_epochs * per_epoch / cfg.grad_accum)
+            interval = stage.refresh_steps or math.ceil(stage.refresh_epochs * per_epoch / cfg.grad_accum)
             self.plans.append(StagePlan(index, miner, per_epoch, steps, start, interval if miner.refreshes else 0))
             start += steps
         self.total_steps = start
@@ -346,7 +346,7 @@ class Trainer:
             if following is not None:
                 self._mine(following, step)
             event = True
-        elif plan.refresh_interval and (step - plan.start) % plan.refresh_interval == 0:
+        elif self._refresh_due(plan, step):
             self._evaluate(step)
             self._mine(plan, step)
             event = True
@@ -356,6 +356,13 @@ class Trainer:
         if step < self.total_steps and (event or step % self.config.save_steps == 0):
             ckpt.save_resume_state(self.output, self._state(step))
             logger.info("saved the resume state at step %d", step)
+
+    @staticmethod
+    def _refresh_due(plan: StagePlan, step: int) -> bool:
+        """A refreshing miner mines again every ``refresh_interval`` steps of its stage, unless less than half an
+        interval remains (mining then would cost a corpus encoding for a handful of steps)."""
+        interval = plan.refresh_interval
+        return bool(interval) and (step - plan.start) % interval == 0 and plan.end - step >= interval / 2
 
     def _finish(self) -> dict[str, Any]:
         if self.best.best is None:  # no dev queries: the final weights are the result
