@@ -57,6 +57,9 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--definitions", type=Path,
                    help="algorithm grid file (default: ./algos.yaml, else the repository's)")
     p.add_argument("--list", action="store_true", help="list plugins, what they registered and whether it is available")
+    p.add_argument("--save-index", nargs="?", const="", default=None, metavar="ARGS",
+                   help="also keep each built index under indexes/<dataset>/<algorithm>/ for serve.py; with ARGS "
+                        "(comma-separated build args, e.g. 32,200) only that build")
     _verbosity(p)
     return p
 
@@ -86,10 +89,18 @@ def _run(args: argparse.Namespace) -> int:
     if args.count < 1 or args.runs < 1 or args.timeout <= 0:
         raise TopobenchError("--count, --runs and --timeout must be positive")
     algorithms = [a.strip() for a in args.algorithm.split(",") if a.strip()] if args.algorithm else None
+    save_args = None
+    if args.save_index:
+        from topobench.index_store import parse_args_list
+
+        save_args = tuple(parse_args_list(args.save_index))
     config = RunConfig(dataset=args.dataset, count=args.count, runs=args.runs, batch=args.batch, force=args.force,
-                       timeout=args.timeout, definitions_file=args.definitions or default_definitions())
+                       timeout=args.timeout, definitions_file=args.definitions or default_definitions(),
+                       save_index=args.save_index is not None, save_args=save_args)
     report = run_sweep(config, algorithms)
     print(f"{args.dataset}: {report.ran} points run, {report.skipped} already done, {len(report.failed)} failed")
+    for folder in report.saved:
+        print(f"saved index: {folder}")
     _print_summary(args.dataset, args.count, args.batch)
     if report.failed:
         for line in report.failed:

@@ -4,6 +4,10 @@ Life cycle, driven by the runner: ``Index(metric, *args)`` â†’ ``fit(X)`` once â
 ``set_query_arguments(*query_args)``, ``reset_stats()``, then ``query`` per vector (single mode) or ``batch_query`` +
 ``get_batch_results`` (batch mode), then ``stats()``. Indexes return *row numbers* into the training set; the runner
 computes the distances itself from the vectors, so every backend is scored the same way.
+
+Persistence (``can_save``): ``save(folder)`` after ``fit`` writes the built structure in the library's own format
+(faiss ``write_index``, hnswlib ``save_index``, a Lucene directory); ``Index(metric, *args).load(folder)`` restores it
+without rebuilding, for the retrieval service (:mod:`topobench.index_store` records what was saved beside it).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import io
 import pickle
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,11 +32,13 @@ class Index(Component, ABC):
         metrics: the distance types the index supports.
         needs_texts: True when the index searches raw texts (BM25): it then gets ``fit_texts``/``query_texts``.
         stats_names: the per-query counters ``stats()`` reports, e.g. ``("distcomps", "hops")``.
+        can_save: True when ``save`` and ``load`` are implemented (``run.py --save-index``, ``serve.py``).
     """
 
     metrics: ClassVar[tuple[str, ...]] = ("angular", "euclidean")
     needs_texts: ClassVar[bool] = False
     stats_names: ClassVar[tuple[str, ...]] = ()
+    can_save: ClassVar[bool] = False
 
     def __init__(self, metric: str, *args: Any) -> None:
         if metric not in self.metrics:
@@ -99,6 +106,19 @@ class Index(Component, ABC):
     def index_size(self) -> int | None:
         """Size of the built index in bytes, measured (serialized size or allocated memory), or None if unknown."""
         return None
+
+    def save(self, folder: Path) -> None:
+        """Write the built index into ``folder`` (an existing, empty directory) in the library's own format.
+
+        Only the structure is written: the metric and the build args are recorded by the caller, which constructs the
+        index with them again before ``load``. Default: not supported (``can_save`` is False)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot save its index")
+
+    def load(self, folder: Path) -> None:
+        """Restore what ``save`` wrote into this instance, constructed with the same metric and build args, instead
+        of ``fit``; query arguments already set (``set_query_arguments``) apply. ``folder`` must outlive the index
+        when the backend reads from it lazily (Lucene). Default: not supported (``can_save`` is False)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot load a saved index")
 
     def done(self) -> None:
         """Release resources; called once after the last query group."""

@@ -4,6 +4,10 @@ Each definition (one index build) runs in its own process under a timeout: a cra
 ``.failed.json`` beside the result files it would have written, and the sweep goes on. Inside the child the index is
 built once and every ``query-args`` group is swept over it; each point's result is written (temporary name, then rename)
 as soon as it is measured, so a killed sweep keeps what it finished and a rerun skips it.
+
+With ``save_index`` (``run.py --save-index [ARGS]``) each selected build (only those with build args ``ARGS`` when
+given) is also written to ``indexes/`` right after it is built (:mod:`topobench.index_store`); a build whose points are
+all done but whose index is not saved yet is built again just to save it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from time import perf_counter
 import numpy as np
 from tqdm import tqdm
 
+from topobench import index_store
 from topobench import results as res
 from topobench.datasets import Dataset, load_dataset
 from topobench.definitions import Definition, check_signatures, parse_definitions
@@ -51,6 +56,8 @@ class RunConfig:
     force: bool = False
     timeout: float = 7200.0
     definitions_file: Path = field(default_factory=default_definitions)
+    save_index: bool = False
+    save_args: tuple | None = None  # with save_index: only the builds with these args (None: every build)
 
 
 @dataclass
@@ -61,6 +68,7 @@ class SweepReport:
     skipped: int = 0
     failed: list[str] = field(default_factory=list)
     unavailable: dict[str, str] = field(default_factory=dict)
+    saved: list[Path] = field(default_factory=list)
 
 
 def _point_paths(config: RunConfig, definition: Definition) -> list[Path]:
@@ -116,10 +124,30 @@ def select_definitions(config: RunConfig, dataset: Dataset, algorithms: list[str
     return chosen, unavailable
 
 
+def definitions_to_save(config: RunConfig, definitions: list[Definition]) -> list[Definition]:
+    """The definitions ``--save-index`` keeps: those with ``save_args`` (when given) of indexes that can save."""
+    registry = get_registry()
+    if config.save_args is not None:
+        chosen = [d for d in definitions if list(d.arguments) == list(config.save_args)]
+        if not chosen:
+            known = "; ".join(sorted({f"{d.algorithm} {','.join(map(str, d.arguments)) or '(none)'}"
+                                      for d in definitions}))
+            raise TopobenchError(f"--save-index {','.join(map(str, config.save_args))}: no selected build has these "
+                                 f"args; builds: {known}")
+        definitions = chosen
+    unable = sorted({d.algorithm for d in definitions if not registry.get("indexes", d.algorithm).cls.can_save})
+    if unable:
+        raise TopobenchError(f"--save-index: {', '.join(unable)} cannot save an index (can_save is False); "
+                             "leave them out with --algorithm")
+    return definitions
+
+
 def run_sweep(config: RunConfig, algorithms: list[str] | None = None) -> SweepReport:
     """Build the dataset if needed, then run every pending point of every selected definition."""
     dataset = load_dataset(config.dataset)
     definitions, unavailable = select_definitions(config, dataset, algorithms)
+    if config.save_index:
+        definitions = definitions_to_save(config, definitions)
     report = SweepReport(unavailable=unavailable)
     for name, reason in unavailable.items():
         logger.warning("skipping %s: unavailable: %s", name, reason)
@@ -129,11 +157,19 @@ def run_sweep(config: RunConfig, algorithms: list[str] | None = None) -> SweepRe
     for definition in tqdm(definitions, desc=f"{config.dataset}", unit="build"):
         pending = _pending(config, definition)
         report.skipped += len(definition.query_argument_groups) - len(pending)
-        if not pending:
+        saved = index_store.index_folder(config.dataset, definition.algorithm, definition.arguments)
+        save = config.save_index and (config.force or not (saved / index_store.RECORD).exists())
+        if not pending and not save:
             logger.debug("%s: all points done, skipped", definition)
             continue
-        logger.info("running %s (%d points)", definition, len(pending))
-        _run_isolated(context, config, definition, pending)
+        logger.info("running %s (%d points%s)", definition, len(pending), ", saving the index" if save else "")
+        started = time.time()
+        _run_isolated(context, config, definition, pending, save)
+        if save:
+            if (saved / index_store.RECORD).exists() and (saved / index_store.RECORD).stat().st_mtime >= started - 1:
+                report.saved.append(saved)
+            else:
+                report.failed.append(f"{definition.algorithm} {list(definition.arguments)}: index not saved")
         paths = _point_paths(config, definition)
         for i in pending:
             if paths[i].exists():
@@ -144,10 +180,10 @@ def run_sweep(config: RunConfig, algorithms: list[str] | None = None) -> SweepRe
     return report
 
 
-def _run_isolated(context, config: RunConfig, definition: Definition, pending: list[int]) -> None:
+def _run_isolated(context, config: RunConfig, definition: Definition, pending: list[int], save: bool = False) -> None:
     """Run one definition in a child process; record a timeout or a crash for the points it did not write."""
     started = time.time()
-    child = context.Process(target=_child_main, args=(config, definition, pending, logging.getLogger().level),
+    child = context.Process(target=_child_main, args=(config, definition, pending, logging.getLogger().level, save),
                             name=f"topobench-{definition.algorithm}")
     child.start()
     child.join(config.timeout)
@@ -177,11 +213,12 @@ def _die_with_parent() -> None:
         pass
 
 
-def _child_main(config: RunConfig, definition: Definition, pending: list[int], log_level: int) -> None:
+def _child_main(config: RunConfig, definition: Definition, pending: list[int], log_level: int,
+                save: bool = False) -> None:
     _die_with_parent()
     logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
     try:
-        run_definition(config, definition, pending)
+        run_definition(config, definition, pending, save)
     except Exception:  # noqa: BLE001 - recorded per point, the sweep goes on
         error = traceback.format_exc()
         logger.error("%s failed:\n%s", definition, error)
@@ -192,8 +229,10 @@ def _child_main(config: RunConfig, definition: Definition, pending: list[int], l
                                          "query_args": list(definition.query_argument_groups[i]), "error": error})
 
 
-def run_definition(config: RunConfig, definition: Definition, pending: list[int]) -> None:
-    """Build the index once, then measure and write each pending query-argument point. Runs in the child."""
+def run_definition(config: RunConfig, definition: Definition, pending: list[int], save: bool = False) -> None:
+    """Build the index once (and save it when ``save``), then measure and write each pending query-argument point.
+
+    Runs in the child."""
     dataset = load_dataset(config.dataset, build=False)
     cls = get_registry().get("indexes", definition.algorithm).cls
     index = cls(dataset.distance, *definition.arguments)
@@ -209,6 +248,9 @@ def run_definition(config: RunConfig, definition: Definition, pending: list[int]
     build_time = perf_counter() - build_start
     logger.info("built %s in %.2f s (setup %.2f s)", index, build_time, build_start - start)
     size = index.index_size()
+    if save:
+        index_store.save_index(index, dataset, definition.algorithm, definition.arguments,
+                               definition.query_argument_groups, build_time)
     paths = _point_paths(config, definition)
     for i in pending:
         qargs = definition.query_argument_groups[i]

@@ -19,6 +19,8 @@ What lives here, so that every faiss backend behaves the same way:
   faiss pads with when it finds fewer than ``k`` results (IVF with a small ``nprobe``, HNSW with ``efSearch < k``) are
   removed in single-query mode and kept (as the runner expects) in batch mode.
 * size: the serialized size (``faiss.serialize_index``), the honest figure (an RSS delta is not).
+* persistence: ``save`` writes ``index.faiss`` with ``faiss.write_index``; ``load`` reads it back with
+  ``faiss.read_index`` and re-applies the query arguments (``after_load``), so a loaded index answers as the built one.
 * counters: exhaustive indexes report ``distcomps`` = n per query; IVF indexes read ``faiss.cvar.indexIVF_stats``.
 """
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 import functools
 import logging
 from abc import abstractmethod
+from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -122,6 +125,8 @@ class FaissIndex(Index):
     install_hint: ClassVar[str] = INSTALL_HINT
     metrics: ClassVar[tuple[str, ...]] = ("angular", "euclidean", "ip")
     angular_by_l2: ClassVar[bool] = False
+    can_save: ClassVar[bool] = True
+    FILE: ClassVar[str] = "index.faiss"
 
     def __init__(self, metric: str, *args: Any) -> None:
         super().__init__(metric, *args)
@@ -176,6 +181,22 @@ class FaissIndex(Index):
             return None
         return int(import_faiss().serialize_index(self.index).nbytes)
 
+    def save(self, folder: Path) -> None:
+        if self.index is None:
+            raise RuntimeError(f"{type(self).__name__}: fit must run before save")
+        import_faiss().write_index(self.index, str(Path(folder) / self.FILE))
+
+    def load(self, folder: Path) -> None:
+        faiss = import_faiss()
+        self.index = faiss.read_index(str(Path(folder) / self.FILE))
+        self.n = int(self.index.ntotal)
+        self.after_load()
+        if self._query_threads is not None:
+            faiss.omp_set_num_threads(self._query_threads)
+
+    def after_load(self) -> None:
+        """Re-apply settings that live outside the serialized index (query arguments). Default: none."""
+
     def done(self) -> None:
         self.index = None
 
@@ -217,7 +238,12 @@ class FaissIVFIndex(FaissIndex):
     def fit(self, X: np.ndarray) -> None:
         self.nlist = clamp_lists(type(self).__name__, self.nlist, len(X))
         super().fit(X)
+        self.after_load()
+
+    def after_load(self) -> None:
+        """Find the IndexIVF (behind any transform), take its (possibly clamped) nlist and apply nprobe."""
         self.ivf = import_faiss().extract_index_ivf(self.index)
+        self.nlist = int(self.ivf.nlist)
         self.ivf.nprobe = min(self.nprobe, self.nlist)
 
     def set_query_arguments(self, nprobe: int = 1) -> None:

