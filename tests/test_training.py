@@ -67,6 +67,8 @@ def test_batches_have_no_repeated_query_or_document():
         queries = [examples[i][0] for i in batch]
         docs = [examples[i][1] for i in batch]
         assert len(set(queries)) == len(queries) and len(set(docs)) == len(docs) and len(batch) <= 3
+    distinct = [("q1", "a"), ("q2", "b"), ("q3", "c"), ("q4", "d")]
+    assert duplicate_free_batches(distinct, np.arange(4), size=3) == [[0, 1, 2]]  # a lone 4th has no negative
 
 
 def test_dev_queries_are_held_out_of_training(tiny):
@@ -169,6 +171,9 @@ def test_resume_after_sigkill_ends_with_the_same_weights(tiny, tmp_path):
 
     assert scores(a) == scores(b)
     assert a["kept"] == b["kept"]
+    steps = [json.loads(line)["step"] for line in (tmp_path / "killed" / "log.jsonl").read_text().splitlines()
+             if "event" not in json.loads(line)]
+    assert steps == list(range(1, a["total_steps"] + 1))  # steps redone after the kill are logged once
     from safetensors.torch import load_file
 
     for entry in a["kept"]:

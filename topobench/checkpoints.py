@@ -51,6 +51,17 @@ def append_log(folder: Path, record: dict[str, Any]) -> None:
         f.write(json.dumps(record) + "\n")
 
 
+def truncate_log(folder: Path, step: int) -> None:
+    """Drop log records after ``step`` (a resumed run redoes those steps and logs them again)."""
+    path = folder / LOG_FILE
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step]
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+
+
 def step_name(step: int) -> str:
     return f"step-{step:06d}"
 

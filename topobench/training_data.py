@@ -79,7 +79,8 @@ def duplicate_free_batches(examples: Sequence[tuple[str, str]], order: np.ndarra
 
     A repeated document would be its own in-batch negative, a repeated query would make one positive the other's
     negative (sentence-transformers' NoDuplicatesBatchSampler rule). Conflicting examples wait for a later batch; the
-    last batch may be short.
+    last batch may be short, and a final batch of one example is dropped (alone, it has no in-batch negative and its
+    InfoNCE loss is 0: an optimiser step on nothing).
     """
     batches: list[list[int]] = []
     waiting = [int(i) for i in order]
@@ -96,4 +97,6 @@ def duplicate_free_batches(examples: Sequence[tuple[str, str]], order: np.ndarra
                 rest.append(i)
         batches.append(batch)
         waiting = rest
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches.pop()
     return batches
