@@ -124,7 +124,9 @@ def run_main(argv: Sequence[str] | None = None) -> int:
 
 def plot_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="plot.py", description="Draw recall-vs-QPS Pareto frontiers from results/.")
-    p.add_argument("--dataset", action="append", required=True, help="dataset to draw (repeat to overlay several)")
+    p.add_argument("--dataset", action="append",
+                   help="dataset to draw (repeat to overlay several); with --report: the datasets to report on "
+                        "(default: all with results)")
     p.add_argument("-x", "--x-axis", default="k-nn", help="metric on the x axis (default k-nn)")
     p.add_argument("-y", "--y-axis", default="qps", help="metric on the y axis (default qps)")
     p.add_argument("--count", type=int, default=10, help="results of this --count (default 10)")
@@ -132,11 +134,22 @@ def plot_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", action="store_true", help="also draw every point, not only the frontier")
     p.add_argument("--algorithm", help="comma-separated algorithms to draw (default: all with results)")
     p.add_argument("-o", "--output", type=Path, help="output PNG (default plots/<datasets>_<x>_<y>.png)")
+    p.add_argument("--report", type=Path, metavar="OUT",
+                   help="write an HTML report instead: OUT/index.html and a page per dataset with every plot, the "
+                        "summary table and the geometry statistics")
     _verbosity(p)
     return p
 
 
 def _plot(args: argparse.Namespace) -> int:
+    if args.report:
+        from topobench.report import write_report
+
+        pages = write_report(args.report, args.dataset)
+        print(f"wrote {len(pages)} pages to {args.report}: {', '.join(p.name for p in pages)}")
+        return 0
+    if not args.dataset:
+        raise TopobenchError("--dataset is required (e.g. --dataset random-xs-20-angular), or --report OUT/")
     from topobench.plotting import plot
 
     out = args.output or Path("plots") / f"{'+'.join(args.dataset)}_{args.x_axis}_{args.y_axis}_{args.count}.png"
