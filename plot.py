@@ -4,6 +4,7 @@
     python plot.py --dataset random-xs-20-angular -o p.png
     python plot.py --dataset scifact-minilm -x ndcg@10 -y qps --count 100
     python plot.py --dataset scifact-minilm --dataset scifact-minilm-topo --raw
+    python plot.py --report report/                                 # HTML: index.html + a page per dataset
 """
 
 import sys

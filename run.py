@@ -5,6 +5,7 @@
     python run.py --dataset random-xs-20-angular --algorithm hnsw,ivf --count 10 --batch
     python run.py --dataset scifact-minilm --count 100 --timeout 600
     python run.py --list                                           # plugins and availability
+    python run.py --dataset scifact-minilm --algorithm hnsw --count 100 --save-index 32,200   # kept for serve.py
 """
 
 import sys
