@@ -105,7 +105,8 @@ def _section(dataset: str, count: int, batch: bool, img: Path) -> list[str]:
                              None if r["qps"] is None else f"{r['qps']:.1f}", r["parameters"] or "(not reached)"]
                             for r in rows], [False, True, True, True, False]))
     else:
-        out.append(h.paragraph("No result has a k-NN recall (text indexes only).", "note"))
+        out.append(h.paragraph("No result has a k-NN recall: only text indexes (BM25) ran, or the dataset file with "
+                               "the ground truth is missing.", "note"))
     out.append(h.heading(3, "Plots"))
     plots, skipped = [], []
     for slug, x, y in PLOTS:
