@@ -27,6 +27,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see test_index_contract.p
 from topobench import index_store  # noqa: E402
 from topobench.datasets import load_dataset, write_dataset  # noqa: E402
 from topobench.distances import exact_knn  # noqa: E402
+from topobench.errors import TopobenchError  # noqa: E402
 from topobench.export import load_points  # noqa: E402
 from topobench.index_store import IndexStoreError  # noqa: E402
 from topobench.plugins import get_registry  # noqa: E402
@@ -264,10 +265,43 @@ def test_serve_py_starts_answers_and_stops_on_sigterm(space):
         assert process.stdout.read().strip() == "stopped"
 
 
-def test_serve_py_without_a_saved_index_is_one_error_line(space):
+def test_serve_py_without_a_saved_index_or_results_is_one_error_line(space):
     out = subprocess.run([sys.executable, str(ROOT / "serve.py"), "--dataset", DATASET, "--algorithm", "ivf",
                           "--port", "0"], cwd=ROOT, env=_serve_env(space), capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1] == (
-        f"error: no saved ivf index for '{DATASET}' in {space / 'indexes'}; save one with `python run.py --dataset "
-        f"{DATASET} --algorithm ivf --save-index [ARGS]`")
+        f"error: no saved ivf index for '{DATASET}' in {space / 'indexes'}, and no stored ivf result reaches k-nn 0.95 "
+        "to choose a build from: pass --params ARGS (build args from algos.yaml) to build one, or save one with "
+        f"`python run.py --dataset {DATASET} --algorithm ivf --save-index ARGS`")
+
+
+def test_a_missing_index_is_built_from_the_build_the_results_favour(workspace, tiny_dataset, monkeypatch):
+    monkeypatch.setenv(index_store.INDEXES_DIR_ENV, str(workspace / "indexes"))
+    grid = workspace / "algos.yaml"
+    grid.write_text(GRID.replace("[[8], [40]]", "[[8, 12], [40]]"))
+    run_sweep(RunConfig(dataset=tiny_dataset, definitions_file=grid, runs=1), ["hnsw"])  # results, nothing saved
+    with pytest.raises(IndexStoreError, match="no saved hnsw index"):
+        RetrievalService.load(tiny_dataset, ["hnsw"])  # building is opt-in (serve.py: on unless --no-build)
+
+    points = [p for p in load_points(tiny_dataset, ["k-nn", "qps"]) if p.algorithm == "hnsw"]
+    favourite = json.loads(max((p for p in points if p.values["k-nn"] >= 0.95),
+                               key=lambda p: p.values["qps"]).parameters)["args"]
+    other = [12, 40] if favourite == [8, 40] else [8, 40]
+    service = RetrievalService.load(tiny_dataset, ["hnsw"], build_missing=True, definitions=grid)
+    assert service.get_index("hnsw").saved.build_args == favourite
+    assert [s.build_args for s in index_store.list_saved(tiny_dataset, "hnsw")] == [favourite]
+    dataset = load_dataset(tiny_dataset)
+    assert service.search(vector=dataset.test[0], k=5)["rows"] == dataset.neighbors[0, :5].tolist()
+    service.close()
+
+    run_sweep(RunConfig(dataset=tiny_dataset, definitions_file=grid, runs=1, save_index=True,
+                        save_args=tuple(other)), ["hnsw"])
+    assert len(index_store.list_saved(tiny_dataset, "hnsw")) == 2
+    chosen = RetrievalService.load(tiny_dataset, ["hnsw"])  # two saved: the favoured one, no --params needed
+    assert chosen.get_index("hnsw").saved.build_args == favourite
+    chosen.close()
+    picked = RetrievalService.load(tiny_dataset, ["hnsw"], params=other)
+    assert picked.get_index("hnsw").saved.build_args == other
+    picked.close()
+    with pytest.raises(TopobenchError, match="--save-index 16,40: no selected build has these args; builds: hnsw 12"):
+        RetrievalService.load(tiny_dataset, ["hnsw"], params=[16, 40], build_missing=True, definitions=grid)

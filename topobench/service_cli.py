@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from topobench.cli import _guard, _verbosity
 from topobench.errors import TopobenchError
@@ -22,7 +23,8 @@ def serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="dataset whose saved indexes to serve, e.g. scifact-minilm")
     p.add_argument("--algorithm", help="comma-separated algorithms with a saved index (run.py --save-index)")
     p.add_argument("--params", metavar="ARGS",
-                   help="build args of the saved index (e.g. 32,200), needed when several builds are saved")
+                   help="build args of the index (e.g. 32,200); default: the only saved build, else the build of the "
+                        "fastest stored result with k-nn >= 0.95")
     p.add_argument("--query-args", metavar="QARGS",
                    help="query args to search with (e.g. 120); default: the fastest stored result of that build "
                         "with k-nn >= 0.95, else the last algos.yaml group")
@@ -31,6 +33,10 @@ def serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-texts", type=int, default=64, help="texts per /encode request (default 64)")
     p.add_argument("--max-text-chars", type=int, default=10_000, help="characters per text (default 10000)")
     p.add_argument("--max-k", type=int, default=1000, help="largest k a /search may ask for (default 1000)")
+    p.add_argument("--no-build", action="store_true",
+                   help="fail instead of building and saving an index that is not saved yet")
+    p.add_argument("--definitions", type=Path,
+                   help="grid file for a build made here (default: ./algos.yaml, else the repository's)")
     p.add_argument("--list", action="store_true", help="list the saved indexes and exit")
     _verbosity(p)
     return p
@@ -67,7 +73,8 @@ def _serve(args: argparse.Namespace) -> int:
     query_args = parse_args_list(args.query_args) if args.query_args is not None else None
     limits = Limits(max_texts=args.max_texts, max_text_chars=args.max_text_chars, max_k=args.max_k)
     sock = bind(args.host, args.port)  # before loading: a busy port fails in a second, not after the model loads
-    service = RetrievalService.load(args.dataset, algorithms, params, query_args, limits)
+    service = RetrievalService.load(args.dataset, algorithms, params, query_args, limits,
+                                    build_missing=not args.no_build, definitions=args.definitions)
     from topobench.service import create_app
 
     app = create_app(service)

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,8 +32,9 @@ import numpy as np
 from topobench.datasets import Dataset, load_dataset
 from topobench.distances import distances_to
 from topobench.errors import NoResultsError, TopobenchError
-from topobench.index_store import IndexStoreError, SavedIndex, file_sha256, find_saved
+from topobench.index_store import IndexStoreError, SavedIndex, file_sha256
 from topobench.indexes import Index
+from topobench.service_setup import resolve_saved
 
 logger = logging.getLogger(__name__)
 
@@ -123,16 +125,18 @@ class RetrievalService:
 
     @classmethod
     def load(cls, dataset_name: str, algorithms: Sequence[str], params: Sequence[Any] | None = None,
-             query_args: Sequence[Any] | None = None, limits: Limits = Limits()) -> RetrievalService:
-        """Load the dataset, the saved index of each algorithm (``params``: its build args, needed when several
-        builds are saved) and the dataset's encoder. Raises ``TopobenchError`` subclasses naming the fix."""
+             query_args: Sequence[Any] | None = None, limits: Limits = Limits(), build_missing: bool = False,
+             definitions: Path | None = None) -> RetrievalService:
+        """Load the dataset, the saved index of each algorithm (chosen by :func:`~topobench.service_setup.
+        resolve_saved`: ``params`` are its build args; ``build_missing`` builds and saves it when missing, with the
+        grid file ``definitions``) and the dataset's encoder. Raises ``TopobenchError`` subclasses naming the fix."""
         if (params is not None or query_args is not None) and len(algorithms) != 1:
             raise TopobenchError("--params and --query-args apply to one index: name a single --algorithm")
         dataset = load_dataset(dataset_name, build=False)
         sha = file_sha256(dataset.path)
         served = []
         for algorithm in algorithms:
-            saved = find_saved(dataset_name, algorithm, params)
+            saved = resolve_saved(dataset_name, algorithm, params, build_missing, definitions)
             if saved.record["dataset"]["sha256"] != sha:
                 build = ",".join(map(str, saved.build_args))
                 raise IndexStoreError(
