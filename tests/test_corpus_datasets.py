@@ -111,12 +111,12 @@ def test_full_scifact_minilm_reproduces_mteb(workspace, monkeypatch):
     assert point.values["recall@100"] == pytest.approx(0.925, abs=0.005)
 
 
-def test_training_variants_are_refused_with_one_clear_error(workspace):
+def test_unknown_training_recipe_is_one_clear_error(workspace):
     from helpers import cli
 
-    result = cli("run.py", "-q", "--dataset", "scifact-minilm-topo", "--algorithm", "hnsw", cwd=workspace)
+    result = cli("run.py", "-q", "--dataset", "scifact-minilm-nope", "--algorithm", "hnsw", cwd=workspace)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: 'scifact-minilm-topo' names the training recipe 'topo', and training recipes are not available yet; "
-        "use the untrained scifact-minilm"
+        "error: unknown training recipe 'nope'; known recipes: infonce, topo"
     ]
+    assert not (workspace / "checkpoints").exists()
