@@ -258,21 +258,11 @@ class Trainer:
         self.pools, self.pools_mined = state["pools"], tuple(state["pools_mined"])
         self.evaluations, self.best.kept = state["evaluations"], state["kept"]
         self.seconds = state["seconds"]
-        self.examples = state["examples"] if "examples" in state else self._examples_before(int(state["step"]))
+        self.examples = state["examples"]
         self.best.prune_strays(self.output)
         ckpt.truncate_log(self.output, int(state["step"]))
         logger.info("resuming %s at step %d of %d", self.output, state["step"], self.total_steps)
         return int(state["step"])
-
-    def _examples_before(self, step: int) -> int:
-        """Examples trained in the first ``step`` steps (for resume states written before they were counted)."""
-        total = 0
-        for plan in self.plans:
-            for micro in range((min(step, plan.end) - plan.start) * self.config.grad_accum):
-                epoch, position = divmod(micro, plan.batches_per_epoch)
-                batches = self._batches(plan.index, epoch)
-                total += len(batches[position % len(batches)])
-        return total
 
     # The loop.
 
