@@ -65,11 +65,13 @@ class Miner(Component, ABC):
 
     Capabilities (class attributes): ``refreshes`` is True for miners whose pools depend on the current weights (the
     trainer mines again every ``refresh_steps`` of the stage); ``uses_encoder`` is True when ``mine`` needs the
-    encoder being trained.
+    encoder being trained — the trainer then sets ``embedding_cache`` to the cache it shares with dev evaluation, so
+    mining right after an evaluation of the same weights encodes nothing again.
     """
 
     refreshes: ClassVar[bool] = False
     uses_encoder: ClassVar[bool] = False
+    embedding_cache: Any = None
 
     @abstractmethod
     def mine(self, data: MiningData, encoder: Any | None = None) -> dict[str, list[str]]:

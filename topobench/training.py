@@ -118,7 +118,7 @@ class Trainer:
         self.device = next(self.module.parameters()).device
         self.cache = EmbeddingCache()
         for miner in stage_miners:
-            if hasattr(miner, "embedding_cache"):
+            if miner.uses_encoder:
                 miner.embedding_cache = self.cache
         self.plans: list[StagePlan] = []
         start = 0
