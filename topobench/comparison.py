@@ -16,31 +16,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from topobench.atomic import atomic_path
-from topobench.datasets import Dataset, load_dataset
+from topobench.datasets import load_dataset
 from topobench.errors import DatasetError, NoResultsError
 from topobench.export import load_points
-from topobench.metrics import evaluate
-from topobench.results import Result
+from topobench.metrics import exact_search_metrics
 
 logger = logging.getLogger(__name__)
 
 EXACT_METRICS = ("ndcg@10", "recall@100", "mrr@10")
 TRAINING_ATTRS = ("recipe", "training_best_step", "training_steps", "training_seconds", "training_dev_ndcg@10")
-
-
-def exact_metrics(dataset: Dataset) -> dict[str, float | None]:
-    """Task metrics of exact search, scored from the dataset's stored exact top-k (``neighbors``/``distances``)."""
-    if not dataset.has_qrels:
-        return dict.fromkeys(EXACT_METRICS)
-    k = dataset.neighbors.shape[1]
-    exact = Result(dataset=dataset.name, algorithm="exact", name="exact", count=k, batch=True,
-                   distance=dataset.distance, build_args=[], query_args=[], build_time=0.0, index_size_bytes=None,
-                   best_search_time=0.0, run_count=1, threads=1, times=np.zeros(len(dataset.test)),
-                   neighbors=dataset.neighbors, distances=dataset.distances)
-    return evaluate(dataset, exact, EXACT_METRICS)
 
 
 def _at_level(dataset: str, algorithm: str, level: float, count: int) -> dict[str, Any]:
@@ -77,7 +62,7 @@ def comparison_rows(datasets: Sequence[str], algorithm: str = "hnsw", level: flo
             logger.warning("skipping dataset %s: %s", name, exc)
             continue
         row: dict[str, Any] = {"dataset": name, "level": level}
-        row.update({f"exact_{k}": v for k, v in exact_metrics(dataset).items()})
+        row.update({f"exact_{k}": v for k, v in exact_search_metrics(dataset, EXACT_METRICS).items()})
         row.update(_at_level(name, algorithm, level, count))
         row.update({k: dataset.attrs.get(k) for k in TRAINING_ATTRS})
         row.update({f"geometry_{k}": v for k, v in sorted(dataset.geometry.items())})

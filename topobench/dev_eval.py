@@ -15,8 +15,7 @@ import numpy as np
 from topobench.datasets import GROUND_TRUTH_K, Dataset
 from topobench.distances import exact_knn
 from topobench.embedding_cache import EmbeddingCache
-from topobench.metrics import evaluate
-from topobench.results import Result
+from topobench.metrics import exact_search_metrics
 from topobench.training_data import TrainingSet
 
 DEV_METRICS = ("ndcg@10", "recall@100", "mrr@10")
@@ -36,8 +35,5 @@ def dev_metrics(encoder: Any, data: TrainingSet, cache: EmbeddingCache) -> dict[
     dataset = Dataset(name="dev", path=Path("dev"), distance=encoder.distance, train=docs, test=queries,
                       neighbors=neighbors, distances=distances, doc_ids=data.mining.doc_ids,
                       query_ids=data.dev_query_ids, qrels=qrels)
-    result = Result(dataset="dev", algorithm="exact", name="exact", count=k, batch=True, distance=encoder.distance,
-                    build_args=[], query_args=[], build_time=0.0, index_size_bytes=None, best_search_time=0.0,
-                    run_count=1, threads=1, times=np.zeros(len(queries)), neighbors=neighbors, distances=distances)
-    values = evaluate(dataset, result, DEV_METRICS)
+    values = exact_search_metrics(dataset, DEV_METRICS)
     return {name: float(value) for name, value in values.items() if value is not None}

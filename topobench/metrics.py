@@ -282,6 +282,19 @@ def evaluate(dataset: Dataset | None, result: Result, names: Sequence[str] | Non
     return {m.name: m.value(scoring) for m in metrics}
 
 
+def exact_search_metrics(dataset: Dataset, names: Sequence[str]) -> dict[str, float | None]:
+    """The named task metrics of exact search, scored from the dataset's own exact top-k (``neighbors`` and
+    ``distances``) as if a flat index had returned them; None each when the dataset has no judgements."""
+    if not dataset.has_qrels:
+        return dict.fromkeys(names)
+    k = dataset.neighbors.shape[1]
+    exact = Result(dataset=dataset.name, algorithm="exact", name="exact", count=k, batch=True,
+                   distance=dataset.distance, build_args=[], query_args=[], build_time=0.0, index_size_bytes=None,
+                   best_search_time=0.0, run_count=1, threads=1, times=np.zeros(len(dataset.test)),
+                   neighbors=dataset.neighbors, distances=dataset.distances)
+    return evaluate(dataset, exact, names)
+
+
 def _stat(key: str) -> Callable[[Scoring], float | None]:
     return lambda s: None if s.result.stats.get(key) is None else float(s.result.stats[key])
 
