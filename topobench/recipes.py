@@ -49,13 +49,9 @@ def checkpoints_dir() -> Path:
 
 def recipe_config(corpus: str, encoder: str, variant: str) -> TrainConfig:
     """The TrainConfig of recipe ``variant`` for ``corpus`` and ``encoder``."""
-    from topobench.training_config import Stage
-
     if variant not in RECIPES:
         raise DatasetError(f"unknown training recipe {variant!r}; known recipes: {', '.join(sorted(RECIPES))}")
-    values = {**COMMON, **RECIPES[variant]}
-    values["stages"] = [Stage.parse(spec) for spec in values["stages"]]
-    return TrainConfig(corpus=corpus, encoder=encoder, **values)
+    return TrainConfig(corpus=corpus, encoder=encoder, **{**COMMON, **RECIPES[variant]})
 
 
 def trained_checkpoint(corpus: str, encoder: str, variant: str) -> tuple[Path, dict[str, Any]]:

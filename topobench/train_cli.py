@@ -19,7 +19,7 @@ from typing import Any
 
 from topobench.cli import _guard, _verbosity
 from topobench.errors import ConfigError
-from topobench.training_config import Stage, TrainConfig, parse_assignments
+from topobench.training_config import TrainConfig, parse_assignments
 
 DICT_FIELDS = ("loss_args", "encoder_args")
 
@@ -42,7 +42,7 @@ def train_parser() -> argparse.ArgumentParser:
         shown = f" (default: {default})" if default is not None else ""
         if field.name == "stages":
             p.add_argument("--stage", dest="stages", action="append", metavar="MINER:K=V,...",
-                           help=f"{help_text}; repeat per stage (default: {' '.join(s.spec() for s in default)})")
+                           help=f"{help_text}; repeat per stage (default: {' '.join(default)})")
         elif field.name in DICT_FIELDS:
             p.add_argument(_flag(field.name), metavar="K=V,...", help=help_text + shown)
         elif hints[field.name] is bool:
@@ -83,8 +83,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         values[field.name] = parse_assignments(given, _flag(field.name)) if field.name in DICT_FIELDS else given
     if not values.get("corpus") or not values.get("encoder"):
         raise ConfigError("--corpus and --encoder are required (e.g. --corpus scifact --encoder minilm)")
-    if "stages" in values:
-        values["stages"] = [Stage.parse(s) if isinstance(s, str) else s for s in values["stages"]]
     return TrainConfig(**values)
 
 

@@ -97,7 +97,7 @@ class TrainConfig:
                                       metadata={"help": "loss options, e.g. temperature=0.05,weight=0.6"})
     encoder_args: dict[str, Any] = field(default_factory=dict,
                                          metadata={"help": "encoder options, e.g. checkpoint=DIR to start from one"})
-    stages: list[Stage] = field(default_factory=lambda: [Stage.parse(s) for s in DEFAULT_STAGES],
+    stages: list[Stage] = field(default_factory=lambda: list(DEFAULT_STAGES),
                                 metadata={"help": "the curriculum, miner:key=value,... per stage"})
     batch_size: int = field(default=32, metadata={"help": "examples per batch (in-batch negatives come from it)"})
     grad_accum: int = field(default=1, metadata={"help": "batches per optimiser step"})
@@ -117,7 +117,9 @@ class TrainConfig:
     amp: bool = field(default=True, metadata={"help": "mixed precision on CUDA (bf16, else fp16 with scaling)"})
 
     def __post_init__(self) -> None:
-        self.stages = [Stage(**s) if isinstance(s, dict) else s for s in self.stages]
+        # Stages arrive as Stage objects, spec strings (recipes, the command line) or dicts (a saved config.json).
+        self.stages = [Stage.parse(s) if isinstance(s, str) else Stage(**s) if isinstance(s, dict) else s
+                       for s in self.stages]
         positive = ("batch_size", "grad_accum", "max_length", "encode_batch_size", "save_steps")
         for name in positive:
             if getattr(self, name) < 1:
