@@ -17,7 +17,6 @@ never leaves a folder that looks complete. ``run.py --save-index`` writes them; 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ from typing import Any
 
 from topobench.atomic import atomic_path
 from topobench.datasets import Dataset
+from topobench.download import file_sha256
 from topobench.errors import TopobenchError
 from topobench.indexes import Index
 from topobench.results import params_slug
@@ -54,14 +54,6 @@ def indexes_dir() -> Path:
 def index_folder(dataset: str, algorithm: str, build_args: Sequence[Any]) -> Path:
     """Where the index of ``algorithm`` built with ``build_args`` on ``dataset`` is saved."""
     return indexes_dir() / dataset / algorithm / params_slug(list(build_args), [])
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def dataset_encoder(dataset: Dataset) -> dict[str, Any] | None:
