@@ -7,7 +7,7 @@
 
 import sys
 
-from topobench.cli import export_main
+from topobench.cli.main import export_main
 
 if __name__ == "__main__":
     sys.exit(export_main())

@@ -9,7 +9,7 @@
 
 import sys
 
-from topobench.cli import plot_main
+from topobench.cli.main import plot_main
 
 if __name__ == "__main__":
     sys.exit(plot_main())

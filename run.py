@@ -10,7 +10,7 @@
 
 import sys
 
-from topobench.cli import run_main
+from topobench.cli.main import run_main
 
 if __name__ == "__main__":
     sys.exit(run_main())

@@ -9,7 +9,7 @@
 
 import sys
 
-from topobench.service_cli import serve_main
+from topobench.cli.serve import serve_main
 
 if __name__ == "__main__":
     sys.exit(serve_main())

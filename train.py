@@ -7,7 +7,7 @@
 
 import sys
 
-from topobench.train_cli import train_main
+from topobench.cli.train import train_main
 
 if __name__ == "__main__":
     sys.exit(train_main())

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from topobench.corpora import Corpus, load_corpus
-from topobench.hf_encoder import HFEncoder
-from topobench.plugins import get_registry
+from topobench.backends.hf_encoder import HFEncoder
+from topobench.core.registry import get_registry
+from topobench.corpus.corpora import Corpus, load_corpus
 
 logger = logging.getLogger("bench.encode")
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402
 
-from topobench.datasets import load_dataset  # noqa: E402
-from topobench.plugins import get_registry  # noqa: E402
-from topobench.timing import measure_batch, measure_single  # noqa: E402
+from topobench.core.registry import get_registry  # noqa: E402
+from topobench.datasets.store import load_dataset  # noqa: E402
+from topobench.runs.timing import measure_batch, measure_single  # noqa: E402
 
 POINTS = [("hnsw", (16, 200), (40,)), ("ivf", (256,), (8,))]
 

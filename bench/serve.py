@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from topobench.datasets import load_dataset  # noqa: E402
-from topobench.index_store import parse_args_list  # noqa: E402
-from topobench.service_load import run_load  # noqa: E402
+from topobench.datasets.store import load_dataset  # noqa: E402
+from topobench.runs.index_store import parse_args_list  # noqa: E402
+from topobench.service.load import run_load  # noqa: E402
 
 
 def main() -> int:
@@ -46,7 +46,7 @@ def main() -> int:
 
     dataset = load_dataset(args.dataset, build=False)
     if args.text:
-        from topobench.texts import dataset_texts
+        from topobench.datasets.texts import dataset_texts
 
         bodies = [{"query": q, "k": args.k} for q in dataset_texts(dataset)[1]]
     else:
@@ -54,9 +54,9 @@ def main() -> int:
     if args.url:
         report = run_load(args.url, "/search", bodies, args.requests, args.concurrency, args.max_seconds)
     else:
-        from topobench.service import create_app
-        from topobench.service_core import RetrievalService
-        from topobench.service_server import BackgroundServer
+        from topobench.service.app import create_app
+        from topobench.service.core import RetrievalService
+        from topobench.service.server import BackgroundServer
 
         params = parse_args_list(args.params) if args.params else None
         service = RetrievalService.load(args.dataset, [args.algorithm], params)

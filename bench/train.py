@@ -4,7 +4,8 @@ Both fine-tune the same model (MiniLM, float32 on CPU) on the same SciFact (quer
 size, max length, learning rate, warm-up, clipping and duplicate-free batches, in-batch negatives only (τ = 0.05 is
 MNRL's scale 20), in one process. The sides take turns, round by round, each starting from the original weights.
 
-What is timed: ours, the optimiser steps of :class:`topobench.training.Trainer` (tokenising, forward, loss, backward,
+What is timed: ours, the optimiser steps of :class:`topobench.training.trainer.Trainer` (tokenising, forward, loss,
+backward,
 clipping, AdamW — ``train_seconds`` in its summary); theirs, ``train_runtime`` of ``SentenceTransformerTrainer.train``
 (its loop, data loader and collator included). Model loading, corpus loading and checkpoint writing are excluded on
 both sides. The last line is::
@@ -25,10 +26,10 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from topobench.corpora import load_corpus
-from topobench.training import Trainer
-from topobench.training_config import Stage, TrainConfig
-from topobench.training_data import training_set
+from topobench.corpus.corpora import load_corpus
+from topobench.training.config import Stage, TrainConfig
+from topobench.training.data import training_set
+from topobench.training.trainer import Trainer
 
 logger = logging.getLogger("bench.train")
 

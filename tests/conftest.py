@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from helpers import TEST_PLUGIN_DIRS, write_tiny_dataset
 
-from topobench.plugins import get_registry
+from topobench.core.registry import get_registry
 
 
 @pytest.fixture

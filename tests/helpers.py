@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from topobench.datasets import make_blobs, write_dataset
-from topobench.distances import exact_knn
+from topobench.core.distances import exact_knn
+from topobench.datasets.store import make_blobs, write_dataset
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent

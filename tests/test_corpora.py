@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from topobench import corpora, download
-from topobench.answers import answer_accuracy, answer_hit_ranks, has_answer, tokenize
-from topobench.corpora import load_corpus
-from topobench.corpus_formats import iter_json_array, read_dpr_biencoder, read_msmarco
-from topobench.errors import DatasetError, UnknownNameError
+from topobench.core.errors import DatasetError, UnknownNameError
+from topobench.corpus import corpora, download
+from topobench.corpus.answers import answer_accuracy, answer_hit_ranks, has_answer, tokenize
+from topobench.corpus.corpora import load_corpus
+from topobench.corpus.formats import iter_json_array, read_dpr_biencoder, read_msmarco
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_MIRROR = Path(os.environ.get("TOPOBENCH_TEST_MIRROR", Path(__file__).parents[2] / "shared" / "mirror"))
@@ -426,10 +426,10 @@ def test_answer_accuracy_counts_every_query():
 
 def test_nq_dataset_is_built_by_name_and_scored_with_answer_accuracy(dpr_mirror, offline, workspace):
     """`nq-toy`: the DPR test split (answers, no qrels) encoded by the toy encoder; acc@k matches DPR's rule."""
-    from topobench.datasets import load_dataset
-    from topobench.export import load_points
-    from topobench.results import iter_results
-    from topobench.runner import RunConfig, run_sweep
+    from topobench.datasets.store import load_dataset
+    from topobench.report.export import load_points
+    from topobench.runs.results import iter_results
+    from topobench.runs.runner import RunConfig, run_sweep
 
     ds = load_dataset("nq-toy")
     assert ds.attrs["corpus"] == "nq" and ds.attrs["split"] == "test" and not ds.has_qrels

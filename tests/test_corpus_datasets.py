@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 from ir_measures import RR, R, nDCG
 
-from topobench.corpora import load_corpus
-from topobench.corpus_datasets import encode_corpus, make_encoder, split_name, subset
-from topobench.datasets import load_dataset, write_dataset
-from topobench.errors import DatasetError
-from topobench.export import load_points
-from topobench.plugins import get_registry
-from topobench.results import iter_results
-from topobench.runner import RunConfig, run_sweep
-from topobench.texts import dataset_texts
+from topobench.core.errors import DatasetError
+from topobench.core.registry import get_registry
+from topobench.corpus.corpora import load_corpus
+from topobench.datasets.store import load_dataset, write_dataset
+from topobench.datasets.texts import dataset_texts
+from topobench.encoding.corpus_dataset import encode_corpus, make_encoder, split_name, subset
+from topobench.report.export import load_points
+from topobench.runs.results import iter_results
+from topobench.runs.runner import RunConfig, run_sweep
 
 MIRROR = Path(os.environ.get("TOPOBENCH_MIRROR", Path(__file__).resolve().parents[2] / "shared" / "mirror"))
 needs_scifact = pytest.mark.skipif(not (MIRROR / "scifact.zip").exists(), reason=f"no scifact.zip in {MIRROR}")

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from topobench.definitions import check_signatures, parse_definitions
-from topobench.errors import ConfigError
-from topobench.plugins import build_registry
+from topobench.core.errors import ConfigError
+from topobench.core.registry import build_registry
+from topobench.runs.definitions import check_signatures, parse_definitions
 
 GRID = """\
 float:

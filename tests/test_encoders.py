@@ -12,9 +12,9 @@ import json
 import numpy as np
 import pytest
 
-from topobench.encoders import Encoder, EncoderError, MissingWeightsError
-from topobench.hf_encoder import HFEncoder
-from topobench.plugins import get_registry
+from topobench.backends.hf_encoder import HFEncoder
+from topobench.core.encoders import Encoder, EncoderError, MissingWeightsError
+from topobench.core.registry import get_registry
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

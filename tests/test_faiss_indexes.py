@@ -12,9 +12,9 @@ import pytest
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see tests/test_index_contract.py
 
-from topobench.datasets import make_blobs  # noqa: E402
-from topobench.distances import exact_knn  # noqa: E402
-from topobench.plugins import build_registry  # noqa: E402
+from topobench.core.distances import exact_knn  # noqa: E402
+from topobench.core.registry import build_registry  # noqa: E402
+from topobench.datasets.store import make_blobs  # noqa: E402
 
 faiss = pytest.importorskip("faiss")
 
@@ -26,8 +26,11 @@ def index_class(name: str) -> type:
 
 
 def faiss_common():
-    """The shared helper module the faiss plugins loaded (plugins/indexes/_faiss_common.py)."""
-    return sys.modules[index_class("ivf").__mro__[1].__module__]
+    """The shared helper module the faiss plugins import (topobench/backends/faiss_index.py)."""
+    from topobench.backends import faiss_index
+
+    assert index_class("ivf").__mro__[1].__module__ == faiss_index.__name__
+    return faiss_index
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +199,7 @@ def test_hnswlib_index_size_is_the_size_of_the_saved_file(data, tmp_path):
 
 
 def test_registering_the_plugins_imports_neither_faiss_nor_hnswlib():
-    code = ("import sys; from topobench.plugins import build_registry; build_registry(); "
+    code = ("import sys; from topobench.core.registry import build_registry; build_registry(); "
             "print(sorted(m for m in ('faiss', 'hnswlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

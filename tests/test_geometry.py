@@ -7,8 +7,8 @@ import logging
 import numpy as np
 import pytest
 
-from topobench.distances import exact_knn
-from topobench.geometry import geometry_stats
+from topobench.core.distances import exact_knn
+from topobench.datasets.geometry import geometry_stats
 
 POSITIVE_KEYS = {"pos_cos_mean", "pos_cos_std", "alignment"}
 
@@ -151,7 +151,7 @@ def test_padding_duplicates_and_tiny_inputs_stay_finite(caplog: pytest.LogCaptur
     neighbors, distances = exact_knn(train, test, "euclidean", 30, progress=False)
     neighbors = np.concatenate([neighbors, np.full((5, 70), -1)], axis=1)  # faiss-style padding to 100
     distances = np.concatenate([distances, np.full((5, 70), np.inf, dtype=np.float32)], axis=1)
-    with caplog.at_level(logging.INFO, logger="topobench.geometry"):
+    with caplog.at_level(logging.INFO, logger="topobench.datasets.geometry"):
         g = geometry_stats(train, test, neighbors, distances, "euclidean")
         one = geometry_stats(train[:1], test, neighbors[:, :1] * 0, distances[:, :1], "euclidean")
     assert all(np.isfinite(v) for v in g.values())

@@ -18,9 +18,9 @@ import pytest
 # load of 4 on 2 cores); sleeping instead keeps this file fast. Only effective if faiss is not yet loaded.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from topobench.datasets import make_blobs  # noqa: E402
-from topobench.distances import distances_to, exact_knn  # noqa: E402
-from topobench.plugins import EXTRA_DIRS_ENV, build_registry  # noqa: E402
+from topobench.core.distances import distances_to, exact_knn  # noqa: E402
+from topobench.core.registry import EXTRA_DIRS_ENV, build_registry  # noqa: E402
+from topobench.datasets.store import make_blobs  # noqa: E402
 
 TOY_DIR = Path(__file__).resolve().parent / "plugins"
 K = 10

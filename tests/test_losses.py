@@ -15,8 +15,8 @@ from helpers import ROOT
 
 torch = pytest.importorskip("torch")
 
-from topobench.losses import info_nce, positive_cosine  # noqa: E402
-from topobench.plugins import get_registry  # noqa: E402
+from topobench.core.losses import info_nce, positive_cosine  # noqa: E402
+from topobench.core.registry import get_registry  # noqa: E402
 
 SQRT_HALF = math.sqrt(0.5)
 
@@ -204,7 +204,7 @@ def test_loss_modules_do_not_import_torch():
     folder = str(ROOT / "plugins" / "losses")
     code = (
         "import importlib.util, sys\n"
-        "import topobench.losses\n"
+        "import topobench.core.losses\n"
         "for name in ('infonce', 'topology'):\n"
         f"    spec = importlib.util.spec_from_file_location(name, {folder!r} + f'/{{name}}.py')\n"
         "    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from topobench import metrics
-from topobench.datasets import Dataset
-from topobench.errors import UnknownNameError
-from topobench.metrics import METRICS, Point, evaluate, get_metric, summarize, summary
-from topobench.results import Result
+from topobench.core.errors import UnknownNameError
+from topobench.datasets.store import Dataset
+from topobench.metrics import scoring as metrics
+from topobench.metrics.registry import METRICS, Point, evaluate, get_metric, summarize, summary
+from topobench.runs.results import Result
 
 
 def make_result(neighbors, distances, *, count=None, stats=None, times=None, best=0.01, algorithm="toy", name="toy",

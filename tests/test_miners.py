@@ -11,8 +11,8 @@ import logging
 import pytest
 from helpers import TESTS
 
-from topobench.miners import Miner, MiningData, rank_window
-from topobench.plugins import build_registry, get_registry
+from topobench.core.miners import Miner, MiningData, rank_window
+from topobench.core.registry import build_registry, get_registry
 
 DOCS = {
     "zeb": "Zebrafish embryos regenerate heart tissue after cardiac injury.",

@@ -8,12 +8,12 @@ import logging
 import numpy as np
 import pytest
 
-from topobench.datasets import DATA_DIR_ENV, dataset_path, write_dataset
-from topobench.errors import DatasetError, NoResultsError, UnknownNameError
-from topobench.export import export_csv, summary_rows
-from topobench.metrics import get_metric, summary_table
-from topobench.plotting import figure, pareto_frontier, plot
-from topobench.results import RESULTS_DIR_ENV, Result, result_path, write_result
+from topobench.core.errors import DatasetError, NoResultsError, UnknownNameError
+from topobench.datasets.store import DATA_DIR_ENV, dataset_path, write_dataset
+from topobench.metrics.registry import get_metric
+from topobench.report.export import export_csv, summary_rows, summary_table
+from topobench.report.plotting import figure, pareto_frontier, plot
+from topobench.runs.results import RESULTS_DIR_ENV, Result, result_path, write_result
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 POINTS_PER_ALGORITHM = 3
@@ -121,7 +121,7 @@ def test_export_csv_header_and_rows(bench):
 
 def test_export_skips_missing_dataset_with_warning(bench, caplog):
     dataset_path("ds-a").unlink()
-    with caplog.at_level(logging.WARNING, logger="topobench.export"):
+    with caplog.at_level(logging.WARNING, logger="topobench.report.export"):
         assert export_csv(bench / "b.csv", count=10, batch=False) == 2 * POINTS_PER_ALGORITHM
     assert "ds-a" in caplog.text
     with pytest.raises(NoResultsError):
@@ -151,8 +151,8 @@ def test_geometry_table_compares_datasets(workspace):
     """Datasets built by name carry geometry statistics; export.py --geometry puts them side by side."""
     from helpers import cli
 
-    from topobench.datasets import load_dataset
-    from topobench.export import export_geometry
+    from topobench.datasets.store import load_dataset
+    from topobench.report.export import export_geometry
 
     for name in ("random-xs-8-angular", "random-xs-8-euclidean"):
         geometry = load_dataset(name).geometry
@@ -170,9 +170,9 @@ def test_comparison_rows_per_dataset(bench):
     among the algorithm's points at the recall level (fixture: k-nn 1.0, 0.9, 0.8 at qps 1000, 2000, 3000)."""
     from helpers import cli
 
-    from topobench.comparison import comparison_rows
-    from topobench.datasets import load_dataset
-    from topobench.export import load_points
+    from topobench.datasets.store import load_dataset
+    from topobench.report.comparison import comparison_rows
+    from topobench.report.export import load_points
 
     rows = {r["dataset"]: r for r in comparison_rows(["ds-a", "ds-b"], algorithm="exact", level=0.85)}
     a = rows["ds-a"]

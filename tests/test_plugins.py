@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, TESTS, cli
 
-from topobench import hookspecs
-from topobench.errors import PluginError, UnknownNameError
-from topobench.plugins import KINDS, build_registry
+from topobench.core import hookspecs
+from topobench.core.errors import PluginError, UnknownNameError
+from topobench.core.registry import KINDS, build_registry
 
 BUILTIN_INDEXES = {"flat", "lsh", "pq", "ivf", "ivf_pq", "hnsw", "hnswlib"}
 
@@ -50,8 +50,8 @@ def _write_plugin(folder: Path, name: str, index_name: str, body: str = "") -> N
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.py").write_text(
         "import numpy as np\n"
-        "from topobench.hookspecs import hookimpl\n"
-        "from topobench.indexes import Index\n"
+        "from topobench.core.hookspecs import hookimpl\n"
+        "from topobench.core.indexes import Index\n"
         f"{body}\n"
         "class Mine(Index):\n"
         "    requires = ('a_module_that_does_not_exist',)\n"
@@ -83,7 +83,7 @@ def test_misspelt_hookimpl_fails_loudly(tmp_path):
     folder = tmp_path / "typo"
     folder.mkdir()
     (folder / "typo.py").write_text(
-        "from topobench.hookspecs import hookimpl\n@hookimpl\ndef register_indexs(register):\n    pass\n"
+        "from topobench.core.hookspecs import hookimpl\n@hookimpl\ndef register_indexs(register):\n    pass\n"
     )
     with pytest.raises(Exception, match="register_indexs"):
         build_registry(extra_dirs=[folder])

@@ -15,10 +15,10 @@ from report_fixtures import DATASET, write_benchmark
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see test_index_contract.py
 
-from topobench.errors import NoResultsError, TopobenchError  # noqa: E402
-from topobench.export import summary_rows  # noqa: E402
-from topobench.plugins import get_registry  # noqa: E402
-from topobench.report import write_report  # noqa: E402
+from topobench.core.errors import NoResultsError, TopobenchError  # noqa: E402
+from topobench.core.registry import get_registry  # noqa: E402
+from topobench.report.export import summary_rows  # noqa: E402
+from topobench.report.html_report import write_report  # noqa: E402
 
 EXPECTED_PLOTS = ["knn-qps", "ndcg10-qps", "distcomps-knn", "build-knn", "indexsize-knn", "nprobe-knn"]
 

@@ -12,7 +12,7 @@ import pytest
 from matplotlib.image import imread
 from report_fixtures import write_benchmark
 
-from topobench.report import write_report
+from topobench.report.html_report import write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [

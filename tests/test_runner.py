@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from helpers import ROOT, TEST_PLUGIN_DIRS, cli, write_tiny_dataset
 
-from topobench import results as res
-from topobench.runner import RunConfig, run_sweep
+from topobench.runs import results as res
+from topobench.runs.runner import RunConfig, run_sweep
 
 TOY_GRID = """\
 float:
@@ -52,7 +52,7 @@ def test_sweep_writes_ann_benchmarks_result_files(workspace, tiny_dataset):
         assert result.best_search_time == pytest.approx(min(result.search_times))
         assert result.best_search_time == pytest.approx(result.times.mean())
     exact = res.read_result(next(p for p in files if p.parent.name == "toy"))
-    from topobench.datasets import load_dataset
+    from topobench.datasets.store import load_dataset
 
     ds = load_dataset(tiny_dataset)
     assert np.allclose(exact.distances, ds.distances[:, :10], atol=1e-4)
@@ -163,7 +163,7 @@ def test_unknown_dataset_leaves_nothing_behind(workspace):
 
 
 def test_synthetic_dataset_is_deterministic_with_exact_ground_truth(workspace):
-    from topobench.datasets import load_dataset
+    from topobench.datasets.store import load_dataset
 
     a = load_dataset("random-xs-8-euclidean")
     assert a.train.shape == (10_000, 8) and a.test.shape == (1_000, 8) and a.neighbors.shape == (1_000, 100)
@@ -191,7 +191,7 @@ def test_ann_benchmarks_file_is_read_unchanged(workspace):
         f.create_dataset("test", data=X[280:])
         f.create_dataset("neighbors", data=np.zeros((20, 100), np.int32))
         f.create_dataset("distances", data=np.zeros((20, 100), np.float32))
-    from topobench.datasets import load_dataset
+    from topobench.datasets.store import load_dataset
 
     ds = load_dataset("tiny-ann-angular")
     assert ds.distance == "angular" and ds.doc_ids is None and ds.qrels is None

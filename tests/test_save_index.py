@@ -13,11 +13,11 @@ from helpers import cli, write_tiny_dataset
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see test_index_contract.py: sleeping OpenMP waiters
 
-from topobench import index_store  # noqa: E402
-from topobench.datasets import load_dataset, make_blobs  # noqa: E402
-from topobench.indexes import Index  # noqa: E402
-from topobench.plugins import build_registry  # noqa: E402
-from topobench.runner import RunConfig, run_sweep  # noqa: E402
+from topobench.core.indexes import Index  # noqa: E402
+from topobench.core.registry import build_registry  # noqa: E402
+from topobench.datasets.store import load_dataset, make_blobs  # noqa: E402
+from topobench.runs import index_store  # noqa: E402
+from topobench.runs.runner import RunConfig, run_sweep  # noqa: E402
 
 TOY_DIR = Path(__file__).resolve().parent / "plugins"
 REGISTRY = build_registry(extra_dirs=[TOY_DIR])

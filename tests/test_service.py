@@ -24,18 +24,18 @@ from helpers import ROOT, TEST_PLUGIN_DIRS, write_tiny_dataset
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see test_index_contract.py
 
-from topobench import index_store  # noqa: E402
-from topobench.datasets import load_dataset, write_dataset  # noqa: E402
-from topobench.distances import exact_knn  # noqa: E402
-from topobench.errors import TopobenchError  # noqa: E402
-from topobench.export import load_points  # noqa: E402
-from topobench.index_store import IndexStoreError  # noqa: E402
-from topobench.plugins import get_registry  # noqa: E402
-from topobench.runner import RunConfig, run_sweep  # noqa: E402
-from topobench.service import create_app  # noqa: E402
-from topobench.service_core import Limits, RetrievalService  # noqa: E402
-from topobench.service_load import run_load  # noqa: E402
-from topobench.service_server import BackgroundServer, bind  # noqa: E402
+from topobench.core.distances import exact_knn  # noqa: E402
+from topobench.core.errors import TopobenchError  # noqa: E402
+from topobench.core.registry import get_registry  # noqa: E402
+from topobench.datasets.store import load_dataset, write_dataset  # noqa: E402
+from topobench.report.export import load_points  # noqa: E402
+from topobench.runs import index_store  # noqa: E402
+from topobench.runs.index_store import IndexStoreError  # noqa: E402
+from topobench.runs.runner import RunConfig, run_sweep  # noqa: E402
+from topobench.service.app import create_app  # noqa: E402
+from topobench.service.core import Limits, RetrievalService  # noqa: E402
+from topobench.service.load import run_load  # noqa: E402
+from topobench.service.server import BackgroundServer, bind  # noqa: E402
 
 DOCS = [f"{subject} {verb} {obj}" for subject in ("aspirin", "insulin", "telomerase", "microglia", "zebrafish")
         for verb in ("inhibits", "regulates", "protects", "damages") for obj in ("platelets", "the heart", "neurons")]

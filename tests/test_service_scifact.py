@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from topobench.datasets import load_dataset
-from topobench.plugins import get_registry
-from topobench.runner import RunConfig, run_sweep
-from topobench.service import create_app
-from topobench.service_core import RetrievalService
-from topobench.service_load import run_load
-from topobench.service_server import BackgroundServer
-from topobench.texts import dataset_texts
+from topobench.core.registry import get_registry
+from topobench.datasets.store import load_dataset
+from topobench.datasets.texts import dataset_texts
+from topobench.runs.runner import RunConfig, run_sweep
+from topobench.service.app import create_app
+from topobench.service.core import RetrievalService
+from topobench.service.load import run_load
+from topobench.service.server import BackgroundServer
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("TOPOBENCH_SLOW_DATASETS", ROOT / "datasets"))

@@ -13,16 +13,16 @@ import pytest
 from helpers import ROOT
 from training_fixtures import write_beir_zip, write_corpus, write_tiny_bert
 
-from topobench import recipes
-from topobench.corpora import load_corpus
-from topobench.datasets import load_dataset
-from topobench.embedding_cache import EmbeddingCache
-from topobench.errors import ConfigError
-from topobench.plugins import get_registry
-from topobench.train_cli import train_main, train_parser
-from topobench.training import Trainer
-from topobench.training_config import Stage, TrainConfig
-from topobench.training_data import duplicate_free_batches, training_set
+from topobench.cli.train import train_main, train_parser
+from topobench.core.errors import ConfigError
+from topobench.core.registry import get_registry
+from topobench.corpus.corpora import load_corpus
+from topobench.datasets.store import load_dataset
+from topobench.training import recipes
+from topobench.training.config import Stage, TrainConfig
+from topobench.training.data import duplicate_free_batches, training_set
+from topobench.training.embedding_cache import EmbeddingCache
+from topobench.training.trainer import Trainer
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")

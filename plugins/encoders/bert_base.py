@@ -1,7 +1,7 @@
 """bert-base: bert-base-uncased, mean pooling, 512 tokens: an untuned starting point for training, not a retriever."""
 
-from topobench.hf_encoder import HFEncoder
-from topobench.hookspecs import hookimpl
+from topobench.backends.hf_encoder import HFEncoder
+from topobench.core.hookspecs import hookimpl
 
 
 class BertBase(HFEncoder):

@@ -1,7 +1,7 @@
 """bge-small: BAAI/bge-small-en-v1.5, CLS pooling, BGE's retrieval instruction before queries, 512 tokens."""
 
-from topobench.hf_encoder import HFEncoder
-from topobench.hookspecs import hookimpl
+from topobench.backends.hf_encoder import HFEncoder
+from topobench.core.hookspecs import hookimpl
 
 
 class BGESmall(HFEncoder):

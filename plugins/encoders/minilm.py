@@ -1,7 +1,7 @@
 """minilm: sentence-transformers/all-MiniLM-L6-v2, mean pooling, no prefixes, 256 tokens (its published limit)."""
 
-from topobench.hf_encoder import HFEncoder
-from topobench.hookspecs import hookimpl
+from topobench.backends.hf_encoder import HFEncoder
+from topobench.core.hookspecs import hookimpl
 
 
 class MiniLM(HFEncoder):

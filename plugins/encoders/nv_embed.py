@@ -4,8 +4,8 @@ As in the model card: queries start with ``Instruct: <task>\\nQuery: `` and the 
 the pooling; every text ends with the EOS token; documents get no prefix; 32,768 tokens.
 """
 
-from topobench.hf_encoder import HFEncoder
-from topobench.hookspecs import hookimpl
+from topobench.backends.hf_encoder import HFEncoder
+from topobench.core.hookspecs import hookimpl
 
 
 class NVEmbed(HFEncoder):

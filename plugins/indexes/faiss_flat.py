@@ -1,7 +1,8 @@
 """``flat``: exact search with faiss's IndexFlat, the recall-1 reference every other index is measured against.
 
 Build args: none. Query args: none. Angular searches unit vectors by inner product, euclidean by L2 (see
-``_faiss_common``). Counter: ``distcomps`` = n per query, since every stored vector is compared with the query.
+``topobench.backends.faiss_index``). Counter: ``distcomps`` = n per query, since every stored vector is compared with
+the query.
 """
 
 from __future__ import annotations
@@ -10,10 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from topobench.hookspecs import hookimpl
-from topobench.plugins import load_sibling
-
-common = load_sibling(__file__, "_faiss_common")  # shared faiss base classes (not a plugin)
+from topobench.backends import faiss_index as common
+from topobench.core.hookspecs import hookimpl
 
 
 class FaissFlat(common.ExhaustiveFaissIndex):

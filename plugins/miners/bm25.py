@@ -1,7 +1,7 @@
 """``bm25``: hard negatives from BM25 — each training query's top Pyserini hits over the corpus, positives removed.
 
 Lexical hard negatives (DPR's recipe): documents sharing a query's words without being judged relevant. The pool is
-the BM25 ranking of ``data.doc_texts`` for each query text, passed through :func:`topobench.miners.rank_window`
+the BM25 ranking of ``data.doc_texts`` for each query text, passed through :func:`topobench.core.miners.rank_window`
 (positives dropped first, then the top ``skip`` ranks, then at most ``depth`` kept), best first. The ranking does not
 depend on the model being trained, so the pools are mined once per stage.
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from topobench.hookspecs import hookimpl
-from topobench.miners import Miner, MiningData, rank_window
+from topobench.core.hookspecs import hookimpl
+from topobench.core.miners import Miner, MiningData, rank_window
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ INDEX_NAME = "bm25"  # the index plugin that does the searching
 
 
 def _index_class() -> type:
-    from topobench.plugins import get_registry
+    from topobench.core.registry import get_registry
 
     return get_registry().get("indexes", INDEX_NAME).cls
 

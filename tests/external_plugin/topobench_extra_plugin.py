@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from topobench.hookspecs import hookimpl
-from topobench.indexes import Index, normalize
+from topobench.core.hookspecs import hookimpl
+from topobench.core.indexes import Index, normalize
 
 
 class ExtraExact(Index):

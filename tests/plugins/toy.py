@@ -14,9 +14,9 @@ the folders listed in ``TOPOBENCH_PLUGIN_DIRS``. This file is loaded in the test
 
     TOPOBENCH_PLUGIN_DIRS=tests/plugins python run.py --list      # the plugin is listed as "plugins.toy"
 
-or in code with ``topobench.plugins.build_registry(extra_dirs=[Path("tests/plugins")])``.
+or in code with ``topobench.core.registry.build_registry(extra_dirs=[Path("tests/plugins")])``.
 
-Rules every plugin follows (see ``topobench/hookspecs.py``):
+Rules every plugin follows (see ``topobench/core/hookspecs.py``):
 
 1. Hooks only *register*: ``register(name, cls)``, never touching core structures. A misspelt hook name fails loudly.
 2. Heavy libraries (faiss, torch, …) are imported inside methods, never at module level, and named in ``requires``
@@ -37,11 +37,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from topobench.encoders import Encoder, check_kind, l2_normalize
-from topobench.hookspecs import hookimpl
-from topobench.indexes import Index, normalize, pickled_size
-from topobench.losses import Loss
-from topobench.miners import Miner, MiningData, rank_window
+from topobench.core.encoders import Encoder, check_kind, l2_normalize
+from topobench.core.hookspecs import hookimpl
+from topobench.core.indexes import Index, normalize, pickled_size
+from topobench.core.losses import Loss
+from topobench.core.miners import Miner, MiningData, rank_window
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +199,8 @@ class ToyMiner(Miner):
         seed: with the query id, fixes each query's draw, so results do not depend on which queries are mined
             together or in what order.
 
-    The draw is a seeded shuffle of ``data.doc_ids`` passed through :func:`~topobench.miners.rank_window`, the helper
+    The draw is a seeded shuffle of ``data.doc_ids`` passed through :func:`~topobench.core.miners.rank_window`, the
+    helper
     every miner applies to its ranking: it drops the positives, then keeps the first ``depth``.
     """
 

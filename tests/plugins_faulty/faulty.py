@@ -5,8 +5,8 @@ import time
 
 import numpy as np
 
-from topobench.hookspecs import hookimpl
-from topobench.indexes import Index
+from topobench.core.hookspecs import hookimpl
+from topobench.core.indexes import Index
 
 
 class _Exact(Index):

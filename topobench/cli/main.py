@@ -1,0 +1,208 @@
+"""Command-line entry points behind ``run.py``, ``plot.py`` and ``export.py``.
+
+The only place that configures logging and prints to stdout. Errors a user can cause end with one line on stderr
+(``error: …``) and exit status 2; a sweep in which some points failed exits 1 after finishing the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from topobench.core.errors import ConfigError, TopobenchError
+
+logger = logging.getLogger("topobench")
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # "could not load AVX2 library" is not news
+
+
+def _guard(main: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser,
+           argv: Sequence[str] | None) -> int:
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return main(args)
+    except TopobenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; finished points are kept, rerun the same command to continue", file=sys.stderr)
+        return 130
+
+
+def _verbosity(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-v", "--verbose", action="count", default=1, help="more logging (-vv for debug)")
+    parser.add_argument("-q", "--quiet", dest="verbose", action="store_const", const=0, help="warnings only")
+
+
+# --- run.py -------------------------------------------------------------------------------------------------------
+
+def run_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="run.py",
+                                description="Run every algos.yaml point of the chosen algorithms on a dataset.")
+    p.add_argument("--dataset", help="dataset name, e.g. random-xs-20-angular or scifact-minilm (built when missing)")
+    p.add_argument("--algorithm", help="comma-separated algorithm names (default: every enabled one)")
+    p.add_argument("--count", type=int, default=10, help="neighbours to retrieve per query (default 10)")
+    p.add_argument("--runs", type=int, default=5, help="timed runs per point; the best is kept (default 5)")
+    p.add_argument("--batch", action="store_true", help="batch mode: all queries at once, all cores")
+    p.add_argument("--force", action="store_true", help="rerun points that already have a result or a failure")
+    p.add_argument("--timeout", type=float, default=7200.0, help="seconds per index build and its sweep (default 7200)")
+    p.add_argument("--definitions", type=Path,
+                   help="algorithm grid file (default: ./algos.yaml, else the repository's)")
+    p.add_argument("--list", action="store_true", help="list plugins, what they registered and whether it is available")
+    p.add_argument("--save-index", nargs="?", const="", default=None, metavar="ARGS",
+                   help="also keep each built index under indexes/<dataset>/<algorithm>/ for serve.py; with ARGS "
+                        "(comma-separated build args, e.g. 32,200) only that build")
+    _verbosity(p)
+    return p
+
+
+def _list_plugins() -> int:
+    from topobench.core.registry import SINGULAR, get_registry
+
+    registry = get_registry()
+    for info in registry.plugins.values():
+        print(f"{info.name}  ({info.source})")
+        if info.load_error:
+            print(f"    unavailable: {info.load_error}")
+        for reg in info.registered:
+            reason = reg.unavailable_reason()
+            state = f"unavailable: {reason}" if reason else "available"
+            print(f"    {SINGULAR[reg.kind]:9s} {reg.name:12s} {state}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from topobench.runs.runner import RunConfig, default_definitions, run_sweep
+
+    if args.list:
+        return _list_plugins()
+    if not args.dataset:
+        raise TopobenchError("--dataset is required (e.g. --dataset random-xs-20-angular); see --help")
+    if args.count < 1 or args.runs < 1 or args.timeout <= 0:
+        raise TopobenchError("--count, --runs and --timeout must be positive")
+    algorithms = [a.strip() for a in args.algorithm.split(",") if a.strip()] if args.algorithm else None
+    save_args = None
+    if args.save_index:
+        from topobench.runs.index_store import parse_args_list
+
+        save_args = tuple(parse_args_list(args.save_index))
+    config = RunConfig(dataset=args.dataset, count=args.count, runs=args.runs, batch=args.batch, force=args.force,
+                       timeout=args.timeout, definitions_file=args.definitions or default_definitions(),
+                       save_index=args.save_index is not None, save_args=save_args)
+    report = run_sweep(config, algorithms)
+    print(f"{args.dataset}: {report.ran} points run, {report.skipped} already done, {len(report.failed)} failed")
+    for folder in report.saved:
+        print(f"saved index: {folder}")
+    _print_summary(args.dataset, args.count, args.batch)
+    if report.failed:
+        for line in report.failed:
+            print(f"failed: {line}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_summary(dataset: str, count: int, batch: bool) -> None:
+    from topobench.report.export import summary_table
+
+    for line in summary_table(dataset, count=count, batch=batch):
+        print(line)
+
+
+def run_main(argv: Sequence[str] | None = None) -> int:
+    return _guard(_run, run_parser(), argv)
+
+
+# --- plot.py ------------------------------------------------------------------------------------------------------
+
+def plot_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="plot.py", description="Draw recall-vs-QPS Pareto frontiers from results/.")
+    p.add_argument("--dataset", action="append",
+                   help="dataset to draw (repeat to overlay several); with --report: the datasets to report on "
+                        "(default: all with results)")
+    p.add_argument("-x", "--x-axis", default="k-nn", help="metric on the x axis (default k-nn)")
+    p.add_argument("-y", "--y-axis", default="qps", help="metric on the y axis (default qps)")
+    p.add_argument("--count", type=int, default=10, help="results of this --count (default 10)")
+    p.add_argument("--batch", action="store_true", help="plot batch-mode results")
+    p.add_argument("--raw", action="store_true", help="also draw every point, not only the frontier")
+    p.add_argument("--algorithm", help="comma-separated algorithms to draw (default: all with results)")
+    p.add_argument("-o", "--output", type=Path, help="output PNG (default plots/<datasets>_<x>_<y>.png)")
+    p.add_argument("--report", type=Path, metavar="OUT",
+                   help="write an HTML report instead: OUT/index.html and a page per dataset with every plot, the "
+                        "summary table and the geometry statistics")
+    _verbosity(p)
+    return p
+
+
+def _plot(args: argparse.Namespace) -> int:
+    if args.report:
+        from topobench.report.html_report import write_report
+
+        pages = write_report(args.report, args.dataset)
+        print(f"wrote {len(pages)} pages to {args.report}: {', '.join(p.name for p in pages)}")
+        return 0
+    if not args.dataset:
+        raise TopobenchError("--dataset is required (e.g. --dataset random-xs-20-angular), or --report OUT/")
+    from topobench.report.plotting import plot
+
+    out = args.output or Path("plots") / f"{'+'.join(args.dataset)}_{args.x_axis}_{args.y_axis}_{args.count}.png"
+    only = [a.strip() for a in args.algorithm.split(",") if a.strip()] if args.algorithm else None
+    path = plot(args.dataset, x=args.x_axis, y=args.y_axis, count=args.count, batch=args.batch, raw=args.raw, out=out,
+                only=only)
+    print(f"wrote {path}")
+    return 0
+
+
+def plot_main(argv: Sequence[str] | None = None) -> int:
+    return _guard(_plot, plot_parser(), argv)
+
+
+# --- export.py ----------------------------------------------------------------------------------------------------
+
+def export_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="export.py", description="Export every result with every metric to CSV.")
+    p.add_argument("-o", "--output", type=Path, required=True, help="CSV file to write")
+    p.add_argument("--dataset", action="append", help="only these datasets (repeatable; default all)")
+    p.add_argument("--count", type=int, help="only results of this --count")
+    p.add_argument("--geometry", action="store_true",
+                   help="export the datasets' geometry statistics (one column per dataset) instead of the results")
+    p.add_argument("--compare", action="store_true",
+                   help="one row per --dataset: exact nDCG@10, the --algorithm's best QPS and fewest distance "
+                        "computations at k-nn >= --level, training facts and geometry")
+    p.add_argument("--algorithm", default="hnsw", help="the index compared by --compare (default hnsw)")
+    p.add_argument("--level", type=float, default=0.95, help="k-nn recall level of --compare (default 0.95)")
+    _verbosity(p)
+    return p
+
+
+def _export(args: argparse.Namespace) -> int:
+    from topobench.report.export import export_csv, export_geometry
+
+    if args.compare:
+        from topobench.report.comparison import export_comparison
+
+        if not args.dataset:
+            raise ConfigError("--compare needs the datasets to compare: --dataset A --dataset B ...")
+        for line in export_comparison(args.output, args.dataset, args.algorithm, args.level, args.count or 10):
+            print(line)
+        print(f"wrote {args.output}")
+        return 0
+    if args.geometry:
+        for line in export_geometry(args.output, args.dataset):
+            print(line)
+        print(f"wrote {args.output}")
+        return 0
+    rows = export_csv(args.output, args.dataset, count=args.count)
+    print(f"wrote {rows} rows to {args.output}")
+    return 0
+
+
+def export_main(argv: Sequence[str] | None = None) -> int:
+    return _guard(_export, export_parser(), argv)

@@ -1,0 +1,66 @@
+"""Distance functions shared by ground truth, the runner and the metrics, so every index is scored the same way.
+
+Conventions follow ann-benchmarks: ``angular`` is ``1 − cos``, ``euclidean`` is the L2 distance (not squared), and
+``ip`` (maximum inner product) is ``−⟨q, x⟩`` so that smaller is always better.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from topobench.core.indexes import normalize
+
+
+def distances_to(metric: str, q: np.ndarray, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Distances from one query ``q`` (d,) to ``X[rows]``; rows of -1 give ``inf``."""
+    out = np.full(len(rows), np.inf, dtype=np.float32)
+    valid = rows >= 0
+    if not valid.any():
+        return out
+    V = X[rows[valid]].astype(np.float32, copy=False)
+    q = q.astype(np.float32, copy=False)
+    if metric == "angular":
+        qn = q / max(float(np.linalg.norm(q)), 1e-30)
+        vn = np.linalg.norm(V, axis=1)
+        vn[vn == 0] = 1.0
+        out[valid] = 1.0 - (V @ qn) / vn
+    elif metric == "euclidean":
+        out[valid] = np.sqrt(np.maximum(((V - q) ** 2).sum(axis=1), 0.0))
+    elif metric == "ip":
+        out[valid] = -(V @ q)
+    else:
+        raise ValueError(f"unknown distance {metric!r}")
+    return out
+
+
+def exact_knn(train: np.ndarray, test: np.ndarray, metric: str, k: int = 100, block: int = 1024,
+              progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-``k`` neighbours and distances of every test vector, computed with faiss in blocks of queries."""
+    import faiss
+    from tqdm import tqdm
+
+    k = min(k, len(train))
+    if metric == "angular":
+        base, queries = normalize(train), normalize(test)
+        index = faiss.IndexFlatIP(base.shape[1])
+    elif metric == "euclidean":
+        base, queries = np.ascontiguousarray(train, np.float32), np.ascontiguousarray(test, np.float32)
+        index = faiss.IndexFlatL2(base.shape[1])
+    elif metric == "ip":
+        base, queries = np.ascontiguousarray(train, np.float32), np.ascontiguousarray(test, np.float32)
+        index = faiss.IndexFlatIP(base.shape[1])
+    else:
+        raise ValueError(f"unknown distance {metric!r}")
+    index.add(base)
+    neighbors = np.empty((len(queries), k), dtype=np.int32)
+    dists = np.empty((len(queries), k), dtype=np.float32)
+    for start in tqdm(range(0, len(queries), block), desc="exact ground truth", unit="block", disable=not progress):
+        scores, ids = index.search(queries[start : start + block], k)
+        neighbors[start : start + block] = ids
+        if metric == "angular":
+            dists[start : start + block] = 1.0 - scores
+        elif metric == "euclidean":
+            dists[start : start + block] = np.sqrt(np.maximum(scores, 0.0))
+        else:
+            dists[start : start + block] = -scores
+    return neighbors, dists

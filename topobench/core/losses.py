@@ -1,0 +1,111 @@
+"""Training losses for bi-encoders: the :class:`Loss` interface and the contrastive functions the plugins build on.
+
+The functions take torch tensors but import torch only when called, so importing this module (which the plugin
+registry does at start-up, through every loss plugin) stays cheap and works without torch installed.
+
+Shapes: ``queries`` (B × d), ``positives`` (B × d), where row i of ``positives`` is query i's relevant document, and
+optional hard ``negatives`` (B × n × d). Rows may have any length: they are L2-normalised here, so every score is a
+cosine similarity.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from topobench.core.component import Component
+
+TORCH_INSTALL_HINT = "pip install torch==2.13.0"
+
+
+class Loss(Component, ABC):
+    """A training objective over query, positive and negative embeddings.
+
+    ``__call__`` returns a dict of named scalar components. The key ``"loss"`` is the scalar tensor to minimise (it
+    carries the autograd graph); every other key is a component the trainer logs (for the topology loss: ``infonce``
+    and ``topology``). Components are floats or detached 0-d tensors, so logging them with ``float()`` keeps no autograd
+    graph alive.
+
+    The base requires nothing (a loss may be written in numpy, like the toy plugin's); torch losses set
+    ``requires = ("torch",)`` and ``install_hint = TORCH_INSTALL_HINT``.
+    """
+
+    @abstractmethod
+    def __call__(self, queries: Any, positives: Any, negatives: Any | None = None) -> dict[str, Any]:
+        """queries (B × d), positives (B × d), negatives (B × n × d) or None → {"loss": scalar, ...components}."""
+
+
+def check_temperature(temperature: float) -> float:
+    """The temperature as a float, or a ValueError when it is not a positive number (logits are cos / τ)."""
+    value = float(temperature)
+    if not value > 0.0:  # also rejects NaN
+        raise ValueError(f"temperature must be > 0, got {temperature!r}")
+    return value
+
+
+def _check_shapes(queries: Any, positives: Any, negatives: Any | None) -> None:
+    """Raise a ValueError naming the first shape that does not fit (B × d), (B × d), (B × n × d)."""
+    if queries.dim() != 2:
+        raise ValueError(f"queries must be 2-d (B × d), got shape {tuple(queries.shape)}")
+    if positives.dim() != 2:
+        raise ValueError(f"positives must be 2-d (B × d), got shape {tuple(positives.shape)}")
+    (batch, dim), (p_batch, p_dim) = queries.shape, positives.shape
+    if p_batch != batch:
+        raise ValueError(f"queries and positives must have the same batch size B, got {batch} and {p_batch}")
+    if p_dim != dim:
+        raise ValueError(f"queries and positives must have the same dimension d, got {dim} and {p_dim}")
+    if negatives is None:
+        return
+    if negatives.dim() != 3:
+        raise ValueError(f"negatives must be 3-d (B × n × d), got shape {tuple(negatives.shape)}")
+    if negatives.shape[0] != batch:
+        raise ValueError(f"negatives must have the queries' batch size B={batch}, got shape {tuple(negatives.shape)}")
+    if negatives.shape[2] != dim:
+        raise ValueError(f"negatives must have the queries' dimension d={dim}, got shape {tuple(negatives.shape)}")
+
+
+def _unit_rows(x: Any) -> Any:
+    """L2-normalise along the last axis (zero rows stay zero instead of dividing by zero)."""
+    import torch.nn.functional as F
+
+    return F.normalize(x, p=2.0, dim=-1)
+
+
+def positive_cosine(queries: Any, positives: Any) -> Any:
+    """cos(q_i, d_i⁺) for each row: a (B,) tensor, differentiable. The topology term is ``mean(1 − this)``."""
+    import torch
+
+    queries, positives = torch.as_tensor(queries), torch.as_tensor(positives)
+    _check_shapes(queries, positives, None)
+    return (_unit_rows(queries) * _unit_rows(positives)).sum(dim=-1)
+
+
+def info_nce(queries: Any, positives: Any, negatives: Any | None = None, temperature: float = 0.05,
+             symmetric: bool = False) -> Any:
+    """InfoNCE with in-batch and hard negatives: a scalar tensor, the mean over the batch.
+
+    Query i is scored against the same candidates as every other query, as sentence-transformers'
+    MultipleNegativesRankingLoss does: the B positives of the batch (its own at column i, the others as in-batch
+    negatives), then all B·n hard negatives of the batch flattened (query i's own and the other queries'). The logits
+    are cos / ``temperature`` and the loss is the cross-entropy with target i.
+
+    ``symmetric=True`` adds the document → query direction (each positive d_i against the B queries, target i) and
+    returns the average of the two directions, as MultipleNegativesSymmetricRankingLoss does; hard negatives enter only
+    the query → document term, since they have no query of their own.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    tau = check_temperature(temperature)
+    queries, positives = torch.as_tensor(queries), torch.as_tensor(positives)
+    negatives = None if negatives is None else torch.as_tensor(negatives)
+    _check_shapes(queries, positives, negatives)
+    q, p = _unit_rows(queries), _unit_rows(positives)
+    candidates = p if negatives is None else torch.cat([p, _unit_rows(negatives).reshape(-1, p.shape[1])])
+    logits = q @ candidates.T / tau  # (B × (B + B·n))
+    target = torch.arange(q.shape[0], device=q.device)
+    loss = F.cross_entropy(logits, target)
+    if symmetric:
+        backward = F.cross_entropy(logits[:, : q.shape[0]].T, target)  # (B × B): positive i against every query
+        loss = (loss + backward) / 2
+    return loss

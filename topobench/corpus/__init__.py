@@ -1,0 +1,1 @@
+"""Raw corpora: download with mirror and cache, formats (BEIR, DPR, MS MARCO), integrity checks, answers."""

@@ -1,0 +1,1 @@
+"""Datasets made from a corpus and an encoder (stock or trained): the builder behind <corpus>-<encoder>[-<variant>]."""

@@ -1,0 +1,152 @@
+"""Building ``<corpus>-<encoder>[-<variant>]`` datasets: encode a corpus and its queries, exact ground truth, qrels.
+
+``scifact-minilm`` encodes SciFact's 5,183 documents (title + text, as BEIR) with the ``minilm`` encoder as ``train``,
+the test-split queries as ``test``, computes the exact top-100 with faiss, and stores document and query ids, qrels
+(query row, document row, grade), answers (for open-domain QA corpora) and provenance. Texts are not copied: the corpus
+name and split are recorded, and ``topobench.datasets.texts`` reloads them (for BM25).
+
+The query split is the first of ``test``, ``dev`` that has judgements (or answers). A variant (``-infonce``,
+``-topo``) names a training recipe (:mod:`topobench.training.recipes`): the recipe's checkpoint is trained on the
+corpus's train
+split if missing, and the encoder loads it; the training run's facts go into the dataset's attributes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+
+from topobench.core.distances import exact_knn
+from topobench.core.errors import DatasetError
+from topobench.core.registry import get_registry
+from topobench.corpus.corpora import Corpus, load_corpus
+from topobench.datasets.store import GROUND_TRUTH_K, register_builder
+
+logger = logging.getLogger(__name__)
+
+QUERY_SPLITS = ("test", "dev")
+
+
+def query_split(corpus: Corpus) -> str:
+    """The split whose queries become the dataset's ``test`` set: the first of test, dev with judgements or answers."""
+    for split in QUERY_SPLITS:
+        if corpus.qrels.get(split) or corpus.answers.get(split):
+            return split
+    raise DatasetError(f"corpus {corpus.name!r} has no test or dev split with judgements or answers to benchmark")
+
+
+def subset(corpus: Corpus, split: str, max_docs: int, max_queries: int) -> Corpus:
+    """A deterministic slice for quick runs: the first ``max_queries`` judged queries, their relevant documents, then
+    the corpus's first documents up to ``max_docs``."""
+    qids = sorted(corpus.queries[split])[:max_queries]
+    qrels = {q: corpus.qrels.get(split, {}).get(q, {}) for q in qids}
+    keep_set = dict.fromkeys(d for q in qids for d in qrels[q] if d in corpus.docs)  # ordered, unique
+    keep_set.update(dict.fromkeys([d for d in corpus.docs if d not in keep_set][: max(0, max_docs - len(keep_set))]))
+    return Corpus(
+        name=corpus.name,
+        docs={d: doc for d, doc in corpus.docs.items() if d in keep_set},
+        queries={split: {q: corpus.queries[split][q] for q in qids}},
+        qrels={split: {q: {d: g for d, g in qrels[q].items() if d in keep_set} for q in qids}},
+        answers={split: {q: corpus.answers[split][q] for q in qids}} if corpus.answers.get(split) else {},
+        provenance={**corpus.provenance, "subset": f"{max_docs} docs, {max_queries} queries"},
+    )
+
+
+def make_encoder(name: str, **options: Any):
+    registration = get_registry().get("encoders", name)
+    reason = registration.unavailable_reason()
+    if reason:
+        raise DatasetError(f"encoder {name!r} is unavailable: {reason}")
+    return registration.cls(**options)
+
+
+def encode_corpus(corpus: Corpus, encoder, split: str) -> dict[str, Any]:
+    """The arrays and attributes of a dataset file for ``corpus`` (its ``split`` queries) under ``encoder``."""
+    doc_ids = corpus.doc_ids()
+    qrels_split = corpus.qrels.get(split, {})
+    answers_split = corpus.answers.get(split, {})
+    query_ids = [q for q in corpus.queries[split] if q in qrels_split or q in answers_split]
+    if not query_ids or not doc_ids:
+        raise DatasetError(f"corpus {corpus.name!r} split {split!r} has no judged queries or no documents")
+    logger.info("encoding %d documents and %d %s queries of %s", len(doc_ids), len(query_ids), split, corpus.name)
+    start = time.perf_counter()
+    train = encoder.encode(corpus.doc_texts(doc_ids), kind="doc")
+    doc_seconds = time.perf_counter() - start
+    test = encoder.encode([corpus.queries[split][q] for q in query_ids], kind="query")
+    distance = encoder.distance
+    neighbors, distances = exact_knn(train, test, distance, GROUND_TRUTH_K)
+    doc_row = {d: i for i, d in enumerate(doc_ids)}
+    qrels = [(qi, doc_row[d], grade) for qi, q in enumerate(query_ids)
+             for d, grade in qrels_split.get(q, {}).items() if d in doc_row]
+    provenance = {f"encoder_{k}": str(v) for k, v in encoder.provenance().items()}
+    files = corpus.provenance.get("files", [])
+    attrs = {
+        "corpus": corpus.name, "split": split, "n_docs": len(doc_ids), "n_queries": len(query_ids),
+        "corpus_files": json.dumps([{k: f.get(k) for k in ("name", "sha256", "size")} for f in files]),
+        "encode_docs_per_second": round(len(doc_ids) / max(doc_seconds, 1e-9), 2),
+        **provenance, **_library_versions(),
+    }
+    if "subset" in corpus.provenance:
+        attrs["subset"] = corpus.provenance["subset"]
+    arrays: dict[str, Any] = {
+        "train": train, "test": test, "distance": distance, "neighbors": neighbors, "distances": distances,
+        "doc_ids": doc_ids, "query_ids": query_ids, "qrels": np.array(qrels, dtype=np.int64).reshape(-1, 3),
+        "attrs": attrs,
+    }
+    if answers_split:
+        arrays["attrs"]["answers"] = json.dumps([answers_split.get(q, []) for q in query_ids])
+    return arrays
+
+
+def _library_versions() -> dict[str, str]:
+    out = {}
+    for package in ("topobench", "numpy", "faiss-cpu", "h5py", "torch", "transformers"):
+        try:
+            out[f"version_{package}"] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def split_name(name: str) -> tuple[str, str, str | None] | None:
+    """``scifact-bge-small-topo`` → (``scifact``, ``bge-small``, ``topo``) using the registered encoder names."""
+    encoders = sorted(get_registry().names("encoders"), key=len, reverse=True)
+    for encoder in encoders:
+        match = re.fullmatch(rf"(?P<corpus>.+?)-{re.escape(encoder)}(?:-(?P<variant>[a-z0-9_]+))?", name)
+        if match:
+            return match["corpus"], encoder, match["variant"]
+    return None
+
+
+def build_corpus_dataset(name: str) -> dict[str, Any]:
+    parts = split_name(name)
+    if parts is None:
+        raise DatasetError(f"cannot split {name!r} into <corpus>-<encoder>[-<variant>]")
+    corpus_name, encoder_name, variant = parts
+    if variant is None:
+        corpus = load_corpus(corpus_name)
+        return encode_corpus(corpus, make_encoder(encoder_name), query_split(corpus))
+    from topobench.training.recipes import trained_checkpoint
+
+    checkpoint, summary = trained_checkpoint(corpus_name, encoder_name, variant)
+    corpus = load_corpus(corpus_name)
+    arrays = encode_corpus(corpus, make_encoder(encoder_name, checkpoint=checkpoint), query_split(corpus))
+    best = summary["kept"][0] if summary["kept"] else {}
+    arrays["attrs"].update({
+        "recipe": variant, "training_fingerprint": summary["fingerprint"],
+        "training_config": json.dumps(summary["config"], default=str), "training_best_step": summary["best_step"],
+        "training_steps": summary["total_steps"], "training_seconds": summary["train_seconds"],
+        **{f"training_dev_{k}": v for k, v in best.items() if k != "step"},
+    })
+    return arrays
+
+
+register_builder(lambda name: split_name(name) is not None, build_corpus_dataset,
+                 "<corpus>-<encoder>[-<variant>] (e.g. scifact-minilm; corpora: scifact and other BEIR names, nq, "
+                 "msmarco, local:<path>)")

@@ -1,0 +1,58 @@
+"""The built-in metrics: k-NN quality (ann-benchmarks' ``k-nn`` and ``epsilon``), task metrics against qrels
+(Recall@k, MRR@10, nDCG@10), speed (QPS, latency percentiles) and cost (build time, index size, counters).
+
+A plain list, ``BUILTIN_METRICS``; ``topobench.metrics.registry`` builds the table from it and the answer metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from topobench.metrics.scoring import Metric, Scoring
+
+
+def _stat(key: str) -> Callable[[Scoring], float | None]:
+    return lambda s: None if s.result.stats.get(key) is None else float(s.result.stats[key])
+
+
+def _kilobytes(s: Scoring) -> float | None:
+    return None if s.result.index_size_bytes is None else s.result.index_size_bytes / 1024.0
+
+
+def _latency(percentile: float) -> Callable[[Scoring], float | None]:
+    def compute(s: Scoring) -> float | None:
+        times = np.asarray(s.result.times, dtype=np.float64)
+        return float(np.percentile(times, percentile) * 1000.0) if times.size else None
+
+    return compute
+
+
+_VECTOR = "a vector-index result and the dataset's exact ground truth at least `count` deep"
+_TASK = "relevance judgements (qrels) in the dataset and results run with count >= {k}"
+_TASK_METRICS = (("recall", 10, "Recall@10"), ("recall", 100, "Recall@100"), ("mrr", 10, "MRR@10"),
+                 ("ndcg", 10, "nDCG@10"))
+
+BUILTIN_METRICS: list[Metric] = [
+    Metric("k-nn", "Recall (k-NN, tie-aware)", "higher", lambda s: float(np.mean(s.knn_recalls)),
+           lambda s: s.has_vector_truth, kind="quality", needs_dataset=True, requires=_VECTOR),
+    Metric("epsilon", "Epsilon 0.01 Recall", "higher", lambda s: float(np.mean(s.epsilon_recalls)),
+           lambda s: s.has_vector_truth, kind="quality", needs_dataset=True, requires=_VECTOR),
+    *(Metric(f"{kind}@{k}", f"{label} (task, qrels)", "higher", lambda s, kind=kind, k=k: s.task_mean(kind, k),
+             lambda s, k=k: s.has_judgements(k), kind="task", needs_dataset=True, requires=_TASK.format(k=k))
+      for kind, k, label in _TASK_METRICS),
+    Metric("qps", "Queries per second (1/s)", "higher",
+           lambda s: 1.0 / s.result.best_search_time if s.result.best_search_time > 0 else None, scale="log"),
+    *(Metric(f"p{p}", f"Latency, {p}th percentile (ms)", "lower", _latency(p)) for p in (50, 95, 99)),
+    Metric("build", "Build time (s)", "lower", lambda s: s.result.build_time, kind="cost"),
+    Metric("indexsize", "Index size (kB)", "lower", kind="cost", requires="an index that reports its size",
+           compute=_kilobytes),
+    Metric("distcomps", "Distance computations per query", "lower", _stat("distcomps"), scale="log", kind="cost",
+           requires="an index that counts distance computations"),
+    Metric("hops", "Graph hops per query", "lower", _stat("hops"), kind="cost",
+           requires="a graph index that counts hops"),
+    Metric("lists_probed", "Inverted lists probed per query", "lower", _stat("lists_probed"), kind="cost",
+           requires="an inverted-file index that counts probed lists"),
+    Metric("candidates", "Results returned per query", "lower", lambda s: s.result.candidates, kind="cost"),
+]

@@ -1,0 +1,121 @@
+"""The metric table (name → ``Metric``) that plot, export and report iterate over, and scoring with it.
+
+The table is built explicitly from the built-in metrics and DPR's answer accuracy; nothing registers itself on
+import. ``register_metric`` adds one more at run time (a plugin's own metric, a test's).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from topobench.core.errors import PluginError, UnknownNameError
+from topobench.datasets.store import Dataset
+from topobench.metrics.answer import ANSWER_METRICS
+from topobench.metrics.builtin import BUILTIN_METRICS
+from topobench.metrics.scoring import SUMMARY_LEVELS, Metric, Scoring
+from topobench.runs.results import Result
+
+logger = logging.getLogger(__name__)
+
+METRICS: dict[str, Metric] = {m.name: m for m in (*BUILTIN_METRICS, *ANSWER_METRICS)}
+
+
+def register_metric(metric: Metric) -> Metric:
+    """Add ``metric`` to the registry; a second metric with the same name is an error."""
+    if metric.name in METRICS:
+        raise PluginError(f"metric {metric.name!r} is already registered")
+    METRICS[metric.name] = metric
+    return metric
+
+
+def get_metric(name: str) -> Metric:
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise UnknownNameError(f"unknown metric {name!r}; known metrics: {', '.join(METRICS)}") from None
+
+
+def evaluate(dataset: Dataset | None, result: Result, names: Sequence[str] | None = None) -> dict[str, float | None]:
+    """Values of the named metrics (all by default) for one result, sharing the per-query work between them."""
+    metrics = [get_metric(n) for n in names] if names is not None else list(METRICS.values())
+    scoring = Scoring(dataset, result)
+    return {m.name: m.value(scoring) for m in metrics}
+
+
+def exact_search_metrics(dataset: Dataset, names: Sequence[str]) -> dict[str, float | None]:
+    """The named task metrics of exact search, scored from the dataset's own exact top-k (``neighbors`` and
+    ``distances``) as if a flat index had returned them; None each when the dataset has no judgements."""
+    if not dataset.has_qrels:
+        return dict.fromkeys(names)
+    k = dataset.neighbors.shape[1]
+    exact = Result(dataset=dataset.name, algorithm="exact", name="exact", count=k, batch=True,
+                   distance=dataset.distance, build_args=[], query_args=[], build_time=0.0, index_size_bytes=None,
+                   best_search_time=0.0, run_count=1, threads=1, times=np.zeros(len(dataset.test)),
+                   neighbors=dataset.neighbors, distances=dataset.distances)
+    return evaluate(dataset, exact, names)
+
+
+# --- scoring many results, and the summary table --------------------------------------------------------------------
+
+
+@dataclass
+class Point:
+    """A scored result without its arrays: what plots, exports and summaries need."""
+
+    dataset: str
+    algorithm: str
+    name: str
+    parameters: str
+    count: int
+    batch: bool
+    values: dict[str, float | None]
+
+
+def score(results: Iterable[Result], dataset: Dataset | None, names: Sequence[str] | None = None) -> list[Point]:
+    """Score each result (results are read one at a time, so only the small ``Point``s stay in memory)."""
+    points = []
+    for r in results:
+        points.append(Point(r.dataset, r.algorithm, r.name, r.parameters, r.count, r.batch,
+                            evaluate(dataset, r, names)))
+    logger.debug("scored %d results", len(points))
+    return points
+
+
+def summary(results: Iterable[Result], dataset: Dataset | None, levels: Sequence[float] = SUMMARY_LEVELS,
+            quality: str = "k-nn", speed: str = "qps") -> list[dict[str, Any]]:
+    """For each algorithm, the best ``speed`` among points whose ``quality`` reaches each level.
+
+    One row per (algorithm, count, batch, level): ``algorithm``, ``count``, ``batch``, ``level``, ``<quality>``,
+    ``<speed>``, ``name``, ``parameters`` — the last four None when no point reaches the level. Algorithms for which
+    ``quality`` never applies (e.g. k-nn for BM25) get no rows.
+    """
+    return summarize(score(results, dataset, [quality, speed]), levels, quality, speed)
+
+
+def summarize(points: Iterable[Point], levels: Sequence[float] = SUMMARY_LEVELS, quality: str = "k-nn",
+              speed: str = "qps") -> list[dict[str, Any]]:
+    """``summary`` over already scored points (which must hold ``quality`` and ``speed`` values)."""
+    qm, sm = get_metric(quality), get_metric(speed)
+    groups: dict[tuple[str, int, bool], list[Point]] = {}
+    for p in sorted(points, key=lambda p: (p.algorithm, p.name, p.parameters)):
+        if p.values.get(quality) is not None and p.values.get(speed) is not None:
+            groups.setdefault((p.algorithm, p.count, p.batch), []).append(p)
+    rows = []
+    for (algorithm, count, batch), group in sorted(groups.items()):
+        for level in levels:
+            best: Point | None = None
+            for p in group:
+                reaches = not qm.better(level, p.values[quality])
+                if reaches and (best is None or sm.better(p.values[speed], best.values[speed])):
+                    best = p
+            rows.append({
+                "algorithm": algorithm, "count": count, "batch": batch, "level": level,
+                quality: best.values[quality] if best else None, speed: best.values[speed] if best else None,
+                "name": best.name if best else None, "parameters": best.parameters if best else None,
+            })
+    return rows

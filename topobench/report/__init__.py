@@ -1,0 +1,1 @@
+"""Reading results back: CSV export, Pareto plots, the HTML report, model comparison."""

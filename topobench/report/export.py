@@ -1,0 +1,181 @@
+"""Scoring the stored results of a dataset and exporting them: one CSV row per result, a column per registered metric.
+
+The columns follow ``topobench.metrics.registry.METRICS``, so a metric added to the registry is exported without
+touching this
+file. Results whose dataset file is gone (an ann-benchmarks file deleted, say) cannot be scored against ground truth or
+qrels; they are skipped with a warning rather than exported with holes that look like measurements.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from topobench.core.atomic import atomic_path
+from topobench.core.errors import DatasetError, NoResultsError
+from topobench.datasets.store import dataset_path, datasets_dir, load_dataset
+from topobench.metrics.registry import METRICS, Point, get_metric, score, summarize
+from topobench.metrics.scoring import SUMMARY_LEVELS
+from topobench.runs.results import iter_results, results_dir
+
+logger = logging.getLogger(__name__)
+
+HEAD_COLUMNS = ("dataset", "algorithm", "parameters", "count", "batch")
+
+
+def csv_header() -> list[str]:
+    """The exported columns: the fixed ones, then every registered metric under its registry name."""
+    return [*HEAD_COLUMNS, *METRICS]
+
+
+def run_hint(dataset: str, count: int | None = None, batch: bool | None = None) -> str:
+    """The command that produces results for ``dataset`` (used in error messages)."""
+    flags = (f" --count {count}" if count not in (None, 10) else "") + (" --batch" if batch else "")
+    return f"`python run.py --dataset {dataset}{flags}`"
+
+
+def no_results_message(dataset: str, count: int | None, batch: bool | None) -> str:
+    what = f"dataset {dataset!r}" + (f" with count {count}" if count is not None else "") + (
+        " in batch mode" if batch else "")
+    return f"no results for {what} under {results_dir()}: run {run_hint(dataset, count, batch)} first"
+
+
+def load_points(dataset: str, names: Sequence[str] | None = None, count: int | None = None,
+                batch: bool | None = None) -> list[Point]:
+    """Score every stored result of ``dataset`` on the named metrics (all by default).
+
+    The dataset file is loaded only when one of the metrics needs it. Raises ``NoResultsError`` when there is no result,
+    ``DatasetError`` when a needed dataset file is missing or unreadable.
+    """
+    dataset_path(dataset)  # rejects names that are not dataset names before they reach a glob
+    metrics = [get_metric(n) for n in names] if names is not None else list(METRICS.values())
+    results = iter_results(dataset, count, batch)
+    first = next(results, None)
+    if first is None:
+        raise NoResultsError(no_results_message(dataset, count, batch))
+    loaded = None
+    needing = [m.name for m in metrics if m.needs_dataset]
+    if needing:
+        try:
+            loaded = load_dataset(dataset, build=False)
+        except DatasetError as exc:
+            raise DatasetError(
+                f"{exc}; metrics {', '.join(needing)} need the dataset the results were run on: put "
+                f"{dataset}.hdf5 back in {datasets_dir()} or rebuild it with {run_hint(dataset)}") from exc
+    return score(itertools.chain([first], results), loaded, [m.name for m in metrics])
+
+
+def result_datasets() -> list[str]:
+    """Names of the datasets that have a results folder."""
+    base = results_dir()
+    return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def export_csv(out: Path, datasets: Sequence[str] | None = None, count: int | None = None,
+               batch: bool | None = None) -> int:
+    """Write one row per result (all datasets with results by default) to ``out``; return the number of rows.
+
+    Datasets whose file is missing are skipped with a warning. Raises ``NoResultsError`` when nothing was exported.
+    """
+    names = list(datasets) if datasets else result_datasets()
+    header = csv_header()
+    rows, skipped = 0, []
+    with atomic_path(out) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        for name in names:
+            try:
+                points = load_points(name, None, count, batch)
+            except (NoResultsError, DatasetError) as exc:
+                logger.warning("skipping dataset %s: %s", name, exc)
+                skipped.append(name)
+                continue
+            for p in points:
+                fixed = [p.dataset, p.algorithm, p.parameters, p.count, p.batch]
+                writer.writerow([_cell(v) for v in fixed] + [_cell(p.values[m]) for m in METRICS])
+                rows += 1
+        if rows == 0:
+            which = ", ".join(skipped) or "any dataset"
+            raise NoResultsError(f"nothing to export for {which} (see the warnings above); run "
+                                 f"{run_hint(names[0] if names else 'NAME', count, batch)} first")
+    logger.info("wrote %d rows to %s", rows, out)
+    return rows
+
+
+def summary_rows(datasets: Sequence[str] | None = None, count: int | None = 10, batch: bool | None = False,
+                 levels: Sequence[float] = SUMMARY_LEVELS, quality: str = "k-nn",
+                 speed: str = "qps") -> list[dict[str, Any]]:
+    """``metrics.summarize`` per dataset, each row led by ``dataset``; datasets that cannot be scored are skipped."""
+    rows: list[dict[str, Any]] = []
+    for name in list(datasets) if datasets else result_datasets():
+        try:
+            points = load_points(name, [quality, speed], count, batch)
+        except (NoResultsError, DatasetError) as exc:
+            logger.warning("skipping dataset %s: %s", name, exc)
+            continue
+        rows.extend({"dataset": name, **row} for row in summarize(points, levels, quality, speed))
+    return rows
+
+
+def summary_table(dataset: str, count: int = 10, batch: bool = False, levels: Sequence[float] = SUMMARY_LEVELS,
+                  quality: str = "k-nn", speed: str = "qps") -> list[str]:
+    """``summary_rows`` for one dataset as aligned text lines (a title, a header, one line per algorithm and level)."""
+    rows = summary_rows([dataset], count, batch, levels, quality, speed)
+    mode = "batch" if batch else "single query"
+    title = f"best {speed} at {quality} >= level: {dataset} (count {count}, {mode})"
+    if not rows:
+        return [title, f"  no result has both {quality} and {speed}"]
+    lines = [["algorithm", "level", quality, speed, "parameters"]]
+    for r in rows:
+        if r[speed] is None:
+            lines.append([r["algorithm"], f"{r['level']:g}", "-", "-", "(not reached)"])
+        else:
+            lines.append([r["algorithm"], f"{r['level']:g}", f"{r[quality]:.4f}", f"{r[speed]:.1f}", r["parameters"]])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    return [title] + ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in lines]
+
+
+def geometry_table(datasets: Sequence[str] | None = None) -> tuple[list[str], list[dict[str, float]]]:
+    """(dataset names, their geometry statistics) for the datasets that have them, in the order given (default: all
+    dataset files)."""
+    names = list(datasets) if datasets else sorted(p.stem for p in datasets_dir().glob("*.hdf5"))
+    found, stats = [], []
+    for name in names:
+        if not dataset_path(name).exists():
+            logger.warning("skipping dataset %s: no file %s", name, dataset_path(name))
+            continue
+        geometry = load_dataset(name, build=False).geometry
+        if not geometry:
+            logger.warning("dataset %s has no geometry statistics (built before they existed: rebuild it)", name)
+            continue
+        found.append(name)
+        stats.append(geometry)
+    if not found:
+        raise NoResultsError("no dataset with geometry statistics; build one with `python run.py --dataset NAME`")
+    return found, stats
+
+
+def export_geometry(out: Path, datasets: Sequence[str] | None = None) -> list[str]:
+    """Write the geometry table (one row per statistic, one column per dataset) as CSV; return its lines as text."""
+    names, stats = geometry_table(datasets)
+    keys = sorted(set().union(*stats))
+    with atomic_path(out) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["statistic", *names])
+        for key in keys:
+            writer.writerow([key, *(_cell(s.get(key)) for s in stats)])
+    width = max(len(k) for k in keys)
+    lines = [f"{'statistic':{width}s}  " + "  ".join(f"{n:>20s}" for n in names)]
+    for key in keys:
+        cells = ["-" if s.get(key) is None else f"{s[key]:.4g}" for s in stats]
+        lines.append(f"{key:{width}s}  " + "  ".join(f"{c:>20s}" for c in cells))
+    return lines
+

@@ -1,0 +1,195 @@
+"""The HTML report (``plot.py --report OUT/``): one static page per dataset and an index page, with the PNGs beside.
+
+Each dataset page has a section per (count, mode) found in its results, each with the summary table (best QPS at
+k-NN recall ≥ 0.9 / 0.95 / 0.99 and the parameters that achieved it) and the Pareto plots of :data:`PLOTS` — k-NN
+recall and the task metrics against QPS, distance computations, build time and index size against recall — drawn by
+:func:`topobench.report.plotting.figure`, plus recall against ``nprobe`` for the inverted-file indexes (those whose
+``stats_names`` include ``lists_probed``). A plot whose metrics apply to no result (nDCG@10 on blobs) is listed as not
+drawn, with the reason. The dataset's facts and its geometry statistics close the page.
+
+``OUT`` is written under a temporary name and renamed when complete, so a failed report leaves nothing behind; an
+existing ``OUT`` is replaced only when it is an earlier report (its ``index.html`` was generated here).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from topobench.core.atomic import atomic_path
+from topobench.core.errors import DatasetError, NoResultsError, TopobenchError
+from topobench.datasets.store import dataset_path, load_dataset
+from topobench.metrics.registry import get_metric
+from topobench.metrics.scoring import SUMMARY_LEVELS
+from topobench.report import html as h
+from topobench.report.export import load_points, result_datasets, run_hint, summary_rows
+from topobench.runs.results import results_dir
+
+logger = logging.getLogger(__name__)
+
+# (file slug, x metric, y metric): every plot a section may hold, in page order.
+PLOTS = (
+    ("knn-qps", "k-nn", "qps"),
+    ("ndcg10-qps", "ndcg@10", "qps"),
+    ("recall100-qps", "recall@100", "qps"),
+    ("acc20-qps", "acc@20", "qps"),
+    ("distcomps-knn", "k-nn", "distcomps"),
+    ("build-knn", "k-nn", "build"),
+    ("indexsize-knn", "k-nn", "indexsize"),
+)
+DATASET_FACTS = ("corpus", "split", "n_docs", "n_queries", "encoder_model_id", "encoder_pooling", "encoder_max_length",
+                 "recipe", "build_seconds")
+
+
+def sections(dataset: str) -> list[tuple[int, bool]]:
+    """The (count, batch) combinations ``dataset`` has results for: counts ascending, single-query mode first."""
+    found = set()
+    for folder in (results_dir() / dataset).glob("*/*"):
+        if folder.is_dir() and folder.parent.name.isdigit() and any(folder.glob("*.hdf5")):
+            found.add((int(folder.parent.name), folder.name.endswith("-batch")))
+    return sorted(found)
+
+
+def _plot_file(img: Path, dataset: str, count: int, batch: bool, slug: str) -> Path:
+    return img / f"{dataset}-{count}{'-batch' if batch else ''}-{slug}.png"
+
+
+def _ivf_algorithms() -> set[str]:
+    from topobench.core.registry import get_registry
+
+    registry = get_registry()
+    return {n for n in registry.names("indexes") if "lists_probed" in registry.get("indexes", n).cls.stats_names}
+
+
+def nprobe_figure(dataset: str, count: int, batch: bool):
+    """k-NN recall against nprobe, one line per inverted-file build (algorithm and build args); None when none ran."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    ivf = _ivf_algorithms()
+    lines: dict[str, list[tuple[float, float]]] = {}
+    for p in load_points(dataset, ["k-nn"], count, batch):
+        params = json.loads(p.parameters)
+        if p.algorithm in ivf and p.values["k-nn"] is not None and params["query_args"]:
+            label = f"{p.algorithm} {','.join(map(str, params['args']))}"
+            lines.setdefault(label, []).append((float(params["query_args"][0]), p.values["k-nn"]))
+    if not lines:
+        return None
+    fig = Figure(figsize=(9, 6), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for label, pts in sorted(lines.items()):
+        pts.sort()
+        ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o", markersize=4, label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("nprobe (inverted lists scanned per query)")
+    ax.set_ylabel(get_metric("k-nn").description)
+    ax.set_title(f"k-nn vs nprobe: {dataset} (k={count}, {'batch' if batch else 'single query'})")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
+    return fig
+
+
+def _section(dataset: str, count: int, batch: bool, img: Path) -> list[str]:
+    """The HTML of one (count, mode) section; its PNGs are written into ``img``."""
+    from topobench.report.plotting import figure
+
+    mode = "batch" if batch else "single query"
+    out = [h.heading(2, f"k = {count}, {mode}", f"k{count}{'-batch' if batch else ''}")]
+    rows = summary_rows([dataset], count, batch)
+    out.append(h.heading(3, f"Best QPS at k-NN recall ≥ {' / '.join(f'{x:g}' for x in SUMMARY_LEVELS)}"))
+    if rows:
+        out.append(h.table(["algorithm", "recall ≥", "k-nn", "QPS", "parameters"],
+                           [[r["algorithm"], r["level"], None if r["k-nn"] is None else f"{r['k-nn']:.4f}",
+                             None if r["qps"] is None else f"{r['qps']:.1f}", r["parameters"] or "(not reached)"]
+                            for r in rows], [False, True, True, True, False]))
+    else:
+        out.append(h.paragraph("No result has a k-NN recall: only text indexes (BM25) ran, or the dataset file with "
+                               "the ground truth is missing.", "note"))
+    out.append(h.heading(3, "Plots"))
+    plots, skipped = [], []
+    for slug, x, y in PLOTS:
+        path = _plot_file(img, dataset, count, batch, slug)
+        try:
+            fig = figure([dataset], x, y, count, batch)
+        except (NoResultsError, DatasetError) as exc:
+            skipped.append(f"{get_metric(y).name} vs {get_metric(x).name}: {exc}")
+            continue
+        fig.savefig(path, dpi=100)
+        plots.append(h.figure(f"img/{path.name}", f"{get_metric(y).description} vs {get_metric(x).description} "
+                                                   "(Pareto frontier per algorithm)"))
+    fig = nprobe_figure(dataset, count, batch)
+    if fig is None:
+        skipped.append("k-nn vs nprobe: no inverted-file (IVF) result with a k-NN recall")
+    else:
+        path = _plot_file(img, dataset, count, batch, "nprobe-knn")
+        fig.savefig(path, dpi=100)
+        plots.append(h.figure(f"img/{path.name}", "k-NN recall vs nprobe, one line per IVF build"))
+    out.append('<div class="plots">' + "".join(plots) + "</div>")
+    if skipped:
+        out.append(h.paragraph("Not drawn:", "note") + h.bullets([h.escape(s) for s in skipped]))
+    return out
+
+
+def _dataset_facts(dataset: str) -> list[str]:
+    if not dataset_path(dataset).exists():
+        return [h.paragraph(f"The dataset file {dataset_path(dataset)} is missing: no facts or geometry.", "note")]
+    ds = load_dataset(dataset, build=False)
+    facts = [["distance", ds.distance], ["dimension", ds.dimension], ["vectors", len(ds.train)],
+             ["queries", len(ds.test)], ["relevance judgements", len(ds.qrels) if ds.has_qrels else 0]]
+    facts += [[key, ds.attrs[key]] for key in DATASET_FACTS if key in ds.attrs]
+    out = [h.heading(2, "Dataset", "dataset"), h.table(["", ""], facts)]
+    if ds.geometry:
+        out += [h.heading(2, "Geometry", "geometry"),
+                h.table(["statistic", "value"], [[k, v] for k, v in sorted(ds.geometry.items())], [False, True])]
+    return out
+
+
+def dataset_page(dataset: str, img: Path) -> tuple[str, list[tuple[int, bool]]]:
+    """The HTML page of ``dataset`` and the (count, batch) sections it has."""
+    found = sections(dataset)
+    if not found:
+        raise NoResultsError(f"no results for dataset {dataset!r} under {results_dir()}: run {run_hint(dataset)} first")
+    body = [h.heading(1, f"topobench: {dataset}"), f'<p>{h.link("index.html", "← all datasets")}</p>']
+    body.append(h.bullets([h.link(f"#k{c}{'-batch' if b else ''}", f"k = {c}, {'batch' if b else 'single query'}")
+                           for c, b in found] + [h.link("#dataset", "dataset and geometry")]))
+    for count, batch in found:
+        logger.info("report: %s, count %d, %s", dataset, count, "batch" if batch else "single query")
+        body += _section(dataset, count, batch, img)
+    body += _dataset_facts(dataset)
+    return h.page(f"topobench: {dataset}", body), found
+
+
+def index_page(pages: Sequence[tuple[str, list[tuple[int, bool]]]]) -> str:
+    rows = []
+    for dataset, found in pages:
+        best = [r for c, b in found for r in summary_rows([dataset], c, b, levels=(0.95,)) if r["qps"] is not None]
+        top = max(best, key=lambda r: r["qps"]) if best else None
+        rows.append([h.link(f"{dataset}.html", dataset),
+                     ", ".join(f"{c}{' batch' if b else ''}" for c, b in found),
+                     f"{top['qps']:.1f} ({top['algorithm']}, k={top['count']})" if top else None])
+    table = h.table(["dataset", "counts (k)", "best QPS at k-NN recall ≥ 0.95"], rows, [False, False, True])
+    return h.page("topobench report", [h.heading(1, "topobench report"), table])
+
+
+def write_report(out: Path, datasets: Sequence[str] | None = None) -> list[Path]:
+    """Write ``out/index.html`` and ``out/<dataset>.html`` (+ ``out/img/*.png``); return the pages written."""
+    names = list(datasets) if datasets else result_datasets()
+    if not names:
+        raise NoResultsError(f"no results under {results_dir()} to report on: run {run_hint('NAME')} first")
+    index = out / "index.html"
+    if out.exists() and any(out.iterdir()) and h.GENERATOR not in (index.read_text() if index.exists() else ""):
+        raise TopobenchError(f"{out} exists and is not a topobench report: choose a new or empty folder for --report")
+    with atomic_path(out) as tmp:
+        (tmp / "img").mkdir(parents=True)
+        pages = []
+        for name in names:
+            html, found = dataset_page(name, tmp / "img")
+            (tmp / f"{name}.html").write_text(html, encoding="utf-8")
+            pages.append((name, found))
+        (tmp / "index.html").write_text(index_page(pages), encoding="utf-8")
+    written = [out / "index.html", *(out / f"{name}.html" for name, _ in pages)]
+    logger.info("wrote %s", ", ".join(map(str, written)))
+    return written

@@ -1,0 +1,128 @@
+"""Pareto-frontier plots of any two registered metrics, one line per (dataset, algorithm), like ann-benchmarks' plot.py.
+
+Axis labels, log scales and which way is "better" all come from the metric registry, so ``-x build -y qps`` or
+``-x ndcg@10 -y p99`` need no code here. Points for which either metric is None (it does not apply) are left out.
+Drawn with matplotlib's Agg canvas on a bare ``Figure``, so no global pyplot state or display is involved.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from topobench.core.errors import NoResultsError, TopobenchError
+from topobench.core.registry import get_registry
+from topobench.metrics.registry import Point, get_metric
+from topobench.metrics.scoring import Metric
+from topobench.report.export import load_points
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+LINESTYLES = ("-", "--", ":", "-.")
+MARKERS = "osv^<>pPXDd*h"
+
+
+def pareto_frontier(points: Sequence[tuple[float, float, T]], x: Metric, y: Metric) -> list[tuple[float, float, T]]:
+    """The non-dominated ``(x, y, label)`` points, as ann-benchmarks' ``create_pointset``.
+
+    Sort by y best first (ties: x best first), then keep each point whose x is strictly better than every point kept
+    before it. The result runs from the best y to the best x.
+    """
+    sx = -1.0 if x.direction == "higher" else 1.0
+    sy = -1.0 if y.direction == "higher" else 1.0
+    frontier, last_x = [], x.worst
+    for point in sorted(points, key=lambda p: (sy * p[1], sx * p[0])):
+        if x.better(point[0], last_x):
+            last_x = point[0]
+            frontier.append(point)
+    return frontier
+
+
+def _usable(points: list[Point], dataset: str, metrics: Sequence[Metric]) -> list[Point]:
+    """Points where every metric has a value (and a positive one on a log axis)."""
+    for m in metrics:
+        if all(p.values[m.name] is None for p in points):
+            raise NoResultsError(f"metric {m.name!r} applies to none of the {len(points)} results for dataset "
+                                 f"{dataset!r}: it needs {m.requires or 'a value the results do not have'}; "
+                                 "pick another metric (-x/-y)")
+    kept = [p for p in points if all(p.values[m.name] is not None for m in metrics)]
+    positive = [p for p in kept if all(m.scale != "log" or p.values[m.name] > 0 for m in metrics)]
+    if len(positive) < len(kept):
+        logger.warning("%s: %d points with a value <= 0 left off the log axis", dataset, len(kept) - len(positive))
+    if not positive:
+        raise NoResultsError(f"no result for dataset {dataset!r} has both {metrics[0].name} and {metrics[1].name}; "
+                             "pick other metrics (-x/-y)")
+    return positive
+
+
+def plot(datasets: Sequence[str], x: str = "k-nn", y: str = "qps", count: int = 10, batch: bool = False,
+         raw: bool = False, out: Path = Path("plot.png"), only: Sequence[str] | None = None) -> Path:
+    """Draw the ``y``-vs-``x`` Pareto frontier of every algorithm on each dataset into ``out`` (format from its suffix).
+
+    ``raw`` also draws every point faintly; ``only`` keeps those algorithms. Raises ``UnknownNameError`` for an
+    unknown metric, ``NoResultsError`` when a dataset has no (applicable) results, ``DatasetError`` when a metric needs
+    a dataset file that is missing.
+    """
+    fig = figure(datasets, x, y, count, batch, raw, only)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    logger.info("wrote %s", out)
+    return out
+
+
+def figure(datasets: Sequence[str], x: str = "k-nn", y: str = "qps", count: int = 10, batch: bool = False,
+           raw: bool = False, only: Sequence[str] | None = None) -> Figure:
+    """The figure ``plot`` saves (for callers that embed it, e.g. an HTML report, and for tests).
+
+    Colours follow the algorithm, line styles the dataset; when a single algorithm is drawn for several datasets
+    (comparing trained variants), colours follow the dataset instead so the lines are told apart at a glance.
+    """
+    if not datasets:
+        raise TopobenchError("no dataset to plot: name one with --dataset NAME")
+    xm, ym = get_metric(x), get_metric(y)
+    scored = {}
+    for name in datasets:
+        points = load_points(name, [x, y], count, batch)
+        if only:
+            points = [p for p in points if p.algorithm in only]
+            if not points:
+                raise NoResultsError(f"no results of {', '.join(only)} on {name!r} (count {count}): run "
+                                     f"`python run.py --dataset {name} --algorithm {','.join(only)}` first")
+        scored[name] = _usable(points, name, (xm, ym))
+    # Every registered algorithm gets a fixed colour and marker, so one algorithm looks the same in every plot.
+    present = {p.algorithm for points in scored.values() for p in points}
+    algorithms = sorted(present | set(get_registry().names("indexes")))
+    cmap = colormaps["tab10" if len(algorithms) <= 10 else "tab20"]
+
+    fig = Figure(figsize=(9, 6), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    by_dataset = len(present) == 1 and len(scored) > 1
+    for d, (name, points) in enumerate(scored.items()):
+        for algorithm in sorted({p.algorithm for p in points}):
+            a = algorithms.index(algorithm)
+            style = {"color": cmap((d if by_dataset else a) % cmap.N), "marker": MARKERS[a % len(MARKERS)]}
+            pts = [(p.values[x], p.values[y], p.name) for p in points if p.algorithm == algorithm]
+            if raw:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], linestyle="none", alpha=0.3, markersize=4, **style)
+            front = pareto_frontier(pts, xm, ym)
+            label = algorithm if len(scored) == 1 else f"{algorithm} ({name})"
+            ax.plot([p[0] for p in front], [p[1] for p in front], linestyle=LINESTYLES[d % len(LINESTYLES)],
+                    markersize=5, label=label, **style)
+            logger.debug("%s / %s: %d points, %d on the frontier", name, algorithm, len(pts), len(front))
+    ax.set_xscale(xm.scale)
+    ax.set_yscale(ym.scale)
+    ax.set_xlabel(f"{xm.description} — {xm.direction} is better")
+    ax.set_ylabel(f"{ym.description} — {ym.direction} is better")
+    mode = "batch" if batch else "single query"
+    ax.set_title(f"{ym.name} vs {xm.name}: {', '.join(datasets)} (k={count}, {mode})")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
+    return fig

@@ -1,0 +1,211 @@
+"""``algos.yaml`` → run definitions, in ann-benchmarks' grammar, validated before anything runs.
+
+Grammar (as ann-benchmarks' classic single file)::
+
+    float:                      # point type
+      any:                      # or a distance: angular | euclidean | ip — entries there override `any`
+        hnsw:                   # a registered algorithm name
+          disabled: false
+          base-args: []         # optional, prepended to every args combination
+          run-groups:
+            M-16:
+              args: [[16], [200]]                 # list: cartesian product of the alternatives, positional
+              query-args: [[10, 20, 40, 80]]      # each combination → one set_query_arguments(*qargs) call
+        ivf:                    # a single group may sit on the entry itself
+          args: [[256, 1024]]
+          query-args: [[1, 5, 10]]
+
+An element that is not a list is a single alternative. A mapping instead of a list (``args: {M: [16, 32]}``) expands to
+one dict per combination, passed as one argument. ``@metric``, ``@count`` and ``@dimension`` are substituted anywhere.
+The index is constructed as ``cls(metric, *base_args, *args)``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from topobench.core.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+DISTANCE_KEYS = ("any", "angular", "euclidean", "ip")
+ENTRY_KEYS = {"disabled", "base-args", "run-groups", "args", "query-args", "docker-tag", "module", "constructor"}
+GROUP_KEYS = {"args", "query-args"}
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One index build (``arguments``) and the query-argument groups swept over it."""
+
+    algorithm: str
+    run_group: str
+    arguments: tuple[Any, ...]
+    query_argument_groups: tuple[tuple[Any, ...], ...]
+    disabled: bool
+    source: str
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}{list(self.arguments)} ({self.source})"
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A YAML loader whose mappings remember the line they start on, for error messages."""
+
+
+class _LineDict(dict):
+    line: int = 0
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict:
+    mapping = _LineDict(loader.construct_mapping(node, deep=True))
+    mapping.line = node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _normalise_keys(entry: dict) -> _LineDict:
+    out = _LineDict({str(k).replace("_", "-"): v for k, v in entry.items()})
+    out.line = getattr(entry, "line", 0)
+    return out
+
+
+def _checked_keys(mapping: dict, allowed: set[str], where: str) -> _LineDict:
+    """``mapping`` with ``_`` spelt ``-`` in its keys; a key outside ``allowed`` is a ConfigError naming it."""
+    mapping = _normalise_keys(mapping)
+    unknown = set(mapping) - allowed
+    if unknown:
+        names, known = ", ".join(sorted(unknown)), ", ".join(sorted(allowed))
+        raise ConfigError(f"{where}: unknown key(s) {names}; allowed: {known}")
+    return mapping
+
+
+def load_yaml(path: Path) -> dict:
+    """Parse the file; a YAML syntax error becomes a ConfigError naming the file and line."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}; pass an existing file with --definitions") from exc
+    try:
+        data = yaml.load(text, Loader=_LineLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: malformed YAML ({problem}); fix the syntax") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of point types (e.g. 'float:') at the top level")
+    return data
+
+
+def _expand(value: Any, where: str, what: str) -> list[Any]:
+    """ann-benchmarks' combination rule: a list → product of its elements; a mapping → product of its values."""
+    if value is None:
+        return [[]]
+    if isinstance(value, list):
+        axes = [el if isinstance(el, list) else [el] for el in value]
+        if any(len(axis) == 0 for axis in axes):
+            raise ConfigError(f"{where}: {what} has an empty list of alternatives")
+        return [list(combo) for combo in itertools.product(*axes)]
+    if isinstance(value, dict):
+        keys = list(value)
+        axes = [value[k] if isinstance(value[k], list) else [value[k]] for k in keys]
+        return [[dict(zip(keys, combo, strict=True))] for combo in itertools.product(*axes)]
+    raise ConfigError(f"{where}: {what} must be a list or a mapping, got {type(value).__name__} {value!r}")
+
+
+def _substitute(value: Any, variables: dict[str, Any]) -> Any:
+    if isinstance(value, str) and value in variables:
+        return variables[value]
+    if isinstance(value, list):
+        return [_substitute(v, variables) for v in value]
+    if isinstance(value, dict):
+        return {k: _substitute(v, variables) for k, v in value.items()}
+    return value
+
+
+def _definitions_for_entry(path: Path, algorithm: str, entry: Any, variables: dict[str, Any]) -> list[Definition]:
+    line = getattr(entry, "line", 0)
+    where = f"{path}:{line} ({algorithm})"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: an algorithm entry must be a mapping with run-groups or args")
+    entry = _checked_keys(entry, ENTRY_KEYS, where)
+    disabled = entry.get("disabled", False)
+    if not isinstance(disabled, bool):
+        raise ConfigError(f"{where}: 'disabled' must be true or false, got {disabled!r}")
+    base_args = entry.get("base-args", [])
+    if not isinstance(base_args, list):
+        raise ConfigError(f"{where}: 'base-args' must be a list")
+    groups = entry.get("run-groups")
+    if groups is None:
+        groups = {"default": {k: entry[k] for k in GROUP_KEYS if k in entry}}
+    elif "args" in entry or "query-args" in entry:
+        raise ConfigError(f"{where}: use either run-groups or args/query-args on the entry, not both")
+    if not isinstance(groups, dict) or not groups:
+        raise ConfigError(f"{where}: 'run-groups' must be a non-empty mapping of group name → args/query-args")
+    definitions = []
+    for group_name, group in groups.items():
+        gline = getattr(group, "line", line)
+        gwhere = f"{path}:{gline} ({algorithm}/{group_name})"
+        if not isinstance(group, dict):
+            raise ConfigError(f"{gwhere}: a run group must be a mapping with 'args' and optionally 'query-args'")
+        group = _checked_keys(group, GROUP_KEYS, gwhere)
+        expanded_queries = _expand(group.get("query-args"), gwhere, "query-args")
+        query_groups = tuple(tuple(_substitute(q, variables)) for q in expanded_queries)
+        for args in _expand(group.get("args"), gwhere, "args"):
+            arguments = tuple(_substitute(list(base_args) + list(args), variables))
+            definitions.append(Definition(algorithm, str(group_name), arguments, query_groups, disabled, gwhere))
+    return definitions
+
+
+def parse_definitions(path: Path, point_type: str, distance: str, count: int, dimension: int) -> list[Definition]:
+    """Every definition that applies to a dataset of this point type and distance, validating the whole file."""
+    data = load_yaml(path)
+    variables = {"@metric": distance, "@count": count, "@dimension": dimension}
+    selected: dict[str, Any] = {}
+    for ptype, by_distance in data.items():
+        if not isinstance(by_distance, dict):
+            raise ConfigError(f"{path}: point type {ptype!r} must map distances (any, angular, …) to algorithms")
+        for dist_key, algorithms in by_distance.items():
+            if dist_key not in DISTANCE_KEYS:
+                raise ConfigError(
+                    f"{path}:{getattr(by_distance, 'line', 0)}: unknown distance {dist_key!r} under {ptype!r}; "
+                    f"use one of {', '.join(DISTANCE_KEYS)}"
+                )
+            if not isinstance(algorithms, dict):
+                raise ConfigError(f"{path}: {ptype}/{dist_key} must be a mapping of algorithm name → entry")
+            for algorithm, entry in algorithms.items():
+                defs = _definitions_for_entry(path, str(algorithm), entry, variables)  # validates every entry
+                if ptype == point_type and dist_key in ("any", distance):
+                    if dist_key == "any" and algorithm in selected and selected[algorithm][0] != "any":
+                        continue  # a distance-specific entry overrides `any`
+                    selected[str(algorithm)] = (dist_key, defs)
+    return [d for _, defs in selected.values() for d in defs]
+
+
+def check_signatures(definitions: Iterable[Definition], classes: dict[str, type], metric: str) -> None:
+    """Reject, before anything runs, args that the index constructor cannot take."""
+    for d in definitions:
+        cls = classes.get(d.algorithm)
+        if cls is None:
+            continue
+        try:
+            inspect.signature(cls).bind(metric, *d.arguments)
+        except TypeError as exc:
+            raise ConfigError(f"{d.source}: args {list(d.arguments)} do not fit {cls.__name__}: {exc}") from exc
+        for qargs in d.query_argument_groups:
+            try:
+                inspect.signature(cls.set_query_arguments).bind(None, *qargs)
+            except TypeError as exc:
+                raise ConfigError(
+                    f"{d.source}: query-args {list(qargs)} do not fit {cls.__name__}.set_query_arguments: {exc}"
+                ) from exc

@@ -1,0 +1,186 @@
+"""Saved indexes: a built index kept on disk with what it was built from, so a service can load it without rebuilding.
+
+Layout: ``indexes/<dataset>/<algorithm>/<build-args slug>/`` (``TOPOBENCH_INDEXES`` moves the root; the slug is the
+one result files use, ``32_200`` for hnsw M=32, efConstruction=200, ``default`` without args). Each folder holds
+``data/``, the backend's own files (``index.faiss``, ``index.hnswlib`` + ``hnswlib.json``, ``lucene/``), and
+``index.json``, the record:
+
+* ``dataset``: name, file, sha256 of the file, distance, dimension, number of documents;
+* ``encoder``: the registered encoder that made the vectors (``minilm`` for ``scifact-minilm``), its checkpoint for a
+  trained variant, and the provenance the dataset recorded — or null for datasets without one (``random-*``);
+* ``algorithm``, ``index_class``, ``build_args``, ``query_args`` (the algos.yaml groups that were swept over it),
+  ``build_time``, ``index_size_bytes``, ``saved_at`` and library versions.
+
+The folder is written under a temporary name and renamed (:func:`topobench.core.atomic.atomic_path`), so a killed save
+never leaves a folder that looks complete. ``run.py --save-index`` writes them; ``serve.py`` reads them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from topobench.core.atomic import atomic_path
+from topobench.core.errors import TopobenchError
+from topobench.core.indexes import Index
+from topobench.corpus.download import file_sha256
+from topobench.datasets.store import Dataset
+from topobench.runs.results import params_slug
+
+logger = logging.getLogger(__name__)
+
+INDEXES_DIR_ENV = "TOPOBENCH_INDEXES"
+FORMAT = 1
+RECORD = "index.json"
+DATA = "data"
+VERSIONED = ("topobench", "faiss-cpu", "hnswlib", "pyserini", "numpy")
+
+
+class IndexStoreError(TopobenchError):
+    """A saved index that cannot be found, read or used as asked."""
+
+
+def indexes_dir() -> Path:
+    return Path(os.environ.get(INDEXES_DIR_ENV, "indexes"))
+
+
+def index_folder(dataset: str, algorithm: str, build_args: Sequence[Any]) -> Path:
+    """Where the index of ``algorithm`` built with ``build_args`` on ``dataset`` is saved."""
+    return indexes_dir() / dataset / algorithm / params_slug(list(build_args), [])
+
+
+def dataset_encoder(dataset: Dataset) -> dict[str, Any] | None:
+    """The registered encoder behind a ``<corpus>-<encoder>[-<variant>]`` dataset, with its checkpoint, or None."""
+    from topobench.encoding.corpus_dataset import split_name
+
+    parts = split_name(dataset.name)
+    if parts is None:
+        return None
+    provenance = {k.removeprefix("encoder_"): v for k, v in dataset.attrs.items() if k.startswith("encoder_")}
+    return {"name": parts[1], "checkpoint": provenance.get("checkpoint"), "provenance": provenance}
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for package in VERSIONED:
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def save_index(index: Index, dataset: Dataset, algorithm: str, build_args: Sequence[Any],
+               query_args: Sequence[Sequence[Any]], build_time: float) -> Path:
+    """Write ``index`` (built on ``dataset``) and its record to :func:`index_folder`; replaces an older save."""
+    folder = index_folder(dataset.name, algorithm, build_args)
+    record = {
+        "format": FORMAT,
+        "dataset": {"name": dataset.name, "file": str(dataset.path), "sha256": file_sha256(dataset.path),
+                    "distance": dataset.distance, "dimension": dataset.dimension, "n_docs": len(dataset.train)},
+        "encoder": dataset_encoder(dataset),
+        "algorithm": algorithm,
+        "index_class": f"{type(index).__module__}.{type(index).__qualname__}",
+        "build_args": list(build_args),
+        "query_args": [list(q) for q in query_args],
+        "build_time": build_time,
+        "index_size_bytes": index.index_size(),
+        "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "versions": _versions(),
+    }
+    start = time.perf_counter()
+    with atomic_path(folder) as tmp:
+        (tmp / DATA).mkdir(parents=True)
+        index.save(tmp / DATA)
+        (tmp / RECORD).write_text(json.dumps(record, indent=2, default=str) + "\n")
+    logger.info("saved %s to %s in %.2f s", index, folder, time.perf_counter() - start)
+    return folder
+
+
+@dataclass(frozen=True)
+class SavedIndex:
+    """A saved index's folder and record (``index.json``)."""
+
+    folder: Path
+    record: dict[str, Any]
+
+    @property
+    def algorithm(self) -> str:
+        return str(self.record["algorithm"])
+
+    @property
+    def build_args(self) -> list[Any]:
+        return list(self.record["build_args"])
+
+    @property
+    def dataset(self) -> str:
+        return str(self.record["dataset"]["name"])
+
+    @property
+    def slug(self) -> str:
+        return self.folder.name
+
+    def load(self) -> Index:
+        """Construct the registered class with the saved metric and build args, then ``load`` the saved data."""
+        from topobench.core.registry import get_registry
+
+        registration = get_registry().get("indexes", self.algorithm)
+        reason = registration.unavailable_reason()
+        if reason:
+            raise IndexStoreError(f"cannot load {self.folder}: algorithm {self.algorithm!r} is unavailable: {reason}")
+        index = registration.cls(self.record["dataset"]["distance"], *self.build_args)
+        index.load(self.folder / DATA)
+        return index
+
+
+def read_saved(folder: Path) -> SavedIndex:
+    """The record in ``folder``; a missing or unreadable one is an ``IndexStoreError`` naming the fix."""
+    try:
+        record = json.loads((folder / RECORD).read_text())
+    except (OSError, ValueError) as exc:
+        raise IndexStoreError(f"{folder} is not a readable saved index ({exc}); delete it and save it again with "
+                              "`python run.py ... --save-index`") from exc
+    if record.get("format") != FORMAT:
+        raise IndexStoreError(f"{folder} has index format {record.get('format')!r}, this topobench reads {FORMAT}; "
+                              "save it again with `python run.py ... --save-index --force`")
+    return SavedIndex(folder, record)
+
+
+def list_saved(dataset: str | None = None, algorithm: str | None = None) -> list[SavedIndex]:
+    """Every saved index, optionally of one dataset and algorithm, sorted by path."""
+    pattern = f"{dataset or '*'}/{algorithm or '*'}/*/{RECORD}"
+    return [read_saved(p.parent) for p in sorted(indexes_dir().glob(pattern)) if not p.parent.name.startswith(".")]
+
+
+def find_saved(dataset: str, algorithm: str, build_args: Sequence[Any] | None = None) -> SavedIndex:
+    """The saved index of ``algorithm`` on ``dataset`` (with ``build_args``, required when several are saved)."""
+    hint = f"`python run.py --dataset {dataset} --algorithm {algorithm} --save-index [ARGS]`"
+    if build_args is not None:
+        folder = index_folder(dataset, algorithm, build_args)
+        if not (folder / RECORD).exists():
+            others = ", ".join(s.slug for s in list_saved(dataset, algorithm)) or "none"
+            raise IndexStoreError(f"no saved {algorithm} index with args {list(build_args)} for {dataset!r} in "
+                                  f"{indexes_dir()} (saved: {others}); save it with {hint}")
+        return read_saved(folder)
+    saved = list_saved(dataset, algorithm)
+    if not saved:
+        raise IndexStoreError(f"no saved {algorithm} index for {dataset!r} in {indexes_dir()}; save one with {hint}")
+    if len(saved) > 1:
+        choices = "; ".join(",".join(map(str, s.build_args)) or "(none)" for s in saved)
+        raise IndexStoreError(f"{len(saved)} saved {algorithm} indexes for {dataset!r}: pick one with "
+                              f"--params ARGS (one of: {choices})")
+    return saved[0]
+
+
+def parse_args_list(text: str) -> list[Any]:
+    """``"32,200"`` → ``[32, 200]``: comma-separated values read as YAML scalars (numbers stay numbers)."""
+    import yaml
+
+    return [yaml.safe_load(part) for part in text.split(",") if part.strip()]

@@ -1,0 +1,130 @@
+"""Timing one query-argument point honestly: a warm-up, then best of N, keeping the latencies of that best run.
+
+Kept apart from the process management in ``runner.py`` so ``bench/overhead.py`` can time the exact same loop that the
+runner uses against a plain loop calling the library directly.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from time import perf_counter
+
+import numpy as np
+
+from topobench.core.indexes import Index
+
+WARMUP_QUERIES = 200
+
+
+@dataclass
+class Measurement:
+    """The best of ``runs`` timed passes over the queries."""
+
+    neighbors: np.ndarray  # (n_queries × k) rows, -1 padded
+    scores: np.ndarray | None  # (n_queries × k) scores from text indexes, else None
+    times: np.ndarray  # per-query latency (s) of the best run; batch mode: total / n for every query
+    best_search_time: float  # mean seconds per query of the best run
+    search_times: list[float] = field(default_factory=list)  # mean seconds per query of every run
+    stats: dict[str, float] = field(default_factory=dict)  # per-query means of the index's counters (best run)
+    threads: int = 1
+
+
+def _pad(rows: list[np.ndarray], k: int) -> np.ndarray:
+    out = np.full((len(rows), k), -1, dtype=np.int64)
+    for i, r in enumerate(rows):
+        r = np.asarray(r)[:k]
+        out[i, : len(r)] = r
+    return out
+
+
+def _per_query(stats: dict[str, float], n: int) -> dict[str, float]:
+    return {key: float(value) / n for key, value in stats.items()}
+
+
+def measure_single(index: Index, queries: np.ndarray, k: int, runs: int) -> Measurement:
+    """Query one vector at a time on one thread, timing each call with ``perf_counter``."""
+    index.set_threads(1)
+    query = index.query
+    for q in queries[:WARMUP_QUERIES]:
+        query(q, k)
+    n = len(queries)
+    best: Measurement | None = None
+    search_times = []
+    for _ in range(max(1, runs)):
+        times = np.empty(n, dtype=np.float64)
+        found: list[np.ndarray] = [None] * n  # type: ignore[list-item]
+        index.reset_stats()
+        for i in range(n):
+            q = queries[i]
+            start = perf_counter()
+            found[i] = query(q, k)
+            times[i] = perf_counter() - start
+        stats = index.stats()
+        mean = float(times.mean())
+        search_times.append(mean)
+        if best is None or mean < best.best_search_time:
+            best = Measurement(_pad(found, k), None, times, mean, stats=_per_query(stats, n), threads=1)
+    best.search_times = search_times
+    return best
+
+
+def measure_batch(index: Index, queries: np.ndarray, k: int, runs: int) -> Measurement:
+    """All queries in one ``batch_query`` call, which may use every core; latency per query is total / n."""
+    threads = os.cpu_count() or 1
+    index.set_threads(threads)
+    index.batch_query(queries[:WARMUP_QUERIES], k)
+    n = len(queries)
+    best: Measurement | None = None
+    search_times = []
+    for _ in range(max(1, runs)):
+        index.reset_stats()
+        start = perf_counter()
+        index.batch_query(queries, k)
+        total = perf_counter() - start
+        stats = index.stats()
+        mean = total / n
+        search_times.append(mean)
+        if best is None or mean < best.best_search_time:
+            rows = index.get_batch_results()
+            best = Measurement(_pad(list(rows), k), None, np.full(n, mean), mean, stats=_per_query(stats, n),
+                               threads=threads)
+    best.search_times = search_times
+    return best
+
+
+def measure_texts(index: Index, texts: list[str], k: int, runs: int, batch: bool) -> Measurement:
+    """The same protocol for text indexes (BM25): query texts instead of vectors; scores are kept."""
+    n = len(texts)
+    threads = (os.cpu_count() or 1) if batch else 1
+    index.set_threads(threads)
+    best: Measurement | None = None
+    search_times = []
+    if batch:
+        index.batch_query_texts(texts[:WARMUP_QUERIES], k)
+    else:
+        for text in texts[:WARMUP_QUERIES]:
+            index.query_text(text, k)
+    for _ in range(max(1, runs)):
+        index.reset_stats()
+        if batch:
+            start = perf_counter()
+            rows, scores = index.batch_query_texts(texts, k)
+            mean = (perf_counter() - start) / n
+            times = np.full(n, mean)
+        else:
+            times = np.empty(n, dtype=np.float64)
+            rows = np.full((n, k), -1, dtype=np.int64)
+            scores = np.full((n, k), -np.inf, dtype=np.float32)
+            for i, text in enumerate(texts):
+                start = perf_counter()
+                r, s = index.query_text(text, k)
+                times[i] = perf_counter() - start
+                rows[i, : len(r)], scores[i, : len(s)] = r[:k], s[:k]
+            mean = float(times.mean())
+        search_times.append(mean)
+        if best is None or mean < best.best_search_time:
+            best = Measurement(np.asarray(rows, np.int64), np.asarray(scores, np.float32), times, mean,
+                               stats=_per_query(index.stats(), n), threads=threads)
+    best.search_times = search_times
+    return best

@@ -1,0 +1,1 @@
+"""The retrieval service (FastAPI) over saved indexes."""

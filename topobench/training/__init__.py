@@ -1,0 +1,1 @@
+"""The trainer, its configuration, data, curriculum recipes, checkpoints and dev evaluation."""

@@ -1,0 +1,144 @@
+"""Every knob of a training run in one place: :class:`TrainConfig` and its curriculum of :class:`Stage` s.
+
+A stage is written ``miner:key=value,...`` on the command line and in recipes, e.g.
+``model:epochs=1,negatives=1,refresh_steps=13,depth=30,skip=3``. The keys ``epochs``, ``negatives`` and
+``refresh_steps`` belong to the stage; every other key is passed to the miner's constructor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from topobench.core.errors import ConfigError
+
+STAGE_KEYS = ("epochs", "negatives", "refresh_steps", "refresh_epochs")
+
+
+def parse_value(text: str) -> Any:
+    """``1`` → 1, ``0.5`` → 0.5, ``true`` → True, anything else stays a string (YAML-like, no YAML needed)."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text.strip()
+
+
+def parse_assignments(text: str, where: str) -> dict[str, Any]:
+    """``a=1,b=x`` → {"a": 1, "b": "x"}; a malformed item is a ConfigError naming ``where``."""
+    out: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{where}: {item!r} is not key=value")
+        out[key.strip()] = parse_value(value)
+    return out
+
+
+@dataclass
+class Stage:
+    """One step of the curriculum: which miner supplies hard negatives, for how long, how many per example.
+
+    ``epochs`` may be fractional; ``negatives`` is the number of hard negatives sampled per example from the query's
+    pool (0: in-batch only); ``refresh_steps`` makes a refreshing miner (``model``) mine again every that many
+    optimiser steps (0: once, at the start of the stage).
+    """
+
+    miner: str
+    epochs: float = 1.0
+    negatives: int = 0
+    refresh_steps: int = 0
+    refresh_epochs: float = 0.0
+    miner_args: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, spec: str) -> Stage:
+        miner, _, rest = spec.partition(":")
+        if not miner.strip():
+            raise ConfigError(f"stage {spec!r}: expected miner[:key=value,...], e.g. bm25:epochs=1,negatives=1")
+        values = parse_assignments(rest, f"stage {spec!r}")
+        own = {k: values.pop(k) for k in STAGE_KEYS if k in values}
+        stage = cls(miner=miner.strip(), miner_args=values, **own)
+        if stage.epochs <= 0 or min(stage.negatives, stage.refresh_steps, stage.refresh_epochs) < 0:
+            raise ConfigError(f"stage {spec!r}: epochs must be > 0; negatives and refresh_* ≥ 0")
+        return stage
+
+    def spec(self) -> str:
+        items = {"epochs": self.epochs, "negatives": self.negatives, "refresh_steps": self.refresh_steps,
+                 "refresh_epochs": self.refresh_epochs}
+        items = {k: v for k, v in items.items() if v or k == "epochs"} | self.miner_args
+        return f"{self.miner}:" + ",".join(f"{k}={v}" for k, v in items.items())
+
+
+DEFAULT_STAGES = (
+    "in_batch:epochs=1",
+    "bm25:epochs=1,negatives=1,depth=30,skip=0",
+    "model:epochs=1,negatives=1,refresh_epochs=0.5,depth=30,skip=3",
+)
+
+
+@dataclass
+class TrainConfig:
+    """A training run. Field docs double as ``python train.py --help``."""
+
+    corpus: str = field(metadata={"help": "corpus to train on (its train split), e.g. scifact"})
+    encoder: str = field(metadata={"help": "encoder plugin to fine-tune, e.g. minilm"})
+    loss: str = field(default="infonce", metadata={"help": "loss plugin: infonce | topology | any registered loss"})
+    loss_args: dict[str, Any] = field(default_factory=dict,
+                                      metadata={"help": "loss options, e.g. temperature=0.05,weight=0.6"})
+    encoder_args: dict[str, Any] = field(default_factory=dict,
+                                         metadata={"help": "encoder options, e.g. checkpoint=DIR to start from one"})
+    stages: list[Stage] = field(default_factory=lambda: list(DEFAULT_STAGES),
+                                metadata={"help": "the curriculum, miner:key=value,... per stage"})
+    batch_size: int = field(default=32, metadata={"help": "examples per batch (in-batch negatives come from it)"})
+    grad_accum: int = field(default=1, metadata={"help": "batches per optimiser step"})
+    lr: float = field(default=3e-5, metadata={"help": "AdamW peak learning rate"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (not on biases and LayerNorm)"})
+    warmup: float = field(default=0.1, metadata={"help": "linear warm-up, fraction of all steps; then linear decay"})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm (0: off)"})
+    max_length: int = field(default=128, metadata={"help": "token limit while training, mining and dev-evaluating"})
+    encode_batch_size: int = field(default=64, metadata={"help": "texts per batch when encoding the corpus"})
+    dev_queries: int = field(default=100, metadata={"help": "dev queries (held out of train when no dev split)"})
+    max_train_queries: int | None = field(default=None, metadata={"help": "train on the first N queries only"})
+    keep_best: int = field(default=2, metadata={"help": "best checkpoints kept, by dev nDCG@10"})
+    save_steps: int = field(default=10, metadata={"help": "steps between resume checkpoints"})
+    eval_steps: int = field(default=0, metadata={"help": "extra dev evaluation every N steps (0: stage ends only)"})
+    seed: int = field(default=13, metadata={"help": "seed of data order, sampling, dropout and the dev hold-out"})
+    device: str | None = field(default=None, metadata={"help": "cpu | cuda | cuda:N (default: CUDA when present)"})
+    amp: bool = field(default=True, metadata={"help": "mixed precision on CUDA (bf16, else fp16 with scaling)"})
+
+    def __post_init__(self) -> None:
+        # Stages arrive as Stage objects, spec strings (recipes, the command line) or dicts (a saved config.json).
+        self.stages = [Stage.parse(s) if isinstance(s, str) else Stage(**s) if isinstance(s, dict) else s
+                       for s in self.stages]
+        positive = ("batch_size", "grad_accum", "max_length", "encode_batch_size", "save_steps")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.stages:
+            raise ConfigError("the curriculum needs at least one stage")
+        if self.batch_size < 2:
+            raise ConfigError("batch_size must be at least 2: in-batch negatives need a second example")
+        if not 0 <= self.warmup < 1 or self.lr <= 0:
+            raise ConfigError(f"warmup must be in [0, 1) and lr > 0 (got warmup={self.warmup}, lr={self.lr})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        return cls(**values)
+
+    def fingerprint(self) -> str:
+        """Short hash of every field except the device ones: two runs with the same fingerprint train the same."""
+        values = {k: v for k, v in self.to_dict().items() if k not in ("device", "amp")}
+        return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:12]

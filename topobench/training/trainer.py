@@ -1,0 +1,394 @@
+"""The trainer: fine-tune any trainable encoder plugin with any loss plugin through a curriculum of miners.
+
+One optimiser (AdamW, no decay on biases and LayerNorm) and one schedule (linear warm-up, then linear decay to zero)
+span the whole curriculum; each stage names a miner and a length (see :mod:`topobench.training.config`). Dev
+evaluation runs after every stage and at every re-mining point, where the corpus is encoded anyway (the model miner and
+the evaluation share one :class:`EmbeddingCache`); the best ``keep_best`` checkpoints by dev nDCG@10 are kept in
+Hugging Face + sentence-transformers layout.
+
+Resuming: everything random derives from ``seed`` and the position (data order from (seed, stage, epoch), negative
+sampling from (seed, stage, batch)), and the resume state holds weights, optimiser, scheduler, torch's RNG (dropout),
+the mined pools and the evaluations so far. A run killed at any moment restarts from its last resume state and ends
+with the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from topobench.core.atomic import atomic_path
+from topobench.core.errors import ConfigError
+from topobench.core.miners import Miner
+from topobench.core.registry import SINGULAR, get_registry
+from topobench.corpus.corpora import Corpus, load_corpus
+from topobench.training import checkpoints as ckpt
+from topobench.training.config import TrainConfig
+from topobench.training.data import TrainingSet, duplicate_free_batches, training_set
+from topobench.training.dev_eval import dev_metrics
+from topobench.training.embedding_cache import EmbeddingCache
+
+logger = logging.getLogger(__name__)
+
+
+def build_component(kind: str, name: str, args: dict[str, Any], check_available: bool = True) -> Any:
+    """Construct the registered ``kind`` plugin ``name`` with ``args``: unknown names, unavailable plugins and wrong
+    arguments are one ConfigError each, naming the fix."""
+    registration = get_registry().get(kind, name)
+    reason = registration.unavailable_reason() if check_available else None
+    if reason:
+        raise ConfigError(f"{SINGULAR[kind]} {name!r} is unavailable: {reason}")
+    try:
+        inspect.signature(registration.cls).bind(**args)
+    except TypeError as exc:
+        raise ConfigError(f"{name!r} does not take {sorted(args)}: {exc}") from None
+    return registration.cls(**args)
+
+
+@dataclass
+class StagePlan:
+    """A stage's miner, its batches per epoch and its optimiser steps, with its first global step."""
+
+    index: int
+    miner: Miner
+    batches_per_epoch: int
+    steps: int
+    start: int
+    refresh_interval: int  # steps between re-minings of a refreshing miner (0: never)
+
+    @property
+    def end(self) -> int:
+        return self.start + self.steps
+
+
+class Trainer:
+    """Train ``config`` into ``output`` (see :mod:`topobench.training.checkpoints` for the folder layout)."""
+
+    def __init__(self, config: TrainConfig, output: str | Path, corpus: Corpus | None = None) -> None:
+        self.config = config
+        self.output = Path(output)
+        self._corpus = corpus
+        self._epoch_batches: dict[tuple[int, int], list[list[int]]] = {}
+
+    # Set-up.
+
+    def _check_output(self) -> None:
+        """Refuse an output folder that holds a run of another configuration (before anything is written)."""
+        path = self.output / ckpt.CONFIG_FILE
+        if path.is_file():
+            previous = TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+            if previous.fingerprint() != self.config.fingerprint():
+                raise ConfigError(f"{self.output} holds a run with another configuration ({path}); "
+                                  f"delete the folder or choose another output")
+
+    def _write_config(self) -> None:
+        """Create the output folder and record the configuration, once every component has been built."""
+        self.output.mkdir(parents=True, exist_ok=True)
+        path = self.output / ckpt.CONFIG_FILE
+        if not path.is_file():
+            with atomic_path(path) as tmp:
+                tmp.write_text(json.dumps(self.config.to_dict(), indent=2, default=str), encoding="utf-8")
+
+    def _setup(self) -> None:
+        import torch
+
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        self.loss = build_component("losses", cfg.loss, cfg.loss_args)
+        stage_miners = [build_component("miners", stage.miner, stage.miner_args) for stage in cfg.stages]
+        corpus = self._corpus or load_corpus(cfg.corpus)
+        self.data: TrainingSet = training_set(corpus, cfg.dev_queries, cfg.seed, cfg.max_train_queries)
+        registration = get_registry().get("encoders", cfg.encoder)
+        if not registration.cls.trainable:
+            raise ConfigError(f"encoder {cfg.encoder!r} cannot be trained (it has no differentiable forward)")
+        options = {"max_length": cfg.max_length, "batch_size": cfg.encode_batch_size, "fp16": False,
+                   "device": cfg.device, **cfg.encoder_args}
+        # A local checkpoint needs no hub weights, so only a hub-weights encoder is checked for availability.
+        self.encoder = build_component("encoders", cfg.encoder, options, check_available="checkpoint" not in options)
+        self.module = self.encoder.torch_module()
+        self.device = next(self.module.parameters()).device
+        self.cache = EmbeddingCache()
+        for miner in stage_miners:
+            if miner.uses_encoder:
+                miner.embedding_cache = self.cache
+        self.plans: list[StagePlan] = []
+        start = 0
+        for index, (stage, miner) in enumerate(zip(cfg.stages, stage_miners, strict=True)):
+            per_epoch = len(self._batches(index, 0))
+            steps = max(1, math.ceil(stage.epochs * per_epoch / cfg.grad_accum))
+            interval = stage.refresh_steps or math.ceil(stage.refresh_epochs * per_epoch / cfg.grad_accum)
+            self.plans.append(StagePlan(index, miner, per_epoch, steps, start, interval if miner.refreshes else 0))
+            start += steps
+        self.total_steps = start
+        self._setup_optimiser()
+
+    def _setup_optimiser(self) -> None:
+        import torch
+
+        cfg = self.config
+        decay, no_decay = [], []
+        for name, param in self.module.named_parameters():
+            if param.requires_grad:
+                (no_decay if param.ndim < 2 or "LayerNorm" in name or "norm" in name.lower() else decay).append(param)
+        groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        try:  # the fused kernel (CPU and CUDA, as the Hugging Face Trainer's default optimiser) is the faster step
+            self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, fused=True)
+        except (RuntimeError, TypeError, ValueError):
+            self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
+        warmup = int(cfg.warmup * self.total_steps)
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / (warmup + 1)
+            return max(0.0, (self.total_steps - step) / max(1, self.total_steps - warmup))
+
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+        self.autocast_dtype = None
+        if self.device.type == "cuda" and cfg.amp:
+            self.autocast_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16)
+
+    # Data.
+
+    def _batches(self, stage: int, epoch: int) -> list[list[int]]:
+        key = (stage, epoch)
+        if key not in self._epoch_batches:
+            order = np.random.default_rng([self.config.seed, stage, epoch]).permutation(len(self.data.examples))
+            self._epoch_batches[key] = duplicate_free_batches(self.data.examples, order, self.config.batch_size)
+        return self._epoch_batches[key]
+
+    def _micro_batch(self, plan: StagePlan, micro: int) -> tuple[list[str], list[str], list[str]]:
+        """Query, positive and negative texts of micro-batch ``micro`` of a stage (negatives: ``n`` per example)."""
+        epoch, position = divmod(micro, plan.batches_per_epoch)
+        batches = self._batches(plan.index, epoch)
+        rows = batches[position % len(batches)]
+        examples = [self.data.examples[i] for i in rows]
+        n = self.config.stages[plan.index].negatives
+        negatives: list[str] = []
+        if n:
+            rng = np.random.default_rng([self.config.seed, plan.index, micro, 1])
+            for query, _ in examples:
+                negatives += self._sample_negatives(query, n, rng)
+        return ([self.data.query_text[q] for q, _ in examples], [self.data.doc_text[d] for _, d in examples],
+                [self.data.doc_text[d] for d in negatives])
+
+    def _sample_negatives(self, query: str, n: int, rng: np.random.Generator) -> list[str]:
+        """``n`` distinct negatives from the query's pool; random non-positive documents fill a short pool."""
+        pool = self.pools.get(query, [])
+        picks = [pool[i] for i in rng.choice(len(pool), size=min(n, len(pool)), replace=False)] if pool else []
+        positives = self.data.mining.positives[query]
+        doc_ids = self.data.mining.doc_ids
+        while len(picks) < n:
+            doc = doc_ids[int(rng.integers(len(doc_ids)))]
+            if doc not in positives and doc not in picks:
+                picks.append(doc)
+        return picks
+
+    # Mining and evaluation.
+
+    def _mine(self, plan: StagePlan, step: int) -> None:
+        stage = self.config.stages[plan.index]
+        self.pools_mined = (plan.index, step)
+        if stage.negatives == 0:
+            self.pools = {}
+            return
+        logger.info("stage %d (%s): mining hard negatives at step %d", plan.index + 1, stage.miner, step)
+        started = time.perf_counter()
+        pools = plan.miner.mine(self.data.mining, self.encoder)
+        Miner.check_pools(pools, self.data.mining)
+        self.pools = {q: list(p) for q, p in pools.items()}
+        ckpt.append_log(self.output, {"event": "mine", "stage": plan.index + 1, "miner": stage.miner, "step": step,
+                                      "queries": len(pools), "seconds": round(time.perf_counter() - started, 2)})
+
+    def _evaluate(self, step: int) -> None:
+        if not self.data.dev_query_ids or any(e["step"] == step for e in self.evaluations):
+            return
+        started = time.perf_counter()
+        metrics = dev_metrics(self.encoder, self.data, self.cache)
+        kept = self.best.offer(self.output, step, metrics, self._save_model)
+        record = {"event": "eval", "step": step, **metrics, "kept": kept,
+                  "seconds": round(time.perf_counter() - started, 2)}
+        self.evaluations.append(record)
+        ckpt.append_log(self.output, record)
+        logger.info("dev at step %d: %s%s", step, ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()),
+                    " (kept)" if kept else "")
+
+    def _save_model(self, path: Path) -> None:
+        """The model as a checkpoint (HF + sentence-transformers), recording the encoder's own max length."""
+        trained_length = self.encoder.max_length
+        self.encoder.max_length = type(self.encoder).max_length
+        try:
+            self.encoder.save_checkpoint(path)
+        finally:
+            self.encoder.max_length = trained_length
+        (Path(path) / "topobench_training.json").write_text(
+            json.dumps({"config": self.config.to_dict(), "fingerprint": self.config.fingerprint()}, indent=2,
+                       default=str), encoding="utf-8")
+
+    # Resume state.
+
+    def _state(self, step: int) -> dict[str, Any]:
+        import torch
+
+        return {"fingerprint": self.config.fingerprint(), "step": step, "model": self.module.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(), "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "pools": self.pools, "pools_mined": self.pools_mined, "evaluations": self.evaluations,
+                "kept": self.best.kept, "seconds": self.seconds, "examples": self.examples}
+
+    def _restore(self, state: dict[str, Any]) -> int:
+        import torch
+
+        if state.get("fingerprint") != self.config.fingerprint():
+            raise ConfigError(f"{self.output / ckpt.RESUME_FILE} was written by another configuration; delete it")
+        self.module.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.pools, self.pools_mined = state["pools"], tuple(state["pools_mined"])
+        self.evaluations, self.best.kept = state["evaluations"], state["kept"]
+        self.seconds = state["seconds"]
+        self.examples = state["examples"]
+        self.best.prune_strays(self.output)
+        ckpt.truncate_log(self.output, int(state["step"]))
+        logger.info("resuming %s at step %d of %d", self.output, state["step"], self.total_steps)
+        return int(state["step"])
+
+    # The loop.
+
+    def run(self) -> dict[str, Any]:
+        """Train (or resume, or return the summary of a finished run) and return the summary."""
+        self._check_output()
+        done = ckpt.read_summary(self.output)
+        if done is not None:
+            logger.info("%s is already trained (best: %s)", self.output, done.get("best"))
+            return done
+        self._setup()
+        self._write_config()
+        self.pools: dict[str, list[str]] = {}
+        self.pools_mined: tuple[int, int] = (-1, -1)
+        self.evaluations: list[dict[str, Any]] = []
+        self.best = ckpt.BestCheckpoints(self.config.keep_best)
+        self.seconds = 0.0  # in optimiser steps only
+        self.examples = 0  # trained (query, positive) examples
+        state = ckpt.load_resume_state(self.output)
+        step = self._restore(state) if state is not None else 0
+        del state
+        logger.info("training %s on %s with %s: %s", self.config.encoder, self.config.corpus, self.config.loss,
+                    "; ".join(f"{s.spec()} = {p.steps} steps" for s, p in zip(self.config.stages, self.plans,
+                                                                                  strict=True)))
+        self.module.train()
+        with tqdm(total=self.total_steps, initial=step, desc="train", unit="step") as bar:
+            while step < self.total_steps:
+                plan = next(p for p in self.plans if p.start <= step < p.end)
+                if self.pools_mined[0] != plan.index:
+                    self._mine(plan, step)
+                started = time.perf_counter()
+                components, examples = self._train_step(plan, step)
+                seconds = time.perf_counter() - started
+                self.seconds += seconds
+                self.examples += examples
+                step += 1
+                self._log_step(plan, step, components, examples / seconds, bar)
+                self._after_step(plan, step)
+        return self._finish()
+
+    def _train_step(self, plan: StagePlan, step: int) -> tuple[dict[str, float], int]:
+        """One optimiser step over ``grad_accum`` batches: (mean loss components, examples trained)."""
+        import torch
+
+        cfg = self.config
+        totals: dict[str, float] = {}
+        examples = 0
+        for a in range(cfg.grad_accum):
+            micro = (step - plan.start) * cfg.grad_accum + a
+            queries, positives, negatives = self._micro_batch(plan, micro)
+            examples += len(queries)
+            with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+                q = self.encoder.forward(queries, "query")
+                p = self.encoder.forward(positives, "doc")
+                n = self.encoder.forward(negatives, "doc").view(len(queries), -1, p.shape[-1]) if negatives else None
+                out = self.loss(q, p, n)
+            self.scaler.scale(out["loss"] / cfg.grad_accum).backward()
+            for key, value in out.items():
+                value = value.detach() if isinstance(value, torch.Tensor) else value
+                totals[key] = totals.get(key, 0.0) + float(value) / cfg.grad_accum
+        if cfg.max_grad_norm > 0:
+            self.scaler.unscale_(self.optimizer)
+            totals["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.module.parameters(), cfg.max_grad_norm))
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        return totals, examples
+
+    def _log_step(self, plan: StagePlan, step: int, components: dict[str, float], speed: float, bar: tqdm) -> None:
+        record = {"step": step, "stage": plan.index + 1, "lr": self.scheduler.get_last_lr()[0],
+                  **{k: round(v, 6) for k, v in components.items()}, "examples_per_s": round(speed, 2)}
+        ckpt.append_log(self.output, record)
+        bar.set_postfix({"stage": plan.index + 1, **{k: f"{v:.4f}" for k, v in components.items()}}, refresh=False)
+        bar.update(1)
+
+    def _after_step(self, plan: StagePlan, step: int) -> None:
+        """Evaluate and re-mine where due, then save the resume state (always after an event, so none repeats)."""
+        event = False
+        if step == plan.end:
+            self._evaluate(step)
+            following = next((p for p in self.plans if p.start == step), None)
+            if following is not None:
+                self._mine(following, step)
+            event = True
+        elif self._refresh_due(plan, step):
+            self._evaluate(step)
+            self._mine(plan, step)
+            event = True
+        elif self.config.eval_steps and step % self.config.eval_steps == 0:
+            self._evaluate(step)
+            event = True
+        if step < self.total_steps and (event or step % self.config.save_steps == 0):
+            ckpt.save_resume_state(self.output, self._state(step))
+            logger.info("saved the resume state at step %d", step)
+
+    @staticmethod
+    def _refresh_due(plan: StagePlan, step: int) -> bool:
+        """A refreshing miner mines again every ``refresh_interval`` steps of its stage, unless less than half an
+        interval remains (mining then would cost a corpus encoding for a handful of steps)."""
+        interval = plan.refresh_interval
+        return bool(interval) and (step - plan.start) % interval == 0 and plan.end - step >= interval / 2
+
+    def _finish(self) -> dict[str, Any]:
+        if self.best.best is None:  # no dev queries: the final weights are the result
+            self.best.offer(self.output, self.total_steps, {}, self._save_model)
+        best = self.best.best
+        summary = {
+            "config": self.config.to_dict(), "fingerprint": self.config.fingerprint(),
+            "total_steps": self.total_steps, "train_seconds": round(self.seconds, 1),
+            "examples": self.examples, "examples_per_second": round(self.examples / max(self.seconds, 1e-9), 2),
+            "dev_source": self.data.dev_source, "dev_queries": len(self.data.dev_query_ids),
+            "evaluations": self.evaluations, "kept": self.best.kept,
+            "best": str(self.output / ckpt.step_name(best["step"])), "best_step": best["step"],
+        }
+        ckpt.write_summary(self.output, summary)
+        (self.output / ckpt.RESUME_FILE).unlink(missing_ok=True)
+        logger.info("trained %s: best checkpoint %s (%s)", self.output, summary["best"],
+                    ", ".join(f"{k} {v:.4f}" for k, v in best.items() if k != "step"))
+        return summary
+
+
+def train(config: TrainConfig, output: str | Path) -> dict[str, Any]:
+    """Train (resuming if possible) and return the summary; see :class:`Trainer`."""
+    return Trainer(config, output).run()
+
