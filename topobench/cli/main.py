@@ -1,7 +1,8 @@
-"""Command-line entry points behind ``run.py``, ``plot.py`` and ``export.py``.
+"""Command-line entry points behind ``run.py``, ``plot.py`` and ``export.py`` (the shared flags, logging set-up and
+one-line error exit are in :mod:`topobench.cli.common`).
 
-The only place that configures logging and prints to stdout. Errors a user can cause end with one line on stderr
-(``error: …``) and exit status 2; a sweep in which some points failed exits 1 after finishing the others.
+The CLI is the only layer that configures logging and prints to stdout. Errors a user can cause end with one line on
+stderr (``error: …``) and exit status 2; a sweep in which some points failed exits 1 after finishing the others.
 """
 
 from __future__ import annotations
@@ -9,37 +10,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
+from topobench.cli.common import add_verbosity, guarded
 from topobench.core.errors import ConfigError, TopobenchError
 
 logger = logging.getLogger("topobench")
-
-
-def _setup_logging(verbose: int) -> None:
-    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # "could not load AVX2 library" is not news
-
-
-def _guard(main: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser,
-           argv: Sequence[str] | None) -> int:
-    args = parser.parse_args(argv)
-    _setup_logging(args.verbose)
-    try:
-        return main(args)
-    except TopobenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted; finished points are kept, rerun the same command to continue", file=sys.stderr)
-        return 130
-
-
-def _verbosity(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-v", "--verbose", action="count", default=1, help="more logging (-vv for debug)")
-    parser.add_argument("-q", "--quiet", dest="verbose", action="store_const", const=0, help="warnings only")
 
 
 # --- run.py -------------------------------------------------------------------------------------------------------
@@ -60,7 +37,7 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-index", nargs="?", const="", default=None, metavar="ARGS",
                    help="also keep each built index under indexes/<dataset>/<algorithm>/ for serve.py; with ARGS "
                         "(comma-separated build args, e.g. 32,200) only that build")
-    _verbosity(p)
+    add_verbosity(p)
     return p
 
 
@@ -117,7 +94,7 @@ def _print_summary(dataset: str, count: int, batch: bool) -> None:
 
 
 def run_main(argv: Sequence[str] | None = None) -> int:
-    return _guard(_run, run_parser(), argv)
+    return guarded(_run, run_parser(), argv)
 
 
 # --- plot.py ------------------------------------------------------------------------------------------------------
@@ -137,7 +114,7 @@ def plot_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", type=Path, metavar="OUT",
                    help="write an HTML report instead: OUT/index.html and a page per dataset with every plot, the "
                         "summary table and the geometry statistics")
-    _verbosity(p)
+    add_verbosity(p)
     return p
 
 
@@ -161,7 +138,7 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def plot_main(argv: Sequence[str] | None = None) -> int:
-    return _guard(_plot, plot_parser(), argv)
+    return guarded(_plot, plot_parser(), argv)
 
 
 # --- export.py ----------------------------------------------------------------------------------------------------
@@ -178,7 +155,7 @@ def export_parser() -> argparse.ArgumentParser:
                         "computations at k-nn >= --level, training facts and geometry")
     p.add_argument("--algorithm", default="hnsw", help="the index compared by --compare (default hnsw)")
     p.add_argument("--level", type=float, default=0.95, help="k-nn recall level of --compare (default 0.95)")
-    _verbosity(p)
+    add_verbosity(p)
     return p
 
 
@@ -205,4 +182,4 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def export_main(argv: Sequence[str] | None = None) -> int:
-    return _guard(_export, export_parser(), argv)
+    return guarded(_export, export_parser(), argv)

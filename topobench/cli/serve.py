@@ -1,8 +1,8 @@
 """``serve.py``: load saved indexes and the dataset's encoder once, then serve them over HTTP (FastAPI on uvicorn).
 
-An entry point like :mod:`topobench.cli.main` (whose logging set-up and one-line errors it reuses): problems a user can
-fix
-(no saved index, a busy port, a dataset that changed) end with ``error: …`` on stderr and exit status 2.
+An entry point like :mod:`topobench.cli.main`, with the same flags, logging set-up and one-line errors
+(:mod:`topobench.cli.common`): problems a user can fix (no saved index, a busy port, a dataset that changed) end with
+``error: …`` on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from topobench.cli.main import _guard, _verbosity
+from topobench.cli.common import add_verbosity, guarded
 from topobench.core.errors import TopobenchError
 
 
@@ -39,7 +39,7 @@ def serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--definitions", type=Path,
                    help="grid file for a build made here (default: ./algos.yaml, else the repository's)")
     p.add_argument("--list", action="store_true", help="list the saved indexes and exit")
-    _verbosity(p)
+    add_verbosity(p)
     return p
 
 
@@ -95,7 +95,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def serve_main(argv: Sequence[str] | None = None) -> int:
-    return _guard(_serve, serve_parser(), argv)
+    return guarded(_serve, serve_parser(), argv)
 
 
 if __name__ == "__main__":

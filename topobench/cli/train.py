@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from topobench.cli.main import _guard, _verbosity
+from topobench.cli.common import add_verbosity, guarded
 from topobench.core.errors import ConfigError
 from topobench.training.config import TrainConfig, parse_assignments
 
@@ -52,7 +52,7 @@ def train_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument(_flag(field.name), type=_scalar_type(hints[field.name]), help=help_text + shown,
                            required=False)
-    _verbosity(p)
+    add_verbosity(p)
     return p
 
 
@@ -101,4 +101,4 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:
-    return _guard(_train, train_parser(), argv)
+    return guarded(_train, train_parser(), argv)

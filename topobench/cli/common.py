@@ -1,0 +1,45 @@
+"""What every command-line entry point shares: the ``-v``/``-q`` flags, logging set-up and the one-line error exit.
+
+``run.py``, ``plot.py``, ``export.py`` (:mod:`topobench.cli.main`), ``train.py`` (:mod:`topobench.cli.train`) and
+``serve.py`` (:mod:`topobench.cli.serve`) build their parser, call :func:`add_verbosity` on it, and hand their
+``main(args)`` to :func:`guarded`: errors a user can cause (``TopobenchError``) end with ``error: …`` on stderr and exit
+status 2, an interrupt with status 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from topobench.core.errors import TopobenchError
+
+
+def setup_logging(verbose: int) -> None:
+    """Log to stderr at WARNING (``verbose`` 0), INFO (1) or DEBUG (2+).
+
+    Library import chatter (faiss's loader) stays at WARNING whatever the level: see ``topobench.QUIET_LOGGERS``."""
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def add_verbosity(parser: argparse.ArgumentParser) -> None:
+    """Add ``-v/--verbose`` (repeatable, default INFO) and ``-q/--quiet`` (warnings only) to ``parser``."""
+    parser.add_argument("-v", "--verbose", action="count", default=1, help="more logging (-vv for debug)")
+    parser.add_argument("-q", "--quiet", dest="verbose", action="store_const", const=0, help="warnings only")
+
+
+def guarded(main: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser,
+            argv: Sequence[str] | None) -> int:
+    """Parse ``argv``, set up logging, run ``main``; a ``TopobenchError`` becomes one ``error:`` line and status 2."""
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        return main(args)
+    except TopobenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; finished points are kept, rerun the same command to continue", file=sys.stderr)
+        return 130
