@@ -150,7 +150,7 @@ def test_topology_is_infonce_plus_weighted_misalignment():
     q, p, n = unit(0, 90), unit(30, 150), torch.stack([unit(180), unit(270)])
     c30, tau, w = math.sqrt(3) / 2, 0.2, 0.6
     out = loss_of("topology", weight=w, temperature=tau)(q, p, n)
-    assert set(out) == {"loss", "infonce", "topology"}
+    assert set(out) == {"loss", "infonce", "topology", "w"} and out["w"] == w
     misalignment = ((1 - c30) + (1 - 0.5)) / 2  # cos(q1, d1) = cos 30°, cos(q2, d2) = cos 60°
     assert out["topology"].item() == pytest.approx(misalignment, rel=1e-12)
     assert out["infonce"].item() == pytest.approx(info_nce(q, p, n, temperature=tau).item(), rel=1e-12)
@@ -158,6 +158,28 @@ def test_topology_is_infonce_plus_weighted_misalignment():
     # w = 0 is plain InfoNCE, value for value.
     plain = loss_of("topology", weight=0.0, temperature=tau)(q, p, n)["loss"]
     assert plain.item() == loss_of("infonce", temperature=tau)(q, p, n)["loss"].item()
+
+
+def test_topology_weight_follows_the_stage_and_the_warm_up():
+    q, p, n = unit(0, 90), unit(30, 150), torch.stack([unit(180), unit(270)])
+    staged = loss_of("topology", weight=0.6, stage_weights="0.2+0.6+1.0", temperature=0.2)
+    seen = []
+    for stage in (0, 1, 2, 3):  # a stage past the list keeps the last weight
+        staged.set_progress(stage, step=10 * stage, total_steps=40)
+        out = staged(q, p, n)
+        seen.append(out["w"])
+        assert out["loss"].item() == pytest.approx(out["infonce"].item() + out["w"] * out["topology"].item())
+    assert seen == [0.2, 0.6, 1.0, 1.0]
+    warm = loss_of("topology", weight=0.8, weight_warmup=0.5)
+    assert warm(q, p, n)["w"] == 0.0  # before the first step is announced
+    weights = []
+    for step in (0, 5, 10, 20, 39):
+        warm.set_progress(0, step, total_steps=40)
+        weights.append(warm.current_weight)
+    assert weights == pytest.approx([0.0, 0.2, 0.4, 0.8, 0.8])
+    for bad in ({"stage_weights": "0.2+x"}, {"stage_weights": "0.2+-1"}, {"weight_warmup": 1.5}):
+        with pytest.raises(ValueError, match="stage_weights|weight_warmup"):
+            loss_of("topology", **bad)
 
 
 def test_topology_gradient_adds_the_alignment_pull():

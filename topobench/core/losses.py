@@ -34,6 +34,10 @@ class Loss(Component, ABC):
     def __call__(self, queries: Any, positives: Any, negatives: Any | None = None) -> dict[str, Any]:
         """queries (B × d), positives (B × d), negatives (B × n × d) or None → {"loss": scalar, ...components}."""
 
+    def set_progress(self, stage: int, step: int, total_steps: int) -> None:
+        """Told by the trainer before every optimiser step: the curriculum stage (0-based), the global step (0-based)
+        and the run's total steps, for losses whose weights follow a schedule. Default: ignored."""
+
 
 def check_temperature(temperature: float) -> float:
     """The temperature as a float, or a ValueError when it is not a positive number (logits are cos / τ)."""

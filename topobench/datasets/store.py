@@ -37,8 +37,9 @@ def datasets_dir() -> Path:
 
 
 def dataset_path(name: str) -> Path:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", name):
-        raise UnknownNameError(f"invalid dataset name {name!r}: use letters, digits, '-', '_' and '.'")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*(@[A-Za-z0-9_.\-=,+]+)?", name):
+        raise UnknownNameError(f"invalid dataset name {name!r}: use letters, digits, '-', '_' and '.' (and "
+                               "'@key=value,…' for a training variant)")
     return datasets_dir() / f"{name}.hdf5"
 
 
@@ -74,14 +75,21 @@ _BUILDERS: list[tuple[Callable[[str], bool], Builder, str]] = []
 BUILDER_MODULES = ("topobench.encoding.corpus_dataset",)
 
 
-def register_builder(accepts: str | Callable[[str], bool], builder: Builder, description: str) -> None:
+_CANONICAL: list[tuple[Callable[[str], bool], Callable[[str], str]]] = []
+
+
+def register_builder(accepts: str | Callable[[str], bool], builder: Builder, description: str,
+                     canonical: Callable[[str], str] | None = None) -> None:
     """Make names buildable: ``accepts`` (a regular expression the whole name must match, or a predicate) says which;
-    ``builder(name)`` returns the keyword arguments of ``write_dataset``."""
+    ``builder(name)`` returns the keyword arguments of ``write_dataset``; ``canonical(name)``, when given, maps every
+    spelling of one dataset to the one name its file is stored under."""
     if isinstance(accepts, str):
         pattern = re.compile(accepts)
         _BUILDERS.append((lambda name: pattern.fullmatch(name) is not None, builder, description))
     else:
         _BUILDERS.append((accepts, builder, description))
+    if canonical is not None:
+        _CANONICAL.append((_BUILDERS[-1][0], canonical))
 
 
 def _builders() -> list[tuple[Callable[[str], bool], Builder, str]]:
@@ -96,8 +104,22 @@ def known_patterns() -> list[str]:
     return [description for _, _, description in _builders()]
 
 
+def canonical_name(name: str) -> str:
+    """The name a dataset's file is stored under: ``name`` itself when that file exists or no builder canonicalises
+    it, else the builder's canonical spelling (``scifact-minilm-topo@weight=0.6`` → ``scifact-minilm-topo``)."""
+    if dataset_path(name).exists():
+        return name
+    _builders()
+    for accepts, canonical in _CANONICAL:
+        if accepts(name):
+            return canonical(name)
+    return name
+
+
 def load_dataset(name: str, build: bool = True) -> Dataset:
-    """Open ``datasets/<name>.hdf5``, building it first when it is missing and a builder knows the name."""
+    """Open ``datasets/<name>.hdf5`` (under its canonical name), building it first when it is missing and a builder
+    knows the name."""
+    name = canonical_name(name)
     path = dataset_path(name)
     if not path.exists():
         if not build:

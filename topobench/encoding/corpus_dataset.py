@@ -6,16 +6,15 @@ the test-split queries as ``test``, computes the exact top-100 with faiss, and s
 name and split are recorded, and ``topobench.datasets.texts`` reloads them (for BM25).
 
 The query split is the first of ``test``, ``dev`` that has judgements (or answers). A variant (``-infonce``,
-``-topo``) names a training recipe (:mod:`topobench.training.recipes`): the recipe's checkpoint is trained on the
-corpus's train
-split if missing, and the encoder loads it; the training run's facts go into the dataset's attributes.
+``-topo@weight=0.8,seed=14``; grammar in :mod:`topobench.training.variants`) names a training configuration: its
+checkpoint is trained on the corpus's train split if missing, and the encoder loads it; the training run's facts go
+into the dataset's attributes. Every spelling of one configuration builds the one file of its canonical name.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from importlib import metadata
 from typing import Any
@@ -27,6 +26,7 @@ from topobench.core.errors import DatasetError
 from topobench.core.registry import get_registry
 from topobench.corpus.corpora import Corpus, load_corpus
 from topobench.datasets.store import GROUND_TRUTH_K, register_builder
+from topobench.training.variants import parse_variant, split_dataset_name
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +59,8 @@ def subset(corpus: Corpus, split: str, max_docs: int, max_queries: int) -> Corpu
 
 
 def make_encoder(name: str, **options: Any):
-    registration = get_registry().get("encoders", name)
-    reason = registration.unavailable_reason()
-    if reason:
-        raise DatasetError(f"encoder {name!r} is unavailable: {reason}")
-    return registration.cls(**options)
+    """The registered encoder ``name`` built with ``options``; unknown, unavailable or mistyped is a one-line error."""
+    return get_registry().create("encoders", name, **options)
 
 
 def encode_corpus(corpus: Corpus, encoder, split: str) -> dict[str, Any]:
@@ -115,31 +112,38 @@ def _library_versions() -> dict[str, str]:
 
 
 def split_name(name: str) -> tuple[str, str, str | None] | None:
-    """``scifact-bge-small-topo`` → (``scifact``, ``bge-small``, ``topo``) using the registered encoder names."""
-    encoders = sorted(get_registry().names("encoders"), key=len, reverse=True)
-    for encoder in encoders:
-        match = re.fullmatch(rf"(?P<corpus>.+?)-{re.escape(encoder)}(?:-(?P<variant>[a-z0-9_]+))?", name)
-        if match:
-            return match["corpus"], encoder, match["variant"]
-    return None
+    """``scifact-bge-small-topo`` → (``scifact``, ``bge-small``, ``topo``) using the registered encoder names (and
+    their aliases: ``nq-bge-topo`` → (``nq``, ``bge-small``, ``topo``)); overrides after ``@`` are not returned."""
+    parts = split_dataset_name(name)
+    return None if parts is None else parts[:3]
+
+
+def canonical_dataset_name(name: str) -> str:
+    """The one name of every spelling of a variant (``scifact-minilm-topo@weight=0.6`` → ``scifact-minilm-topo``)."""
+    variant = parse_variant(name)
+    return name if variant is None else variant.name
 
 
 def build_corpus_dataset(name: str) -> dict[str, Any]:
-    parts = split_name(name)
-    if parts is None:
-        raise DatasetError(f"cannot split {name!r} into <corpus>-<encoder>[-<variant>]")
-    corpus_name, encoder_name, variant = parts
+    variant = parse_variant(name)
     if variant is None:
-        corpus = load_corpus(corpus_name)
-        return encode_corpus(corpus, make_encoder(encoder_name), query_split(corpus))
+        raise DatasetError(f"cannot split {name!r} into <corpus>-<encoder>[-<recipe>[@key=value,…]]")
+    if not variant.trains:
+        corpus = load_corpus(variant.corpus)
+        arrays = encode_corpus(corpus, make_encoder(variant.encoder), query_split(corpus))
+        arrays["attrs"]["encoder_name"] = variant.encoder
+        return arrays
     from topobench.training.recipes import trained_checkpoint
 
-    checkpoint, summary = trained_checkpoint(corpus_name, encoder_name, variant)
-    corpus = load_corpus(corpus_name)
-    arrays = encode_corpus(corpus, make_encoder(encoder_name, checkpoint=checkpoint), query_split(corpus))
+    config = variant.config()
+    checkpoint, summary = trained_checkpoint(config)
+    corpus = load_corpus(variant.corpus)
+    arrays = encode_corpus(corpus, make_encoder(variant.encoder, checkpoint=checkpoint), query_split(corpus))
     best = summary["kept"][0] if summary["kept"] else {}
     arrays["attrs"].update({
-        "recipe": variant, "training_fingerprint": summary["fingerprint"],
+        "encoder_name": variant.encoder, "recipe": variant.recipe,
+        "recipe_overrides": json.dumps(variant.overrides, sort_keys=True),
+        "training_fingerprint": summary["fingerprint"],
         "training_config": json.dumps(summary["config"], default=str), "training_best_step": summary["best_step"],
         "training_steps": summary["total_steps"], "training_seconds": summary["train_seconds"],
         **{f"training_dev_{k}": v for k, v in best.items() if k != "step"},
@@ -147,6 +151,7 @@ def build_corpus_dataset(name: str) -> dict[str, Any]:
     return arrays
 
 
-register_builder(lambda name: split_name(name) is not None, build_corpus_dataset,
-                 "<corpus>-<encoder>[-<variant>] (e.g. scifact-minilm; corpora: scifact and other BEIR names, nq, "
-                 "msmarco, local:<path>)")
+register_builder(lambda name: split_dataset_name(name) is not None, build_corpus_dataset,
+                 "<corpus>-<encoder>[-<recipe>[@key=value,…]] (e.g. scifact-minilm, scifact-minilm-topo@weight=0.8,"
+                 "seed=14; corpora: scifact and other BEIR names, nq, msmarco, local:<path>)",
+                 canonical=canonical_dataset_name)

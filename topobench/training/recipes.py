@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,18 @@ COMMON: dict[str, Any] = {
     "save_steps": 10, "seed": 13,
 }
 
+ZEROSHOT = "zeroshot"  # the stock model: no training; scifact-minilm-zeroshot is scifact-minilm
+IN_BATCH_ONLY = ["in_batch:epochs=3"]  # as many epochs (and steps) as the three-stage curriculum
+
+# The seed's experiment groups. Each entry overrides COMMON; ``zeroshot`` (the stock model) needs no entry.
 RECIPES: dict[str, dict[str, Any]] = {
     "infonce": {"loss": "infonce", "loss_args": {"temperature": 0.05}},
     "topo": {"loss": "topology", "loss_args": {"temperature": 0.05, "weight": 0.6}},
+    "infonce-inbatch": {"loss": "infonce", "loss_args": {"temperature": 0.05}, "stages": IN_BATCH_ONLY},
+    "topo-inbatch": {"loss": "topology", "loss_args": {"temperature": 0.05, "weight": 0.6}, "stages": IN_BATCH_ONLY},
+    # The seed's follow-up, "adapt w to the training stage": w grows with the curriculum's difficulty.
+    "topo-staged": {"loss": "topology", "loss_args": {"temperature": 0.05, "weight": 0.6,
+                                                      "stage_weights": "0.2+0.6+1.0"}},
 }
 
 
@@ -47,17 +57,31 @@ def checkpoints_dir() -> Path:
     return Path(os.environ.get(CHECKPOINTS_ENV, "checkpoints"))
 
 
+def recipe_values(variant: str) -> dict[str, Any]:
+    """Every TrainConfig value of recipe ``variant`` except corpus and encoder (COMMON, then the recipe's own)."""
+    if variant not in RECIPES:
+        raise DatasetError(f"unknown training recipe {variant!r}; known recipes: "
+                           f"{', '.join(sorted([*RECIPES, ZEROSHOT]))}")
+    values = {**COMMON, **RECIPES[variant]}
+    values["stages"] = list(values["stages"])
+    values["loss_args"] = dict(values.get("loss_args", {}))
+    return values
+
+
 def recipe_config(corpus: str, encoder: str, variant: str) -> TrainConfig:
     """The TrainConfig of recipe ``variant`` for ``corpus`` and ``encoder``."""
-    if variant not in RECIPES:
-        raise DatasetError(f"unknown training recipe {variant!r}; known recipes: {', '.join(sorted(RECIPES))}")
-    return TrainConfig(corpus=corpus, encoder=encoder, **{**COMMON, **RECIPES[variant]})
+    return TrainConfig(corpus=corpus, encoder=encoder, **recipe_values(variant))
 
 
-def trained_checkpoint(corpus: str, encoder: str, variant: str) -> tuple[Path, dict[str, Any]]:
-    """The best checkpoint of recipe ``variant`` (training or resuming it first when needed) and the run's summary."""
-    config = recipe_config(corpus, encoder, variant)
-    output = checkpoints_dir() / f"{corpus}-{encoder}-{variant}"
-    logger.info("recipe %s for %s-%s: checkpoints in %s", variant, corpus, encoder, output)
+def run_folder(config: TrainConfig) -> Path:
+    """``checkpoints/<corpus>-<encoder>-<fingerprint>``: one folder per training configuration, whatever its name."""
+    corpus = re.sub(r"[^\w.-]+", "_", config.corpus)
+    return checkpoints_dir() / f"{corpus}-{config.encoder}-{config.fingerprint()}"
+
+
+def trained_checkpoint(config: TrainConfig) -> tuple[Path, dict[str, Any]]:
+    """The best checkpoint of ``config`` (training or resuming it first when needed) and the run's summary."""
+    output = run_folder(config)
+    logger.info("training %s-%s (%s): checkpoints in %s", config.corpus, config.encoder, config.fingerprint(), output)
     summary = train(config, output)
     return Path(summary["best"]), summary

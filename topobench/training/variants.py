@@ -1,0 +1,229 @@
+"""Variant names: ``<corpus>-<encoder>-<recipe>[@key=value,key=value…]`` → a full training configuration.
+
+``scifact-minilm-topo@weight=0.8,seed=14`` is the ``topo`` recipe (:mod:`topobench.training.recipes`) for MiniLM on
+SciFact with the topology weight 0.8 and seed 14. The grammar uses only ``@ = , . + -`` and word characters, so a name
+needs no quoting in a shell and is a valid file name. Keys (checked before anything runs, one error line each):
+
+* a scalar field of :class:`~topobench.training.config.TrainConfig` (``seed``, ``lr``, ``batch_size``, …);
+* an option of the recipe's loss (``weight``, ``temperature``, ``stage_weights``, … for ``topology``);
+* ``curriculum``: the recipe's stages to keep, by miner name, joined with ``+`` (``curriculum=in_batch+model``).
+
+The canonical name drops overrides equal to the recipe's own values and sorts the rest, so every spelling of one
+configuration names one dataset; checkpoints are keyed by the configuration's fingerprint, so two recipes that resolve
+to the same configuration share one training run. ``bge`` is an alias of ``bge-small`` (the user's card writes
+``nq-bge-topo``). ``zeroshot`` is the stock model: ``scifact-minilm-zeroshot`` is ``scifact-minilm``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from topobench.core.errors import ConfigError, DatasetError
+from topobench.core.registry import get_registry
+from topobench.training.config import TrainConfig, parse_value
+from topobench.training.recipes import RECIPES, ZEROSHOT, recipe_values
+
+ENCODER_ALIASES = {"bge": "bge-small"}
+CURRICULUM_KEY = "curriculum"
+# TrainConfig fields a name may not set: they are the name itself, nested, or device choices (not part of a variant).
+NOT_OVERRIDABLE = ("corpus", "encoder", "loss", "loss_args", "encoder_args", "stages", "device", "amp")
+_RECIPE = r"[a-z0-9_]+(?:-[a-z0-9_]+)*"
+_VALUE = re.compile(r"[\w.+\-]+")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A parsed dataset name of the ``<corpus>-<encoder>[-<recipe>[@overrides]]`` family."""
+
+    corpus: str
+    encoder: str
+    recipe: str | None  # None or ZEROSHOT: the stock model
+    overrides: dict[str, Any] = field(default_factory=dict)  # canonical: typed, recipe defaults dropped
+
+    @property
+    def trains(self) -> bool:
+        return self.recipe not in (None, ZEROSHOT)
+
+    @property
+    def stock_name(self) -> str:
+        return f"{self.corpus}-{self.encoder}"
+
+    @property
+    def suffix(self) -> str:
+        """The recipe and its overrides, as in the canonical name (``topo@seed=14,weight=0.8``), or ``zeroshot``."""
+        if not self.trains:
+            return ZEROSHOT
+        items = ",".join(f"{k}={format_value(v)}" for k, v in sorted(self.overrides.items()))
+        return f"{self.recipe}@{items}" if items else str(self.recipe)
+
+    @property
+    def name(self) -> str:
+        """The canonical dataset name."""
+        return f"{self.stock_name}-{self.suffix}" if self.trains else self.stock_name
+
+    def config(self) -> TrainConfig:
+        """The full training configuration of this variant."""
+        if not self.trains:
+            raise DatasetError(f"{self.name} is the stock model: it has no training configuration")
+        return build_config(self.corpus, self.encoder, str(self.recipe), self.overrides)
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def encoder_names() -> list[str]:
+    """Registered encoder names and their aliases, longest first (so ``bge-small`` wins over ``bge``)."""
+    return sorted([*get_registry().names("encoders"), *ENCODER_ALIASES], key=len, reverse=True)
+
+
+def split_dataset_name(name: str) -> tuple[str, str, str | None, str | None] | None:
+    """``nq-bge-topo@weight=0.8`` → (``nq``, ``bge-small``, ``topo``, ``weight=0.8``); None when no registered
+    encoder name (or alias) appears in ``name`` as ``<corpus>-<encoder>[-<recipe>[@…]]``."""
+    base, at, overrides = name.partition("@")
+    for encoder in encoder_names():
+        match = re.fullmatch(rf"(?P<corpus>.+?)-{re.escape(encoder)}(?:-(?P<recipe>{_RECIPE}))?", base)
+        if match:
+            recipe = match["recipe"]
+            if at and recipe is None:
+                return None
+            return match["corpus"], ENCODER_ALIASES.get(encoder, encoder), recipe, overrides if at else None
+    return None
+
+
+def parse_variant(name: str) -> Variant | None:
+    """The variant a dataset name denotes (validated), or None when it is not of the corpus-encoder family.
+
+    Unknown recipes, unknown keys, values of the wrong type and malformed items are one ``DatasetError`` each, naming
+    the key and the fix.
+    """
+    parts = split_dataset_name(name)
+    if parts is None:
+        return None
+    corpus, encoder, recipe, text = parts
+    if recipe is None:
+        return Variant(corpus, encoder, None)
+    if recipe != ZEROSHOT and recipe not in RECIPES:
+        raise DatasetError(f"unknown training recipe {recipe!r} in {name!r}; known recipes: "
+                           f"{', '.join(sorted([*RECIPES, ZEROSHOT]))}")
+    raw = _parse_overrides(text or "", name)
+    if recipe == ZEROSHOT:
+        if raw:
+            raise DatasetError(f"{name!r}: the zeroshot recipe trains nothing, so it takes no overrides; drop "
+                               f"'@{text}'")
+        return Variant(corpus, encoder, ZEROSHOT)
+    return Variant(corpus, encoder, recipe, canonical_overrides(recipe, raw, name))
+
+
+def _parse_overrides(text: str, name: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in text.split(",") if text else []:
+        key, sep, value = item.partition("=")
+        if not sep or not re.fullmatch(r"[a-z_][a-z0-9_]*", key) or not _VALUE.fullmatch(value):
+            raise DatasetError(f"{name!r}: {item!r} is not key=value (letters, digits, _ . + - only), e.g. "
+                               "scifact-minilm-topo@weight=0.8,seed=14")
+        if key in out:
+            raise DatasetError(f"{name!r}: {key!r} is given twice; keep one")
+        out[key] = value
+    return out
+
+
+def _field_types() -> dict[str, Any]:
+    hints = typing.get_type_hints(TrainConfig)
+    return {k: v for k, v in hints.items() if k not in NOT_OVERRIDABLE}
+
+
+def _loss_parameters(loss: str) -> dict[str, inspect.Parameter]:
+    cls = get_registry().get("losses", loss).cls
+    return {k: p for k, p in inspect.signature(cls).parameters.items() if p.kind is p.POSITIONAL_OR_KEYWORD}
+
+
+def _coerce(value: str, annotation: Any, key: str, name: str) -> Any:
+    """``value`` converted to ``annotation`` (int, float, bool, str, or an Optional of one), or a DatasetError."""
+    parsed = parse_value(value)
+    if isinstance(annotation, str):
+        annotation = {"int": int, "float": float, "bool": bool, "str": str}.get(annotation, Any)
+    options = typing.get_args(annotation) if isinstance(annotation, types.UnionType) or \
+        typing.get_origin(annotation) is typing.Union else (annotation,)
+    if parsed is None and type(None) in options:
+        return None
+    for kind in options:
+        if kind is bool and isinstance(parsed, bool):
+            return parsed
+        if kind is int and isinstance(parsed, int) and not isinstance(parsed, bool):
+            return parsed
+        if kind is float and isinstance(parsed, int | float) and not isinstance(parsed, bool):
+            return float(parsed)
+        if kind is str or kind is Any or kind is inspect.Parameter.empty:
+            return parsed if kind is not str else value
+    wanted = " or ".join(getattr(k, "__name__", str(k)) for k in options)
+    raise DatasetError(f"{name!r}: {key}={value} is not a {wanted}; give e.g. {key}={_example(options)}")
+
+
+def _example(options: tuple[Any, ...]) -> str:
+    return {int: "3", float: "0.5", bool: "true", str: "text"}.get(options[0], "1")
+
+
+def canonical_overrides(recipe: str, raw: dict[str, str], name: str) -> dict[str, Any]:
+    """Typed overrides with those equal to the recipe's own values dropped; unknown keys are DatasetErrors."""
+    values = recipe_values(recipe)
+    fields = _field_types()
+    loss = _loss_parameters(values["loss"])
+    out: dict[str, Any] = {}
+    for key, text in raw.items():
+        if key == CURRICULUM_KEY:
+            kept = text.split("+")
+            stages = [s.split(":", 1)[0] for s in values["stages"]]
+            if len(set(kept)) != len(kept) or any(k not in stages for k in kept):
+                raise DatasetError(f"{name!r}: curriculum={text} must name stages of recipe {recipe!r} once each, "
+                                   f"joined with '+', from: {'+'.join(stages)}")
+            if kept != stages:
+                out[key] = "+".join(s for s in stages if s in kept)
+            continue
+        if key in fields:
+            value, default = _coerce(text, fields[key], key, name), values.get(key, _default(key))
+        elif key in loss:
+            parameter = loss[key]
+            value = _coerce(text, parameter.annotation, key, name)
+            default = values["loss_args"].get(key, parameter.default)
+        else:
+            known = sorted([*fields, *loss, CURRICULUM_KEY])
+            raise DatasetError(f"{name!r}: unknown override {key!r} for recipe {recipe!r}; known keys: "
+                               f"{', '.join(known)}")
+        if value != default:
+            out[key] = value
+    return out
+
+
+def _default(key: str) -> Any:
+    spec = TrainConfig.__dataclass_fields__[key]
+    return spec.default
+
+
+def build_config(corpus: str, encoder: str, recipe: str, overrides: dict[str, Any]) -> TrainConfig:
+    """The TrainConfig of ``recipe`` with canonical ``overrides`` applied (loss options into ``loss_args``)."""
+    values = recipe_values(recipe)
+    loss_keys = set(_loss_parameters(values["loss"]))
+    loss_args = dict(values["loss_args"])
+    top: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key == CURRICULUM_KEY:
+            kept = value.split("+")
+            top["stages"] = [s for s in values["stages"] if s.split(":", 1)[0] in kept]
+        elif key in loss_keys and key not in _field_types():
+            loss_args[key] = value
+        else:
+            top[key] = value
+    try:
+        return TrainConfig(corpus=corpus, encoder=encoder, **{**values, "loss_args": loss_args, **top})
+    except ConfigError as exc:
+        raise DatasetError(f"{corpus}-{encoder}-{recipe}: {exc}") from None
