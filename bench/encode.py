@@ -69,12 +69,12 @@ def speed(corpus: Corpus, args: argparse.Namespace) -> None:
     """
     from sentence_transformers import SentenceTransformer
 
-    encoder_cls = get_registry().get("encoders", args.encoder).cls
+    registry = get_registry()
     texts = corpus.doc_texts()[: args.docs]
     options = {"max_length": args.max_length, "batch_size": args.batch_size, "device": "cpu", "progress": False}
-    ours = encoder_cls(**options)
-    ours_int8 = encoder_cls(quantize="int8", **options)
-    theirs = SentenceTransformer(encoder_cls.model_id, device="cpu")
+    ours = registry.create("encoders", args.encoder, **options)
+    ours_int8 = registry.create("encoders", args.encoder, quantize="int8", **options)
+    theirs = SentenceTransformer(type(ours).model_id, device="cpu")
     theirs.max_seq_length = ours.max_length
 
     def encode_theirs(batch: list[str]) -> np.ndarray:
@@ -131,7 +131,6 @@ def ndcg(corpus: Corpus, args: argparse.Namespace) -> None:
     import ir_measures
     from ir_measures import R, nDCG
 
-    encoder_cls = get_registry().get("encoders", args.encoder).cls
     split = "test"
     doc_ids = corpus.doc_ids()
     query_ids = [qid for qid in corpus.queries[split] if qid in corpus.qrels[split]]
@@ -146,7 +145,7 @@ def ndcg(corpus: Corpus, args: argparse.Namespace) -> None:
             logger.info("%s: embeddings from %s", quantize or "float32", cached)
         else:
             options = {"max_length": args.max_length, "batch_size": args.batch_size, "device": "cpu"}
-            encoder = encoder_cls(quantize=quantize, **options)
+            encoder = get_registry().create("encoders", args.encoder, quantize=quantize, **options)
             started = time.perf_counter()
             docs = encoder.encode(corpus.doc_texts(), "doc")
             queries = encoder.encode(query_texts, "query")

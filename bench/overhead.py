@@ -60,7 +60,7 @@ def main() -> None:
     ratios: dict[str, list[float]] = {"single": [], "batch": []}
     threads = os.cpu_count() or 1
     for algorithm, build_args, query_args in POINTS:
-        index = registry.get("indexes", algorithm).cls(ds.distance, *build_args)
+        index = registry.create("indexes", algorithm, ds.distance, *build_args)
         index.fit(ds.train)
         index.set_query_arguments(*query_args)
         for mode in ("single", "batch"):

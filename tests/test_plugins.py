@@ -12,7 +12,7 @@ import pytest
 from helpers import ROOT, TESTS, cli
 
 from topobench.core import hookspecs
-from topobench.core.errors import PluginError, UnknownNameError
+from topobench.core.errors import ConfigError, PluginError, UnavailableError, UnknownNameError
 from topobench.core.registry import KINDS, build_registry
 
 BUILTIN_INDEXES = {"flat", "lsh", "pq", "ivf", "ivf_pq", "hnsw", "hnswlib"}
@@ -77,6 +77,27 @@ def test_missing_library_is_unavailable_and_others_still_work(tmp_path):
     assert reason and "a_module_that_does_not_exist" in reason
     assert "a_module_that_does_not_exist_either" in registry.plugins["q.broken"].load_error
     assert registry.get("indexes", "flat").unavailable_reason() is None
+
+
+def test_create_is_the_one_way_to_construct_and_names_each_problem(tmp_path):
+    _write_plugin(tmp_path / "p", "needs_lib", "needs_lib")
+    registry = build_registry(extra_dirs=[tmp_path / "p", TESTS / "plugins"])
+    hnsw = registry.create("indexes", "hnsw", "angular", 8, efConstruction=20)
+    assert type(hnsw) is registry.get("indexes", "hnsw").cls and hnsw.args == (8, 20)
+    miner = registry.create("miners", "toy", depth=3)
+    assert type(miner) is registry.get("miners", "toy").cls and miner.depth == 3
+    with pytest.raises(UnknownNameError, match="unknown algorithm 'nope'.*hnsw"):
+        registry.create("indexes", "nope", "angular")
+    with pytest.raises(UnavailableError, match="algorithm 'needs_lib' is unavailable: cannot import a_module_that"):
+        registry.create("indexes", "needs_lib", "angular")
+    assert type(registry.create("indexes", "needs_lib", "angular", check_available=False)).__name__ == "Mine"
+    # Wrong arguments: one line naming what was given and the parameters the class takes, without constructing it.
+    with pytest.raises(ConfigError, match=r"^algorithm 'hnsw' cannot be built with \('angular'\): missing a required "
+                                          r"argument: 'M'; it takes \(metric, M, efConstruction=40\)$"):
+        registry.create("indexes", "hnsw", "angular")
+    with pytest.raises(ConfigError, match=r"miner 'toy' cannot be built with \(colour='red'\): .*'colour'; it takes "
+                                          r"\(depth=10, seed=0\)"):
+        registry.create("miners", "toy", colour="red")
 
 
 def test_misspelt_hookimpl_fails_loudly(tmp_path):

@@ -123,7 +123,9 @@ def test_health_indexes_and_openapi(server, service):
         assert response.status == 200 and b"swagger" in response.read().lower()
 
 
-def test_encode_returns_the_encoders_vectors(server):
+def test_encode_returns_the_encoders_vectors(server, service):
+    # ``progress`` is a declared setting of every encoder (topobench.core.encoders.Encoder); the service turns it off.
+    assert type(service.encoder).progress is True and service.encoder.progress is False
     texts = ["aspirin inhibits platelets", "zebrafish"]
     status, body = call(server, "/encode", {"texts": texts, "kind": "doc"})
     assert status == 200 and body["dimension"] == 64 and body["encode_ms"] >= 0

@@ -17,16 +17,11 @@ from typing import Any
 
 from topobench.core.hookspecs import hookimpl
 from topobench.core.miners import Miner, MiningData, rank_window
+from topobench.core.registry import get_registry
 
 logger = logging.getLogger(__name__)
 
 INDEX_NAME = "bm25"  # the index plugin that does the searching
-
-
-def _index_class() -> type:
-    from topobench.core.registry import get_registry
-
-    return get_registry().get("indexes", INDEX_NAME).cls
 
 
 class BM25Miner(Miner):
@@ -50,10 +45,9 @@ class BM25Miner(Miner):
     def unavailable_reason(cls) -> str | None:
         """The ``bm25`` index's reason (Pyserini, its jar, Java): without it there is nothing to search with."""
         try:
-            index_cls = _index_class()
+            reason = get_registry().unavailable_reason("indexes", INDEX_NAME)
         except Exception as exc:  # noqa: BLE001 - an unregistered index makes the miner unavailable, not the listing
             return f"needs the {INDEX_NAME!r} index plugin: {exc}"
-        reason = index_cls.unavailable_reason()
         return None if reason is None else f"the {INDEX_NAME!r} index is unavailable: {reason}"
 
     def mine(self, data: MiningData, encoder: Any | None = None) -> dict[str, list[str]]:
@@ -62,7 +56,7 @@ class BM25Miner(Miner):
             return {}
         most_positives = max((len(data.positives.get(q, ())) for q in data.query_ids), default=0)
         k = min(len(data.doc_ids), self.depth + self.skip + most_positives)  # a full pool after removals and skips
-        index = _index_class()("angular", k1=self.k1, b=self.b)  # the metric is ignored by a text index
+        index = get_registry().create("indexes", INDEX_NAME, "angular", k1=self.k1, b=self.b)  # metric ignored by BM25
         try:
             index.fit_texts(list(data.doc_texts))
             rows, _ = index.batch_query_texts(list(data.query_texts), k)

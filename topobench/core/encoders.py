@@ -1,9 +1,9 @@
 """The encoder interface: text → vectors, plus the optional training surface that fine-tunable encoders add.
 
-Encoders are constructed with keyword options (``Encoder(**options)``); which options exist is up to the class (the
-Hugging Face encoders in :mod:`topobench.backends.hf_encoder` take ``checkpoint``, ``max_length``, ``batch_size``,
-``device``,
-``quantize``). An unknown option is a ``TypeError``, so typos fail loudly.
+Encoders are constructed with keyword options through the registry (``registry.create("encoders", name,
+**options)``); which options exist is up to the class (the Hugging Face encoders in
+:mod:`topobench.backends.hf_encoder` take ``checkpoint``, ``max_length``, ``batch_size``, ``device``, ``quantize``,
+``progress``). An option the class does not take is a ``ConfigError`` naming the ones it does, so typos fail loudly.
 """
 
 from __future__ import annotations
@@ -73,12 +73,17 @@ class Encoder(Component, ABC):
         distance: the distance the vectors are meant for (``angular`` | ``euclidean`` | ``ip``).
         trainable: whether the encoder implements the training surface (``forward``, ``torch_module``,
             ``tokenizer``, ``save_checkpoint``); the trainer checks this flag instead of probing for methods.
+
+    Settings every encoder has (plain attributes, which a caller may set on an instance):
+        progress: whether ``encode`` may show a progress bar over its batches (default True). The service sets it to
+            False, since it encodes one request at a time; an encoder without a bar ignores it.
     """
 
     dimension: ClassVar[int] = 0
     normalized: ClassVar[bool] = True
     distance: ClassVar[str] = "angular"
     trainable: ClassVar[bool] = False
+    progress: bool = True
 
     @abstractmethod
     def encode(self, texts: Sequence[str], kind: str = "doc") -> np.ndarray:

@@ -13,6 +13,10 @@ class UnknownNameError(TopobenchError):
     """An algorithm, dataset, encoder, loss or miner name that nothing registered."""
 
 
+class UnavailableError(TopobenchError):
+    """A registered plugin that cannot run here (its library, runtime or weights are missing); the message says why."""
+
+
 class ConfigError(TopobenchError):
     """A malformed algos.yaml (or other configuration) entry."""
 

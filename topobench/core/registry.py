@@ -1,4 +1,5 @@
-"""The plugin manager: loads built-in plugins from ``plugins/**`` by path and external ones from entry points.
+"""The plugin manager: loads built-in plugins from ``plugins/**`` by path and external ones from entry points, and
+the one way to construct what they registered (:meth:`Registry.create`).
 
 Built-ins are the ``*.py`` files under the repository's ``plugins/`` folder (one backend per file). External plugins are
 packages that declare an entry point in the group ``topobench``::
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import inspect
 import logging
 import os
 import sys
@@ -23,11 +25,12 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pluggy
 
 from topobench.core import hookspecs
-from topobench.core.errors import PluginError, UnknownNameError
+from topobench.core.errors import ConfigError, PluginError, UnavailableError, UnknownNameError
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +103,37 @@ class Registry:
 
     def names(self, kind: str) -> list[str]:
         return sorted(self.entries[kind])
+
+    def unavailable_reason(self, kind: str, name: str) -> str | None:
+        """Why the registered ``kind`` ``name`` cannot run here, or None; an unknown name is an ``UnknownNameError``."""
+        return self.get(kind, name).unavailable_reason()
+
+    def create(self, kind: str, name: str, /, *args: Any, check_available: bool = True, **kwargs: Any) -> Any:
+        """Construct the registered ``kind`` ``name`` as ``cls(*args, **kwargs)``: the one way to build a component.
+
+        Errors, each one line naming the fix: an unknown name is an ``UnknownNameError`` (listing the known names);
+        with ``check_available`` (default), a class that cannot run here is an ``UnavailableError`` with its reason;
+        arguments that do not fit the constructor are a ``ConfigError`` naming the parameters it takes. Errors the
+        constructor itself raises pass through unchanged.
+        """
+        registration = self.get(kind, name)
+        reason = registration.unavailable_reason() if check_available else None
+        if reason:
+            raise UnavailableError(f"{SINGULAR[kind]} {name!r} is unavailable: {reason}")
+        signature = inspect.signature(registration.cls)
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            given = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())]) or "no arguments"
+            raise ConfigError(f"{SINGULAR[kind]} {name!r} cannot be built with ({given}): {exc}; it takes "
+                              f"{_parameters(signature)}") from None
+        return registration.cls(*args, **kwargs)
+
+
+def _parameters(signature: inspect.Signature) -> str:
+    """``(metric, M, efConstruction=40)``: a constructor's parameters as a user writes them (annotations left out)."""
+    bare = [p.replace(annotation=inspect.Parameter.empty) for p in signature.parameters.values()]
+    return str(signature.replace(parameters=bare, return_annotation=inspect.Signature.empty))
 
 
 def _base_class(kind: str) -> type:

@@ -52,12 +52,15 @@ def exact_search_metrics(dataset: Dataset, names: Sequence[str]) -> dict[str, fl
     ``distances``) as if a flat index had returned them; None each when the dataset has no judgements."""
     if not dataset.has_qrels:
         return dict.fromkeys(names)
-    k = dataset.neighbors.shape[1]
-    exact = Result(dataset=dataset.name, algorithm="exact", name="exact", count=k, batch=True,
-                   distance=dataset.distance, build_args=[], query_args=[], build_time=0.0, index_size_bytes=None,
-                   best_search_time=0.0, run_count=1, threads=1, times=np.zeros(len(dataset.test)),
-                   neighbors=dataset.neighbors, distances=dataset.distances)
-    return evaluate(dataset, exact, names)
+    return evaluate(dataset, exact_result(dataset), names)
+
+
+def exact_result(dataset: Dataset) -> Result:
+    """The dataset's own exact top-k (``neighbors`` and ``distances``) as the result of a flat index."""
+    return Result(dataset=dataset.name, algorithm="exact", name="exact", count=dataset.neighbors.shape[1], batch=True,
+                  distance=dataset.distance, build_args=[], query_args=[], build_time=0.0, index_size_bytes=None,
+                  best_search_time=0.0, run_count=1, threads=1, times=np.zeros(len(dataset.test)),
+                  neighbors=dataset.neighbors, distances=dataset.distances)
 
 
 # --- scoring many results, and the summary table --------------------------------------------------------------------

@@ -197,6 +197,16 @@ class Scoring:
             self._per_query[(kind, k)] = values
         return self._per_query[(kind, k)]
 
+    def judged_values(self, kind: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(judged query rows, their ``per_query(kind, k)``): the values ``task_mean`` averages, one per judged query
+        (0 for a judged query without a run row), for per-query statistics such as a paired bootstrap."""
+        rows = _judgements(self.dataset).queries
+        values = self.per_query(kind, k)
+        inside = (rows >= 0) & (rows < len(values))
+        out = np.zeros(len(rows))
+        out[inside] = values[rows[inside]]
+        return rows, out
+
     def task_mean(self, kind: str, k: int) -> float:
         """Mean of ``per_query(kind, k)`` over every judged query (judged queries without a run row count 0)."""
         judg = _judgements(self.dataset)

@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from topobench.core.atomic import atomic_path
-from topobench.core.errors import TopobenchError
+from topobench.core.errors import TopobenchError, UnavailableError
 from topobench.core.indexes import Index
+from topobench.core.registry import get_registry
 from topobench.corpus.download import file_sha256
 from topobench.datasets.store import Dataset
 from topobench.runs.results import params_slug
@@ -129,13 +130,11 @@ class SavedIndex:
 
     def load(self) -> Index:
         """Construct the registered class with the saved metric and build args, then ``load`` the saved data."""
-        from topobench.core.registry import get_registry
-
-        registration = get_registry().get("indexes", self.algorithm)
-        reason = registration.unavailable_reason()
-        if reason:
-            raise IndexStoreError(f"cannot load {self.folder}: algorithm {self.algorithm!r} is unavailable: {reason}")
-        index = registration.cls(self.record["dataset"]["distance"], *self.build_args)
+        try:
+            index = get_registry().create("indexes", self.algorithm, self.record["dataset"]["distance"],
+                                          *self.build_args)
+        except UnavailableError as exc:
+            raise IndexStoreError(f"cannot load {self.folder}: {exc}") from exc
         index.load(self.folder / DATA)
         return index
 

@@ -106,9 +106,8 @@ def select_definitions(config: RunConfig, dataset: Dataset, algorithms: list[str
         if d.algorithm not in registry.entries["indexes"]:
             logger.warning("%s: algorithm %r is not registered by any plugin; skipped", d.source, d.algorithm)
             continue
-        registration = registry.get("indexes", d.algorithm)
-        reason = registration.unavailable_reason()
-        if not reason and registration.cls.needs_texts and not has_texts(dataset):
+        reason = registry.unavailable_reason("indexes", d.algorithm)
+        if not reason and registry.get("indexes", d.algorithm).cls.needs_texts and not has_texts(dataset):
             reason = f"it searches texts and {dataset.name!r} has none (use a corpus dataset such as scifact-minilm)"
         if reason:
             unavailable[d.algorithm] = reason
@@ -235,8 +234,10 @@ def run_definition(config: RunConfig, definition: Definition, pending: list[int]
 
     Runs in the child."""
     dataset = load_dataset(config.dataset, build=False)
-    cls = get_registry().get("indexes", definition.algorithm).cls
-    index = cls(dataset.distance, *definition.arguments)
+    # Availability and arguments were checked by the parent (select_definitions) before any child started.
+    index = get_registry().create("indexes", definition.algorithm, dataset.distance, *definition.arguments,
+                                  check_available=False)
+    cls = type(index)
     doc_texts = query_texts = None
     start = perf_counter()
     if cls.needs_texts:

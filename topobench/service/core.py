@@ -17,7 +17,6 @@ index libraries are not safe to call from two threads at once), and indexes sear
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import math
@@ -33,6 +32,7 @@ import numpy as np
 from topobench.core.distances import distances_to
 from topobench.core.errors import NoResultsError, TopobenchError
 from topobench.core.indexes import Index
+from topobench.core.registry import get_registry
 from topobench.datasets.store import Dataset, load_dataset
 from topobench.runs.index_store import IndexStoreError, SavedIndex, file_sha256
 from topobench.service.setup import resolve_saved
@@ -164,16 +164,10 @@ class RetrievalService:
         if not spec:
             logger.info("dataset %s records no encoder: searches take vectors only", dataset.name)
             return None, None
-        from topobench.encoding.corpus_dataset import make_encoder
-
         options: dict[str, Any] = {"checkpoint": spec["checkpoint"]} if spec.get("checkpoint") else {}
-        from topobench.core.registry import get_registry
-
-        # Encoder options are the class's own keywords; turn off the per-call progress bar where there is one.
-        if "progress" in inspect.signature(get_registry().get("encoders", spec["name"]).cls).parameters:
-            options["progress"] = False
         start = time.perf_counter()
-        encoder = make_encoder(spec["name"], **options)
+        encoder = get_registry().create("encoders", spec["name"], **options)
+        encoder.progress = False  # a declared setting of every encoder: no progress bar per request
         warm = encoder.encode(["warm-up"], kind="query")  # loads the weights now, not on the first request
         if warm.shape[1] != dataset.dimension:
             raise TopobenchError(f"encoder {spec['name']!r} gives {warm.shape[1]}-d vectors but {dataset.name!r} has "

@@ -14,7 +14,6 @@ with the same weights as an uninterrupted run.
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import math
@@ -29,7 +28,7 @@ from tqdm import tqdm
 from topobench.core.atomic import atomic_path
 from topobench.core.errors import ConfigError
 from topobench.core.miners import Miner
-from topobench.core.registry import SINGULAR, get_registry
+from topobench.core.registry import get_registry
 from topobench.corpus.corpora import Corpus, load_corpus
 from topobench.training import checkpoints as ckpt
 from topobench.training.config import TrainConfig
@@ -38,20 +37,6 @@ from topobench.training.dev_eval import dev_metrics
 from topobench.training.embedding_cache import EmbeddingCache
 
 logger = logging.getLogger(__name__)
-
-
-def build_component(kind: str, name: str, args: dict[str, Any], check_available: bool = True) -> Any:
-    """Construct the registered ``kind`` plugin ``name`` with ``args``: unknown names, unavailable plugins and wrong
-    arguments are one ConfigError each, naming the fix."""
-    registration = get_registry().get(kind, name)
-    reason = registration.unavailable_reason() if check_available else None
-    if reason:
-        raise ConfigError(f"{SINGULAR[kind]} {name!r} is unavailable: {reason}")
-    try:
-        inspect.signature(registration.cls).bind(**args)
-    except TypeError as exc:
-        raise ConfigError(f"{name!r} does not take {sorted(args)}: {exc}") from None
-    return registration.cls(**args)
 
 
 @dataclass
@@ -103,17 +88,17 @@ class Trainer:
 
         cfg = self.config
         torch.manual_seed(cfg.seed)
-        self.loss = build_component("losses", cfg.loss, cfg.loss_args)
-        stage_miners = [build_component("miners", stage.miner, stage.miner_args) for stage in cfg.stages]
+        registry = get_registry()
+        self.loss = registry.create("losses", cfg.loss, **cfg.loss_args)
+        stage_miners = [registry.create("miners", stage.miner, **stage.miner_args) for stage in cfg.stages]
         corpus = self._corpus or load_corpus(cfg.corpus)
         self.data: TrainingSet = training_set(corpus, cfg.dev_queries, cfg.seed, cfg.max_train_queries)
-        registration = get_registry().get("encoders", cfg.encoder)
-        if not registration.cls.trainable:
+        if not registry.get("encoders", cfg.encoder).cls.trainable:
             raise ConfigError(f"encoder {cfg.encoder!r} cannot be trained (it has no differentiable forward)")
         options = {"max_length": cfg.max_length, "batch_size": cfg.encode_batch_size, "fp16": False,
                    "device": cfg.device, **cfg.encoder_args}
         # A local checkpoint needs no hub weights, so only a hub-weights encoder is checked for availability.
-        self.encoder = build_component("encoders", cfg.encoder, options, check_available="checkpoint" not in options)
+        self.encoder = registry.create("encoders", cfg.encoder, check_available="checkpoint" not in options, **options)
         self.module = self.encoder.torch_module()
         self.device = next(self.module.parameters()).device
         self.cache = EmbeddingCache()

@@ -1,0 +1,126 @@
+"""Studies end to end on a tiny random BERT and a 300-document synthetic corpus: cells trained, encoded, benchmarked
+and written; a rerun trains nothing; status; bad study files are one line; a cell file of another configuration is
+refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from training_fixtures import write_beir_zip, write_tiny_bert
+
+from topobench.cli.study import study_main
+from topobench.study.spec import get_study
+from topobench.training import recipes
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("faiss")
+
+ALGOS = """\
+float:
+  any:
+    flat:
+      args: []
+    hnsw:
+      run-groups:
+        M-8:
+          args: [[8], [40]]
+          query-args: [[10, 20, 80]]
+"""
+
+STUDY = """\
+tiny-sweep:
+  description: "a tiny w-sweep"
+  corpus: synthetic
+  encoders: [minilm]
+  variants: [tiny]
+  grid: {{weight: [0.0, 1.0]}}
+  seeds: [1, 2]
+  baseline: {{weight: 0.0}}
+  algorithms: [flat, hnsw]
+  count: 10
+  runs: 1
+  definitions: {algos}
+"""
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch) -> Path:
+    write_beir_zip(tmp_path / "mirror", "synthetic", docs=300, queries=48, test_queries=24)
+    model = write_tiny_bert(tmp_path / "model")
+    for env, folder in (("TOPOBENCH_MIRROR", "mirror"), ("TOPOBENCH_CACHE", "cache"),
+                        ("TOPOBENCH_DATASETS", "datasets"), ("TOPOBENCH_RESULTS", "results"),
+                        (recipes.CHECKPOINTS_ENV, "checkpoints"), ("TOPOBENCH_STUDIES", "studies")):
+        monkeypatch.setenv(env, str(tmp_path / folder))
+    tiny = {"loss": "topology", "loss_args": {"weight": 0.6, "temperature": 0.05},
+            "stages": ["in_batch:epochs=1", "model:epochs=1,negatives=1,depth=5"], "batch_size": 16, "lr": 1e-3,
+            "dev_queries": 8, "encoder_args": {"checkpoint": str(model), "progress": False}}
+    monkeypatch.setitem(recipes.RECIPES, "tiny", tiny)
+    (tmp_path / "algos.yaml").write_text(ALGOS)
+    (tmp_path / "studies.yaml").write_text(STUDY.format(algos=tmp_path / "algos.yaml"))
+    return tmp_path
+
+
+def test_a_tiny_study_runs_end_to_end_and_resumes(workspace, capsys):
+    studies = str(workspace / "studies.yaml")
+    study = get_study("tiny-sweep", workspace / "studies.yaml")
+    assert [c.name for c in study.cells] == ["minilm-tiny@seed=1,weight=0.0", "minilm-tiny@seed=2,weight=0.0",
+                                             "minilm-tiny@seed=1,weight=1.0", "minilm-tiny@seed=2,weight=1.0"]
+    first = study.cells[0].name
+    assert study_main(["-q", "--studies", studies, "run", "tiny-sweep", "--cells", first]) == 0
+    out = capsys.readouterr().out
+    assert "1 done, 0 running, 3 missing of 4 cells" in out
+    cell = json.loads((workspace / "studies" / "tiny-sweep" / "cells" / f"{first}.json").read_text())
+    assert cell["fingerprint"] == study.cells[0].variant.config().fingerprint() and cell["seed"] == 1
+    assert cell["factors"] == {"encoder": "minilm", "variant": "tiny", "weight": 0.0}
+    assert set(cell["algorithms"]) == {"flat", "hnsw"} and cell["algorithms"]["flat"]["at_knn"]["0.99"]["qps"] > 0
+    assert 0 <= cell["exact"]["ndcg@10"] <= 1 and len(cell["per_query"]["ndcg@10"]) == 24
+    assert len(cell["positive_cosines"]) >= 24 and cell["training"]["steps"] > 0
+    assert cell["geometry"]["kmeans_inertia_rel"] > 0 and cell["geometry"]["pq_error_rel"] > 0
+    assert cell["provenance"]["machine"]["cores"] >= 1 and cell["provenance"]["corpus_files"][0]["sha256"]
+
+    # The whole study: only the three missing cells are trained; a rerun trains and writes nothing.
+    assert study_main(["-q", "--studies", studies, "run", "tiny-sweep"]) == 0
+    assert "4 done, 0 running, 0 missing" in capsys.readouterr().out
+    runs = sorted(p.name for p in (workspace / "checkpoints").iterdir())
+    assert len(runs) == 4
+    stamps = {p.name: p.stat().st_mtime_ns for p in (workspace / "studies" / "tiny-sweep" / "cells").iterdir()}
+    assert study_main(["-q", "--studies", studies, "run", "tiny-sweep"]) == 0
+    assert "0 cells run" in capsys.readouterr().out
+    assert stamps == {p.name: p.stat().st_mtime_ns for p in (workspace / "studies" / "tiny-sweep" / "cells").iterdir()}
+
+    # A cell file that is not its configuration's is refused with one line.
+    path = workspace / "studies" / "tiny-sweep" / "cells" / f"{first}.json"
+    path.write_text(json.dumps({**cell, "fingerprint": "0123456789ab"}))
+    assert study_main(["-q", "--studies", studies, "status", "tiny-sweep"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "fingerprint 0123456789ab" in err[0] and "delete the file" in err[0]
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda s: s.replace("variants: [tiny]", "variants: [nope]"), "unknown training recipe 'nope'"),
+    (lambda s: s.replace("{weight:", "{wieght:"), "unknown override 'wieght'"),
+    (lambda s: s.replace("seeds: [1, 2]", "seeds: [1, x]"), "each seed must be a positive integer"),
+    (lambda s: s.replace("count: 10", "count: -1"), "count must be a positive integer"),
+    (lambda s: s.replace("baseline: {weight: 0.0}", "baseline: {weight: 0.5}"), "no cell has the baseline"),
+    (lambda s: s.replace("runs: 1", "runz: 1"), "unknown key 'runz'"),
+    (lambda s: s.replace("grid: {weight: [0.0, 1.0]}", "grid: {weight: [0.0, 1.0]"), "malformed YAML"),
+    (lambda s: s.replace("weight: [0.0, 1.0]", "weight: [0.0, abc]"), "weight=abc is not a float"),
+])
+def test_bad_study_files_are_one_line_and_write_nothing(workspace, capsys, edit, message):
+    path = workspace / "studies.yaml"
+    path.write_text(edit(path.read_text()))
+    assert study_main(["-q", "--studies", str(path), "run", "tiny-sweep"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and str(path) in err[0], err
+    assert not (workspace / "studies").exists() and not (workspace / "checkpoints").exists()
+
+
+def test_unknown_study_and_cell_are_one_line(workspace, capsys):
+    studies = str(workspace / "studies.yaml")
+    assert study_main(["-q", "--studies", studies, "status", "nope"]) == 2
+    assert "unknown study 'nope'" in capsys.readouterr().err
+    assert study_main(["-q", "--studies", studies, "run", "tiny-sweep", "--cells", "minilm-tiny@weight=9"]) == 2
+    assert "has no cell 'minilm-tiny@weight=9'" in capsys.readouterr().err

@@ -1,0 +1,95 @@
+"""``study.py``: list, run, inspect and report the studies of ``studies.yaml`` (docs/STUDIES.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from topobench.cli.common import add_verbosity, guarded
+from topobench.core.errors import ConfigError, NoResultsError
+
+
+def study_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="study.py", description="Grids of trained variants × seeds, with spread and "
+                                "significance (docs/STUDIES.md).")
+    p.add_argument("--studies", type=Path, default=Path("studies.yaml"), help="the studies file (default: %(default)s)")
+    add_verbosity(p)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the studies of the file, with their cell counts")
+    for name, text in (("run", "train, encode and benchmark every missing cell (resumable)"),
+                       ("status", "cells done / running / missing, with their cost so far"),
+                       ("report", "tables and figures from the study's cell files alone")):
+        c = sub.add_parser(name, help=text)
+        c.add_argument("name", help="a study of the studies file, e.g. w-sweep")
+        if name != "report":
+            c.add_argument("--cells", nargs="+", metavar="CELL",
+                           help="only these cells, separated by spaces (names as `status` prints them)")
+        else:
+            c.add_argument("-o", "--output", type=Path, help="report folder (default: studies/NAME/report)")
+    return p
+
+
+def _cells(args: argparse.Namespace) -> list[str] | None:
+    names = getattr(args, "cells", None)
+    if names is not None and not all(n.strip() for n in names):
+        raise ConfigError("--cells has an empty name; give cell names as `python study.py status NAME` prints them")
+    return names
+
+
+def _study(args: argparse.Namespace) -> int:
+    from topobench.study.spec import get_study, load_studies
+
+    if args.command == "list":
+        for name in load_studies(args.studies):
+            study = get_study(name, args.studies)
+            print(f"{name}: {len(study.cells)} cells — {study.description}")
+        return 0
+    study = get_study(args.name, args.studies)
+    if args.command == "run":
+        from topobench.study.runner import run_study
+
+        ran = run_study(study, _cells(args))
+        print(f"study {study.name}: {len(ran)} cells run")
+        return _print_status(study, None)
+    if args.command == "status":
+        return _print_status(study, _cells(args))
+    return _report(study, args.output)
+
+
+def _print_status(study, names: list[str] | None) -> int:
+    from topobench.study.runner import study_status
+
+    rows = study_status(study, names)
+    width = max(len(r.cell.name) for r in rows)
+    for r in rows:
+        cost = f"{r.cost_seconds / 60:6.1f} min" if r.cost_seconds else "      -    "
+        print(f"{r.cell.name:<{width}}  {r.state:<7}  {cost}  {r.detail}".rstrip())
+    counts = {s: sum(r.state == s for r in rows) for s in ("done", "running", "missing")}
+    print(f"{study.name}: {counts['done']} done, {counts['running']} running, {counts['missing']} missing "
+          f"of {len(rows)} cells")
+    return 0
+
+
+def _report(study, output: Path | None) -> int:
+    from topobench.study.cells import studies_dir
+    from topobench.study.report import write_study_report
+    from topobench.study.runner import load_cells
+
+    cells = load_cells(study.name)
+    if not cells:
+        raise NoResultsError(f"study {study.name!r} has no cell files in {studies_dir() / study.name / 'cells'}; "
+                             f"run `python study.py run {study.name}` first")
+    out = output or studies_dir() / study.name / "report"
+    for path in write_study_report(cells, study.summary_spec(), out):
+        print(path)
+    return 0
+
+
+def study_main(argv: Sequence[str] | None = None) -> int:
+    return guarded(_study, study_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(study_main())

@@ -1,0 +1,162 @@
+"""Running one study cell and its file: train (or resume) → encode → benchmark → ``studies/<study>/cells/<cell>.json``.
+
+A cell is resumable at every step: the training run resumes from its last checkpoint (it is keyed by the
+configuration's fingerprint), the dataset file is written atomically, finished benchmark points are skipped, and the
+cell file is written last and atomically — a killed study loses at most the cell in progress, which resumes. While a
+cell runs, ``studies/<study>/running/<cell>.json`` says so (pid, start), for ``study.py status``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from topobench.core.atomic import atomic_path
+from topobench.core.errors import ConfigError
+from topobench.datasets.store import Dataset, load_dataset
+from topobench.report.export import load_points
+from topobench.runs.runner import RunConfig, run_sweep
+from topobench.study.measure import algorithm_summary, exact_metrics, index_geometry, positive_cosines
+from topobench.study.provenance import dataset_provenance
+from topobench.study.spec import Cell, Study
+from topobench.training.checkpoints import read_summary
+from topobench.training.recipes import run_folder
+
+logger = logging.getLogger(__name__)
+
+FORMAT = 1
+STUDIES_ENV = "TOPOBENCH_STUDIES"
+IVF_NLIST = 256  # the largest nlist of algos.yaml's ivf grid: the geometry the IVF index pays for
+PQ_BYTES_PER_DIM = 8  # one 8-bit sub-quantiser per 8 dimensions (PQ48 for 384-d MiniLM)
+
+
+def studies_dir() -> Path:
+    return Path(os.environ.get(STUDIES_ENV, "studies"))
+
+
+def cell_path(study: str, cell: str) -> Path:
+    return studies_dir() / study / "cells" / f"{cell}.json"
+
+
+def running_path(study: str, cell: str) -> Path:
+    return studies_dir() / study / "running" / f"{cell}.json"
+
+
+def read_cell(path: Path, cell: Cell | None = None) -> dict[str, Any]:
+    """A cell file, checked: readable JSON of this format and, given ``cell``, of that cell's configuration."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} is not a readable cell file ({exc}); delete it and run the cell again") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ConfigError(f"{path}: not a format-{FORMAT} cell file; delete it and run the cell again")
+    if cell is not None:
+        expected = cell.variant.config().fingerprint() if cell.variant.trains else None
+        if data.get("fingerprint") != expected or data.get("dataset") != cell.dataset:
+            raise ConfigError(f"{path}: its fingerprint {data.get('fingerprint')} is not that of {cell.dataset} "
+                              f"({expected}); the recipe changed since it was run: delete the file to rerun the cell")
+    return data
+
+
+def run_cell(study: Study, cell: Cell) -> dict[str, Any]:
+    """Train, encode and benchmark ``cell`` (whatever of it is missing), then write and return its cell file."""
+    started = time.perf_counter()
+    lock = running_path(study.name, cell.name)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text(json.dumps({"pid": os.getpid(), "started": _now()}), encoding="utf-8")
+    try:
+        dataset = load_dataset(cell.dataset)
+        built = time.perf_counter()
+        sweep = run_sweep(RunConfig(dataset=dataset.name, count=study.count, runs=study.runs,
+                                    **({"definitions_file": study.definitions} if study.definitions else {})),
+                          study.algorithms)
+        if sweep.failed:
+            raise ConfigError(f"cell {cell.name}: {len(sweep.failed)} benchmark points failed ({sweep.failed[0]}); "
+                              "see the .failed.json beside the results, fix the cause and run the study again")
+        benchmarked = time.perf_counter()
+        record = cell_record(study, cell, dataset)
+        record["cost_seconds"] = _cost(cell, dataset, built - started, benchmarked - built)
+        path = cell_path(study.name, cell.name)
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        logger.info("cell %s written to %s (%.0f s)", cell.name, path, time.perf_counter() - started)
+        return record
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def cell_record(study: Study, cell: Cell, dataset: Dataset) -> dict[str, Any]:
+    """Everything a cell file holds except its cost (see docs/STUDIES.md for the schema)."""
+    exact, per_query = exact_metrics(dataset)
+    points = load_points(dataset.name, count=study.count, batch=False)
+    algorithms = {}
+    for algorithm in study.algorithms:
+        mine = [p for p in points if p.algorithm == algorithm]
+        algorithms[algorithm] = algorithm_summary(mine, exact.get("ndcg@10")) if mine else None
+    config = cell.variant.config() if cell.variant.trains else None
+    return {
+        "format": FORMAT, "study": study.name, "cell": cell.name, "dataset": cell.dataset,
+        "corpus": cell.variant.corpus, "encoder": cell.variant.encoder, "recipe": cell.variant.recipe,
+        "overrides": cell.variant.overrides, "factors": cell.factors, "seed": cell.seed,
+        "fingerprint": config.fingerprint() if config else None,
+        "config": json.loads(json.dumps(config.to_dict(), default=str)) if config else None,
+        "provenance": {**dataset_provenance(dataset), "created": _now()},
+        "training": _training(cell), "exact": exact, "per_query": per_query,
+        "positive_cosines": positive_cosines(dataset), "geometry": geometry(dataset, cell),
+        "algorithms": algorithms,
+    }
+
+
+def _training(cell: Cell) -> dict[str, Any] | None:
+    if not cell.variant.trains:
+        return None
+    summary = read_summary(run_folder(cell.variant.config())) or {}
+    best = summary.get("kept", [{}])[0] if summary.get("kept") else {}
+    evaluations = summary.get("evaluations", [])
+    return {"steps": summary.get("total_steps"), "seconds": summary.get("train_seconds"),
+            "eval_seconds": round(sum(e.get("seconds", 0.0) for e in evaluations), 1),
+            "evaluations": len(evaluations), "best_step": summary.get("best_step"),
+            "dev": {k: v for k, v in best.items() if k != "step"}}
+
+
+def geometry(dataset: Dataset, cell: Cell) -> dict[str, float]:
+    """The dataset's geometry statistics plus IVF/PQ costs, each of the latter also relative to the stock model's."""
+    stats = {k: float(v) for k, v in sorted(dataset.geometry.items())}
+    m = max(1, dataset.dimension // PQ_BYTES_PER_DIM)
+    own = index_geometry(dataset.train, IVF_NLIST, m)
+    stock = own if not cell.variant.trains else _stock_geometry(cell.variant.stock_name, m)
+    stats.update(own)
+    for key, value in own.items():
+        base = stock[key]
+        stats[f"{key.split('@')[0]}_rel"] = value / base if base > 0 else float("nan")
+    return stats
+
+
+_STOCK: dict[tuple[str, int], dict[str, float]] = {}
+
+
+def _stock_geometry(name: str, m: int) -> dict[str, float]:
+    if (name, m) not in _STOCK:
+        stock = load_dataset(name)
+        _STOCK[(name, m)] = index_geometry(stock.train, IVF_NLIST, m)
+    return _STOCK[(name, m)]
+
+
+def _cost(cell: Cell, dataset: Dataset, build_seconds: float, benchmark_seconds: float) -> dict[str, float]:
+    """Seconds this invocation spent building and benchmarking, and the training's own record (steps, evaluations),
+    which survives resumption; a dataset built earlier reports its own recorded build time."""
+    training = _training(cell) or {}
+    recorded_build = float(dataset.attrs.get("build_seconds", 0.0))
+    train = float(training.get("seconds") or 0.0) + float(training.get("eval_seconds") or 0.0)
+    build = max(build_seconds, recorded_build) if build_seconds > 1.0 else recorded_build
+    return {"train": round(train, 1), "encode": round(max(build - train, 0.0), 1),
+            "benchmark": round(benchmark_seconds, 1), "total": round(build + benchmark_seconds, 1)}
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

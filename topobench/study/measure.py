@@ -1,0 +1,123 @@
+"""What a cell file records about a dataset and its results: Pareto frontiers and values at recall levels, exact-search
+task metrics per query, positive-pair cosines, and the IVF/PQ geometry statistics relative to the stock model.
+
+Interpolation along a frontier: the frontier is the set of points not beaten on both k-NN recall and QPS, sorted by
+recall. At a level r between two consecutive frontier points (r₀ ≤ r ≤ r₁), a value v is interpolated linearly in
+recall on log(v) (QPS and cost counters span orders of magnitude); a point exactly at r gives its own values; a level
+above the best recall gives None (the index never reached it there).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from topobench.core.indexes import normalize as normalize_rows
+from topobench.datasets.store import Dataset
+from topobench.metrics.registry import Point, exact_result
+from topobench.metrics.scoring import Scoring
+
+KNN_LEVELS = (0.9, 0.95, 0.99)
+COSTS = ("qps", "distcomps", "hops", "lists_probed")
+TASK_METRICS = {"ndcg@10": ("ndcg", 10), "recall@100": ("recall", 100), "recall@10": ("recall", 10),
+                "mrr@10": ("mrr", 10)}
+PER_QUERY = ("ndcg@10", "recall@100")
+
+
+def frontier(points: Sequence[Point], quality: str = "k-nn") -> list[Point]:
+    """The points not beaten on both ``quality`` and QPS, sorted by ascending quality (ties: higher QPS first)."""
+    usable = [p for p in points if p.values.get(quality) is not None and p.values.get("qps") is not None]
+    ordered = sorted(usable, key=lambda p: (-p.values[quality], -p.values["qps"], p.parameters))
+    out: list[Point] = []
+    best_qps = -math.inf
+    for p in ordered:  # descending quality: keep a point only when it is faster than every better one
+        if p.values["qps"] > best_qps:
+            out.append(p)
+            best_qps = p.values["qps"]
+    return out[::-1]
+
+
+def at_level(front: Sequence[Point], level: float, quality: str = "k-nn") -> dict[str, float | None] | None:
+    """QPS and cost counters at ``level`` of ``quality``, interpolated along ``front`` (see the module docstring)."""
+    if not front or front[-1].values[quality] < level:
+        return None
+    above = next(i for i, p in enumerate(front) if p.values[quality] >= level)
+    hi = front[above]
+    if above == 0 or hi.values[quality] == level:
+        return {k: _number(hi.values.get(k)) for k in COSTS}
+    lo = front[above - 1]
+    t = (level - lo.values[quality]) / (hi.values[quality] - lo.values[quality])
+    return {k: _log_interpolate(lo.values.get(k), hi.values.get(k), t) for k in COSTS}
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _log_interpolate(a: float | None, b: float | None, t: float) -> float | None:
+    if a is None or b is None:
+        return None
+    if a <= 0 or b <= 0:
+        return float(a + t * (b - a))
+    return float(math.exp(math.log(a) + t * (math.log(b) - math.log(a))))
+
+
+def algorithm_summary(points: Sequence[Point], exact_ndcg: float | None) -> dict[str, Any]:
+    """One algorithm's entry in a cell: values at k-NN 0.90/0.95/0.99, at 99 % of exact nDCG@10, and its frontier."""
+    knn_front = frontier(points, "k-nn")
+    out: dict[str, Any] = {
+        "at_knn": {f"{level:g}": at_level(knn_front, level) for level in KNN_LEVELS},
+        "frontier": [[p.values["k-nn"], p.values["qps"], _number(p.values.get("distcomps"))] for p in knn_front],
+        "points": len(points),
+    }
+    if exact_ndcg is not None:
+        level = 0.99 * exact_ndcg
+        ndcg_front = frontier(points, "ndcg@10")
+        out["at_ndcg"] = {"level": level, **(at_level(ndcg_front, level, "ndcg@10") or dict.fromkeys(COSTS))}
+    return out
+
+
+def exact_metrics(dataset: Dataset) -> tuple[dict[str, float], dict[str, Any]]:
+    """Exact-search task metrics (means) and, per judged query, nDCG@10 and Recall@100 (for paired statistics)."""
+    scoring = Scoring(dataset, exact_result(dataset))
+    means = {name: scoring.task_mean(kind, k) for name, (kind, k) in TASK_METRICS.items()}
+    per_query: dict[str, Any] = {}
+    for name in PER_QUERY:
+        rows, values = scoring.judged_values(*TASK_METRICS[name])
+        per_query.setdefault("query_ids", [str(dataset.query_ids[r]) if dataset.query_ids is not None else str(r)
+                                           for r in rows])
+        per_query[name] = [round(float(v), 6) for v in values]
+    return means, per_query
+
+
+def positive_cosines(dataset: Dataset) -> list[float]:
+    """cos(q, d⁺) of every judged (test query, relevant document) pair: the seed's central quantity."""
+    qrels = np.asarray(dataset.qrels, dtype=np.int64).reshape(-1, 3)
+    pairs = qrels[qrels[:, 2] >= 1]
+    q = normalize_rows(np.asarray(dataset.test[pairs[:, 0]], dtype=np.float32))
+    d = normalize_rows(np.asarray(dataset.train[pairs[:, 1]], dtype=np.float32))
+    return [round(float(c), 5) for c in np.einsum("ij,ij->i", q, d)]
+
+
+def index_geometry(train: np.ndarray, nlist: int, pq_m: int, seed: int = 1234) -> dict[str, float]:
+    """k-means inertia at ``nlist`` (mean squared distance to the nearest centroid, unit vectors) and PQ
+    reconstruction error (``pq_m`` sub-quantisers of 8 bits; mean squared error over mean squared norm): what an IVF
+    and a PQ index pay for the geometry — the seed's "K-means clusters become more compact" claim."""
+    import faiss
+
+    x = np.ascontiguousarray(normalize_rows(np.asarray(train, dtype=np.float32)))
+    n, d = x.shape
+    k = max(1, min(nlist, n // 4))
+    kmeans = faiss.Kmeans(d, k, niter=20, seed=seed, verbose=False)
+    kmeans.train(x)
+    distances, _ = kmeans.index.search(x, 1)
+    m = pq_m if d % pq_m == 0 else next(m for m in range(min(pq_m, d), 0, -1) if d % m == 0)
+    pq = faiss.ProductQuantizer(d, m, 8)
+    pq.verbose = False
+    pq.train(x)
+    decoded = pq.decode(pq.compute_codes(x))
+    error = float(np.mean(np.sum((x - decoded) ** 2, axis=1)) / np.mean(np.sum(x ** 2, axis=1)))
+    return {f"kmeans_inertia@{nlist}": float(np.mean(distances[:, 0])), f"pq_error@{m}": error}
