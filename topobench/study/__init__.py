@@ -1,0 +1,1 @@
+"""Studies: grids of trained variants × seeds (studies.yaml), their cell files, statistics, tables and figures."""
