@@ -1,0 +1,429 @@
+"""A study's cells grouped into variants and every statistic of its report computed once, from the cell files alone.
+
+A *cell* is one (variant, seed) result dict in the ``format: 1`` schema of docs/STUDIES.md. A *variant* is the set of
+cells that agree on the study's factors (e.g. ``weight``), one per seed. The *baseline* is the variant the spec names
+(e.g. ``{"weight": 0}``); every other variant is compared with it seed by seed (paired differences) and query by query
+(paired bootstrap of the task metrics). Index cost is read at k-NN recall :data:`KNN_LEVEL` (the cell's value
+interpolated along its Pareto frontier), and each geometry statistic is rank-correlated with each index cost over all
+cells.
+
+Why a separate analysis object: the tables, the words and the figures all read the same numbers, and the
+bootstraps are the only costly part; :func:`analyse` computes them once, deterministically (cells sorted by
+variant and seed, fixed bootstrap seed), so a report rebuilt from the same committed cells is the same on any machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from topobench.core.errors import TopobenchError
+from topobench.study import stats
+
+logger = logging.getLogger(__name__)
+
+KNN_LEVEL = "0.95"  # the k-NN recall level index costs are compared at (a key of a cell's ``at_knn``)
+TASK_METRICS = ("ndcg@10", "recall@100")  # exact-search metrics with per-query values in the cells
+COST_STATS = ("distcomps", "lists_probed", "qps")  # index costs at KNN_LEVEL, where an algorithm reports them
+LABELS = {"ndcg@10": "nDCG@10", "recall@100": "Recall@100", "mrr@10": "MRR@10", "distcomps": "distcomps",
+          "lists_probed": "lists probed", "qps": "QPS", "hops": "hops"}
+DECIMALS = {"ndcg@10": 4, "recall@100": 4, "mrr@10": 4, "distcomps": 1, "lists_probed": 2, "qps": 1, "hops": 1}
+LOWER_IS_BETTER = {"distcomps", "lists_probed", "hops"}
+TOP_LEVEL_FACTORS = ("recipe", "encoder", "corpus")  # cell fields a factor may name when ``factors`` lacks it
+
+
+class StudyDataError(TopobenchError):
+    """The cells cannot be analysed as asked (unknown baseline, two cells for one variant and seed, bad cell)."""
+
+
+def finite_number(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number (not a bool); None otherwise (missing, null, NaN, text)."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A number every cell may have: an exact-search task metric (``algorithm`` None) or an index cost at
+    :data:`KNN_LEVEL` of one algorithm."""
+
+    metric: str
+    algorithm: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.metric if self.algorithm is None else f"{self.algorithm} {self.metric}"
+
+    @property
+    def label(self) -> str:
+        name = LABELS.get(self.metric, self.metric)
+        return name if self.algorithm is None else f"{self.algorithm} {name}@{KNN_LEVEL}"
+
+    @property
+    def decimals(self) -> int:
+        return DECIMALS.get(self.metric, 4)
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.metric in LOWER_IS_BETTER
+
+    def value(self, cell: Mapping[str, Any]) -> float | None:
+        """This measure of ``cell``; None where the cell lacks it (or it is not a finite number)."""
+        if self.algorithm is None:
+            return finite_number((cell.get("exact") or {}).get(self.metric))
+        algo = (cell.get("algorithms") or {}).get(self.algorithm) or {}
+        return finite_number(((algo.get("at_knn") or {}).get(KNN_LEVEL) or {}).get(self.metric))
+
+
+def factor_value(cell: Mapping[str, Any], name: str) -> Any:
+    """The value of factor ``name`` in ``cell``: its ``factors`` entry, else the top-level field (``recipe``,
+    ``encoder``, ``corpus``), else its ``overrides`` entry, else None (the recipe's default)."""
+    factors = cell.get("factors") or {}
+    if name in factors:
+        return factors[name]
+    if name in TOP_LEVEL_FACTORS and name in cell:
+        return cell[name]
+    return (cell.get("overrides") or {}).get(name)
+
+
+def seed_key(seed: int | None) -> int:
+    """Sort key of a seed; None (a cell of a variant that trains nothing) sorts first."""
+    return -1 if seed is None else int(seed)
+
+
+def seed_text(seed: int | None) -> str:
+    return "—" if seed is None else str(seed)
+
+
+def format_value(value: Any) -> str:
+    """A factor value as text: floats by ``repr`` (shortest round trip, so ``0.8`` stays ``0.8``), None ``default``."""
+    if value is None:
+        return "default"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _sort_key(values: tuple[Any, ...]) -> tuple:
+    out = []
+    for v in values:
+        if v is None:
+            out.append((0, 0.0, ""))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out.append((1, float(v), ""))
+        else:
+            out.append((2, 0.0, format_value(v)))
+    return tuple(out)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Factor equality: numbers numerically (``0 == 0.0``), anything else exactly."""
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) \
+            and not isinstance(b, bool):
+        return float(a) == float(b)
+    return a == b
+
+
+@dataclass(frozen=True)
+class Variant:
+    """The cells of one combination of factor values, sorted by seed."""
+
+    key: tuple[Any, ...]
+    label: str
+    cells: tuple[Mapping[str, Any], ...]
+
+    @property
+    def seeds(self) -> tuple[int | None, ...]:
+        return tuple(c["seed"] for c in self.cells)
+
+    @property
+    def seedless(self) -> bool:
+        """A variant that trains nothing (the stock model): one cell, seed None, the same for every seed."""
+        return all(s is None for s in self.seeds)
+
+    def values(self, measure: Measure) -> dict[int | None, float]:
+        """``{seed: value}`` of ``measure`` over the cells that have it."""
+        out = {}
+        for c in self.cells:
+            v = measure.value(c)
+            if v is not None:
+                out[c["seed"]] = v
+        return out
+
+
+def shown_factors(cells: Sequence[Mapping[str, Any]], factors: Sequence[str]) -> tuple[str, ...]:
+    """The factors that take more than one value over ``cells`` (all of them when none does): the ones a table or a
+    label needs, since a constant factor (one encoder, one recipe) tells no variant apart."""
+    varying = []
+    for f in factors:
+        values: list[Any] = []
+        for c in cells:
+            v = factor_value(c, f)
+            if not any(_same(v, w) for w in values):
+                values.append(v)
+        if len(values) > 1:
+            varying.append(f)
+    return tuple(varying) if varying else tuple(factors)
+
+
+def variant_label(key: Sequence[Any], factors: Sequence[str], shown: Sequence[str],
+                  cells: Sequence[Mapping[str, Any]]) -> str:
+    """``weight=0.8`` for the shown factors (the ``variant`` factor by its bare value, e.g. ``infonce``), prefixed by
+    the recipe when neither ``recipe`` nor ``variant`` is shown and the cells share one: ``topo weight=0.8``."""
+    label = ", ".join(format_value(v) if f == "variant" else f"{f}={format_value(v)}"
+                      for f, v in zip(factors, key, strict=True) if f in shown)
+    recipes = {c.get("recipe") for c in cells}
+    if not {"recipe", "variant"} & set(shown) and len(recipes) == 1 and None not in recipes:
+        label = f"{recipes.pop()} {label}".strip()
+    return label
+
+
+def group_variants(cells: Sequence[Mapping[str, Any]], factors: Sequence[str]) -> list[Variant]:
+    """The variants of ``cells`` by the values of ``factors``, ordered by those values (None, then numbers, then text).
+
+    Each is labelled by :func:`variant_label`. Two cells with the same factor values and seed raise
+    :class:`StudyDataError`: the spec's factors do not tell them apart.
+    """
+    groups: dict[tuple, list[Mapping[str, Any]]] = {}
+    for cell in cells:
+        for required in ("cell", "seed"):
+            if required not in cell:
+                raise StudyDataError(f"a cell has no {required!r} field (cell {cell.get('cell', '?')!r}): every cell "
+                                     "file needs the docs/STUDIES.md schema")
+        key = tuple(factor_value(cell, f) for f in factors)
+        match = next((k for k in groups if all(map(_same, k, key))), None)
+        groups.setdefault(key if match is None else match, []).append(cell)
+    shown = shown_factors(cells, factors)
+    variants = []
+    for key, members in sorted(groups.items(), key=lambda kv: _sort_key(kv[0])):
+        members.sort(key=lambda c: (seed_key(c["seed"]), str(c["cell"])))
+        for a, b in zip(members, members[1:], strict=False):
+            if a["seed"] == b["seed"]:
+                raise StudyDataError(f"cells {a['cell']!r} and {b['cell']!r} have the same factors "
+                                     f"{dict(zip(factors, key, strict=True))} and seed {a['seed']}: add the factor "
+                                     "that tells them apart to the study's factors")
+        variants.append(Variant(key, variant_label(key, factors, shown, members) or "all cells", tuple(members)))
+    return variants
+
+
+def normalise_baseline(baseline: Mapping[str, Any] | str | None, factors: Sequence[str]) -> dict[str, Any]:
+    """The baseline as ``{factor: value}``. A bare string is the value of the ``variant`` factor when there is one,
+    else of the only factor, else the recipe; None is ``{}`` (no baseline named)."""
+    if baseline is None:
+        return {}
+    if isinstance(baseline, str):
+        name = "variant" if "variant" in factors else factors[0] if len(factors) == 1 else "recipe"
+        return {name: baseline}
+    return dict(baseline)
+
+
+def find_baseline(variants: Sequence[Variant], baseline: Mapping[str, Any], factors: Sequence[str]) -> Variant:
+    """The one variant whose cells all match ``baseline`` (``{}``: the first variant in order);
+    :class:`StudyDataError` when none or several match."""
+    if not baseline:
+        return variants[0]
+
+    def matches(v: Variant) -> bool:
+        for name, want in baseline.items():
+            if name in factors:
+                if not _same(v.key[list(factors).index(name)], want):
+                    return False
+            elif not all(_same(factor_value(c, name), want) for c in v.cells):
+                return False
+        return True
+
+    found = [v for v in variants if matches(v)]
+    if len(found) != 1:
+        have = "; ".join(v.label for v in variants) or "none"
+        what = ("matches no variant" if not found
+                else f"matches {len(found)} variants ({'; '.join(v.label for v in found)})")
+        raise StudyDataError(f"baseline {dict(baseline)} {what}: name one of the study's variants ({have}) by its "
+                             f"factors {list(factors)}")
+    return found[0]
+
+
+def paired_values(variant: Variant, baseline: Variant, measure: Measure) -> tuple[dict[int, float], dict[int, float]]:
+    """The two ``{seed: value}`` maps to pair. A seedless variant (the stock model) has one value for every seed, so it
+    pairs with each of the other's seeds; two seedless variants make one pair (seed 0)."""
+    v, b = variant.values(measure), baseline.values(measure)
+    if variant.seedless and baseline.seedless:
+        return ({0: v[None]} if None in v else {}), ({0: b[None]} if None in b else {})
+    if variant.seedless:
+        v = {s: v[None] for s in b} if None in v else {}
+    if baseline.seedless:
+        b = {s: b[None] for s in v} if None in b else {}
+    return {k: x for k, x in v.items() if k is not None}, {k: x for k, x in b.items() if k is not None}
+
+
+@dataclass(frozen=True)
+class QueryComparison:
+    """A paired bootstrap over queries of one task metric, variant vs baseline.
+
+    Each side's per-query values are averaged over ``seeds`` when ``shared`` (the seeds both have), else over all of
+    its own cells (no seed in common, or a seedless variant, whose one cell stands for every seed).
+    """
+
+    result: stats.Bootstrap
+    seeds: tuple[int | None, ...]
+    shared: bool
+
+
+@dataclass
+class StudyAnalysis:
+    """Everything the report shows, computed from the cells (see :func:`analyse`)."""
+
+    name: str
+    factors: tuple[str, ...]
+    shown: tuple[str, ...]  # the factors that vary over the cells (see shown_factors)
+    variants: list[Variant]
+    baseline: Variant
+    baseline_named: bool  # False: the spec named none, the first variant was taken
+    algorithms: tuple[str, ...]  # as the spec lists them (some may have no data: the figures say so)
+    task_measures: tuple[Measure, ...]
+    cost_measures: tuple[Measure, ...]  # (algorithm, stat) with a value in some cell, not the same in all
+    geometry_stats: tuple[str, ...]
+    intervals: dict[tuple[tuple, str], stats.Interval | None] = field(default_factory=dict)
+    paired: dict[tuple[tuple, str], stats.PairedDifference | None] = field(default_factory=dict)
+    bootstrap: dict[tuple[tuple, str], QueryComparison | str] = field(default_factory=dict)
+    correlations: dict[tuple[str, str], stats.Correlation] = field(default_factory=dict)
+    correlation_costs: tuple[Measure, ...] = ()  # the cost measures that vary over the cells
+    dropped_costs: tuple[str, ...] = ()  # cost measures left out of the correlations, with the reason
+    constant_costs: tuple[tuple[Measure, float], ...] = ()  # cost measures with one value in every cell (not compared)
+    resamples: int = stats.RESAMPLES  # of every bootstrap
+    bootstrap_seed: int = stats.BOOTSTRAP_SEED
+
+    @property
+    def cells(self) -> list[Mapping[str, Any]]:
+        return [c for v in self.variants for c in v.cells]
+
+    @property
+    def others(self) -> list[Variant]:
+        return [v for v in self.variants if v is not self.baseline]
+
+    @property
+    def measures(self) -> tuple[Measure, ...]:
+        return self.task_measures + self.cost_measures
+
+    @property
+    def constant_factors(self) -> dict[str, Any]:
+        """The factors with one value over all cells, and that value (the study's fixed setting)."""
+        first = self.cells[0]
+        return {f: factor_value(first, f) for f in self.factors if f not in self.shown}
+
+    def geometry(self, cell: Mapping[str, Any], stat: str) -> float | None:
+        return finite_number((cell.get("geometry") or {}).get(stat))
+
+
+def _query_values(cells: Sequence[Mapping[str, Any]], metric: str) -> list[dict[str, float]] | str:
+    """Each cell's ``{query id: metric}`` from its ``per_query``; or why not (a cell without per-query values)."""
+    tables = []
+    for c in cells:
+        pq = c.get("per_query") or {}
+        ids, vals = pq.get("query_ids"), pq.get(metric)
+        if not ids or vals is None or len(ids) != len(vals):
+            return f"cell {c['cell']} has no per-query {metric}"
+        tables.append({str(q): float(x) for q, x in zip(ids, vals, strict=True)})
+    return tables
+
+
+def _seed_mean(tables: Sequence[dict[str, float]], order: Sequence[str]) -> np.ndarray:
+    stacked = np.array([[t[q] for q in order] for t in tables], dtype=np.float64)
+    return stacked.sum(axis=0) / len(tables)
+
+
+def compare_queries(variant: Variant, baseline: Variant, metric: str, resamples: int = stats.RESAMPLES,
+                    seed: int = stats.BOOTSTRAP_SEED) -> QueryComparison | str:
+    """The paired bootstrap over queries of ``metric`` (see :class:`QueryComparison` for the seeds averaged), on the
+    queries every cell judges, in the order of the baseline's first cell; a reason (str) where a cell lacks
+    per-query values."""
+    shared = sorted((set(variant.seeds) & set(baseline.seeds)) - {None})
+    v_cells = [c for c in variant.cells if not shared or c["seed"] in shared]
+    b_cells = [c for c in baseline.cells if not shared or c["seed"] in shared]
+    v_tables, b_tables = _query_values(v_cells, metric), _query_values(b_cells, metric)
+    if isinstance(b_tables, str):
+        return b_tables
+    if isinstance(v_tables, str):
+        return v_tables
+    common = set(b_tables[0]).intersection(*b_tables[1:], *v_tables)
+    order = [str(q) for q in b_cells[0]["per_query"]["query_ids"] if str(q) in common]
+    if not order:
+        return "the cells share no judged query"
+    if any(len(t) != len(order) for t in [*b_tables, *v_tables]):
+        logger.warning("per-query %s of %s vs %s: the cells judge different queries; using the %d all of them judge",
+                       metric, variant.label, baseline.label, len(order))
+    result = stats.paired_bootstrap(_seed_mean(v_tables, order), _seed_mean(b_tables, order), resamples, seed)
+    seeds = tuple(shared) if shared else tuple(sorted(set(variant.seeds) | set(baseline.seeds), key=seed_key))
+    return QueryComparison(result, seeds, bool(shared))
+
+
+def analyse(cells: Sequence[Mapping[str, Any]], baseline: Mapping[str, Any] | str | None, factors: Sequence[str],
+            algorithms: Sequence[str] | None = None, name: str | None = None, resamples: int = stats.RESAMPLES,
+            seed: int = stats.BOOTSTRAP_SEED) -> StudyAnalysis:
+    """Group ``cells`` into variants by ``factors``, pick ``baseline`` and compute every statistic of the report.
+
+    ``baseline`` is ``{factor: value}`` (see :func:`normalise_baseline`; ``{}``/None takes the first variant);
+    ``algorithms`` defaults to every algorithm found in the cells (sorted); ``name`` to the cells' ``study`` field.
+    Raises :class:`StudyDataError` for no cells, an unknown baseline, or two cells of one variant and seed.
+    """
+    if not cells:
+        raise StudyDataError("no cells to report on: run `python study.py run NAME` first")
+    factors = tuple(factors)
+    variants = group_variants(cells, factors)
+    wanted = normalise_baseline(baseline, factors)
+    base = find_baseline(variants, wanted, factors)
+    all_cells = [c for v in variants for c in v.cells]
+    found_algos = sorted({a for c in all_cells for a in (c.get("algorithms") or {})})
+    algos = tuple(algorithms) if algorithms is not None else tuple(found_algos)
+    task = tuple(Measure(m) for m in TASK_METRICS if any(Measure(m).value(c) is not None for c in all_cells))
+    cost_list, constant = [], []
+    for m in (Measure(s, a) for a in algos for s in COST_STATS):
+        present = [x for c in all_cells if (x := m.value(c)) is not None]
+        if len(present) > 1 and len(set(present)) == 1:
+            constant.append((m, present[0]))  # e.g. flat's distance computations: n for every query
+        elif present:
+            cost_list.append(m)
+    cost = tuple(cost_list)
+    geometry = tuple(sorted({k for c in all_cells for k, v in (c.get("geometry") or {}).items()
+                             if finite_number(v) is not None}))
+    names = sorted({str(c.get("study")) for c in all_cells if c.get("study")})
+    result = StudyAnalysis(name or (names[0] if len(names) == 1 else "study"), factors,
+                           shown_factors(all_cells, factors), variants, base, bool(wanted), algos, task, cost,
+                           geometry, resamples=resamples, bootstrap_seed=seed, constant_costs=tuple(constant))
+
+    for v in variants:
+        for m in result.measures:
+            vals = v.values(m)
+            result.intervals[(v.key, m.key)] = (stats.mean_interval([vals[s] for s in sorted(vals, key=seed_key)])
+                                                if vals else None)
+    for v in result.others:
+        for m in result.measures:
+            result.paired[(v.key, m.key)] = stats.paired_difference(*paired_values(v, base, m))
+        for m in task:
+            result.bootstrap[(v.key, m.key)] = compare_queries(v, base, m.metric, resamples, seed)
+
+    kept, dropped = [], []
+    for m in cost:
+        present = [x for c in all_cells if (x := m.value(c)) is not None]
+        if len(present) < 3:
+            dropped.append(f"{m.label}: {len(present)} cell(s) have it, a rank correlation needs 3")
+        elif len(set(present)) == 1:
+            dropped.append(f"{m.label}: the same value in every cell that has it")
+        else:
+            kept.append(m)
+    result.correlation_costs, result.dropped_costs = tuple(kept), tuple(dropped)
+    for stat in geometry:
+        for m in kept:
+            pairs = [(g, y) for c in all_cells
+                     if (g := result.geometry(c, stat)) is not None and (y := m.value(c)) is not None]
+            result.correlations[(stat, m.key)] = stats.spearman_bootstrap(
+                [p[0] for p in pairs], [p[1] for p in pairs], resamples, seed)
+    return result
