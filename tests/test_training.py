@@ -13,6 +13,7 @@ import pytest
 from helpers import ROOT
 from training_fixtures import write_beir_zip, write_corpus, write_tiny_bert
 
+from topobench.backends.embedding_cache import EmbeddingCache
 from topobench.cli.train import train_main, train_parser
 from topobench.core.errors import ConfigError
 from topobench.core.registry import get_registry
@@ -21,7 +22,6 @@ from topobench.datasets.store import load_dataset
 from topobench.training import recipes
 from topobench.training.config import Stage, TrainConfig
 from topobench.training.data import duplicate_free_batches, training_set
-from topobench.training.embedding_cache import EmbeddingCache
 from topobench.training.trainer import Trainer
 
 torch = pytest.importorskip("torch")

@@ -3,7 +3,7 @@ it exactly with faiss, take the top ranks per training query, positives removed,
 
 The trainer mines again every ``refresh_steps`` of the stage (``refreshes = True``), so the negatives follow the model
 as it learns (ANCE-style periodic re-mining). Corpus embeddings come from the trainer's
-:class:`topobench.training.embedding_cache.EmbeddingCache`, keyed on the weights: mining right after a dev evaluation
+:class:`topobench.backends.embedding_cache.EmbeddingCache`, keyed on the weights: mining right after a dev evaluation
 of the
 same weights reuses its encoding, and no change of weights can ever be served stale embeddings.
 """
@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from topobench.backends.embedding_cache import EmbeddingCache
 from topobench.core.hookspecs import hookimpl
 from topobench.core.miners import Miner, MiningData, rank_window
-from topobench.training.embedding_cache import EmbeddingCache
 
 logger = logging.getLogger(__name__)
 

@@ -65,8 +65,9 @@ class Miner(Component, ABC):
 
     Capabilities (class attributes): ``refreshes`` is True for miners whose pools depend on the current weights (the
     trainer mines again every ``refresh_steps`` of the stage); ``uses_encoder`` is True when ``mine`` needs the
-    encoder being trained — the trainer then sets ``embedding_cache`` to the cache it shares with dev evaluation, so
-    mining right after an evaluation of the same weights encodes nothing again.
+    encoder being trained — the trainer then sets ``embedding_cache`` to the cache it shares with dev evaluation
+    (:class:`topobench.backends.embedding_cache.EmbeddingCache`), so mining right after an evaluation of the same
+    weights encodes nothing again.
     """
 
     refreshes: ClassVar[bool] = False

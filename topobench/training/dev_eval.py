@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from topobench.backends.embedding_cache import EmbeddingCache
 from topobench.core.distances import exact_knn
 from topobench.datasets.store import GROUND_TRUTH_K, Dataset
 from topobench.metrics.registry import exact_search_metrics
 from topobench.training.data import TrainingSet
-from topobench.training.embedding_cache import EmbeddingCache
 
 DEV_METRICS = ("ndcg@10", "recall@100", "mrr@10")
 

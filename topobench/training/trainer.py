@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from topobench.backends.embedding_cache import EmbeddingCache
 from topobench.core.atomic import atomic_path
 from topobench.core.errors import ConfigError
 from topobench.core.miners import Miner
@@ -34,7 +35,6 @@ from topobench.training import checkpoints as ckpt
 from topobench.training.config import TrainConfig
 from topobench.training.data import TrainingSet, duplicate_free_batches, training_set
 from topobench.training.dev_eval import dev_metrics
-from topobench.training.embedding_cache import EmbeddingCache
 
 logger = logging.getLogger(__name__)
 
@@ -376,4 +376,3 @@ class Trainer:
 def train(config: TrainConfig, output: str | Path) -> dict[str, Any]:
     """Train (resuming if possible) and return the summary; see :class:`Trainer`."""
     return Trainer(config, output).run()
-
