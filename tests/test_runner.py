@@ -103,8 +103,14 @@ def test_hang_crash_and_exception_are_recorded_and_the_sweep_goes_on(workspace, 
     statuses = {p.parent.name + ":" + json.loads(p.read_text())["status"].split(":")[0]
                 for p in folder.glob("*/*.failed.json")}
     assert statuses == {"hang:timeout", "crash:crashed", "raises:error"}
-    # recorded failures are not retried on a rerun
-    assert run_sweep(cfg).failed == []
+    # a recorded failure is not "done": --skip-failed leaves it alone but still reports it; a plain rerun retries it
+    skipped = run_sweep(RunConfig(**{**cfg.__dict__, "skip_failed": True}))
+    assert skipped.ran == 0 and skipped.skipped == 2 and skipped.retried == 0 and len(skipped.failed) == 4
+    assert all("not retried (--skip-failed)" in line for line in skipped.failed)
+    retried = run_sweep(cfg, ["crash", "raises", "toy"])
+    assert retried.ran == 0 and retried.skipped == 1 and retried.retried == 2
+    assert sorted(line.split(":")[0] for line in retried.failed) == ["crash [] []", "raises [] []"]
+    assert "deliberate failure while building" in retried.failed[1]
 
 
 SLOW_GRID = """\

@@ -124,9 +124,10 @@ def _config(workspace, dataset, **kw):
 def test_save_index_keeps_the_chosen_build_with_its_record(workspace, tiny_dataset, monkeypatch):
     monkeypatch.setenv(index_store.INDEXES_DIR_ENV, str(workspace / "indexes"))
     report = run_sweep(_config(workspace, tiny_dataset, save_index=True, save_args=(12, 40)))
-    folder = workspace / "indexes" / tiny_dataset / "hnsw" / "12_40"
+    folder = index_store.index_folder(tiny_dataset, "hnsw", [12, 40])
+    assert folder.parent == workspace / "indexes" / tiny_dataset / "hnsw" and folder.name.startswith("12_40-")
     assert report.saved == [folder] and report.ran == 2 and not report.failed  # only the chosen build ran
-    assert sorted(p.name for p in (workspace / "indexes" / tiny_dataset / "hnsw").iterdir()) == ["12_40"]
+    assert [p.name for p in (workspace / "indexes" / tiny_dataset / "hnsw").iterdir()] == [folder.name]
     record = json.loads((folder / "index.json").read_text())
     dataset = load_dataset(tiny_dataset)
     assert record["dataset"]["sha256"] == index_store.file_sha256(dataset.path)
@@ -153,7 +154,7 @@ def test_finished_points_are_built_again_only_to_save(workspace, tiny_dataset, m
     assert first.ran == 1 and first.saved == []
     second = run_sweep(_config(workspace, tiny_dataset, save_index=True), ["toy"])
     assert second.ran == 0 and second.skipped == 1
-    assert second.saved == [workspace / "indexes" / tiny_dataset / "toy" / "default"]
+    assert second.saved == [index_store.index_folder(tiny_dataset, "toy", [])]
     with pytest.raises(index_store.IndexStoreError, match="no saved hnsw index .* --save-index"):
         index_store.find_saved(tiny_dataset, "hnsw")
 
@@ -164,7 +165,7 @@ def test_several_saved_builds_need_params(workspace, tiny_dataset, monkeypatch):
     with pytest.raises(index_store.IndexStoreError, match=r"2 saved hnsw indexes .* --params ARGS \(one of: 12,40; "):
         index_store.find_saved(tiny_dataset, "hnsw")
     assert index_store.find_saved(tiny_dataset, "hnsw", [8, 40]).build_args == [8, 40]
-    with pytest.raises(index_store.IndexStoreError, match=r"with args \[16, 40\] .*saved: 12_40, 8_40"):
+    with pytest.raises(index_store.IndexStoreError, match=r"with args \[16, 40\] .*saved: 12,40; 8,40\)"):
         index_store.find_saved(tiny_dataset, "hnsw", [16, 40])
 
 

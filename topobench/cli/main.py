@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from topobench.cli.common import add_verbosity, guarded
+from topobench.cli.options import OneLineParser, fraction, positive_float, positive_int
 from topobench.core.errors import ConfigError, TopobenchError
 
 logger = logging.getLogger("topobench")
@@ -22,15 +23,18 @@ logger = logging.getLogger("topobench")
 # --- run.py -------------------------------------------------------------------------------------------------------
 
 def run_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="run.py",
-                                description="Run every algos.yaml point of the chosen algorithms on a dataset.")
+    p = OneLineParser(prog="run.py", description="Run every algos.yaml point of the chosen algorithms on a dataset.")
     p.add_argument("--dataset", help="dataset name, e.g. random-xs-20-angular or scifact-minilm (built when missing)")
     p.add_argument("--algorithm", help="comma-separated algorithm names (default: every enabled one)")
-    p.add_argument("--count", type=int, default=10, help="neighbours to retrieve per query (default 10)")
-    p.add_argument("--runs", type=int, default=5, help="timed runs per point; the best is kept (default 5)")
+    p.add_argument("--count", type=positive_int, default=10,
+                   help="neighbours to retrieve per query, at most what the ground truth holds (default 10)")
+    p.add_argument("--runs", type=positive_int, default=5, help="timed runs per point; the best is kept (default 5)")
     p.add_argument("--batch", action="store_true", help="batch mode: all queries at once, all cores")
-    p.add_argument("--force", action="store_true", help="rerun points that already have a result or a failure")
-    p.add_argument("--timeout", type=float, default=7200.0, help="seconds per index build and its sweep (default 7200)")
+    p.add_argument("--force", action="store_true", help="rerun points that already have a complete result")
+    p.add_argument("--skip-failed", action="store_true",
+                   help="do not retry points whose last attempt failed (they still count as failed)")
+    p.add_argument("--timeout", type=positive_float, default=7200.0,
+                   help="seconds per index build and its sweep (default 7200)")
     p.add_argument("--definitions", type=Path,
                    help="algorithm grid file (default: ./algos.yaml, else the repository's)")
     p.add_argument("--list", action="store_true", help="list plugins, what they registered and whether it is available")
@@ -63,8 +67,6 @@ def _run(args: argparse.Namespace) -> int:
         return _list_plugins()
     if not args.dataset:
         raise TopobenchError("--dataset is required (e.g. --dataset random-xs-20-angular); see --help")
-    if args.count < 1 or args.runs < 1 or args.timeout <= 0:
-        raise TopobenchError("--count, --runs and --timeout must be positive")
     algorithms = [a.strip() for a in args.algorithm.split(",") if a.strip()] if args.algorithm else None
     save_args = None
     if args.save_index:
@@ -73,9 +75,10 @@ def _run(args: argparse.Namespace) -> int:
         save_args = tuple(parse_args_list(args.save_index))
     config = RunConfig(dataset=args.dataset, count=args.count, runs=args.runs, batch=args.batch, force=args.force,
                        timeout=args.timeout, definitions_file=args.definitions or default_definitions(),
-                       save_index=args.save_index is not None, save_args=save_args)
+                       save_index=args.save_index is not None, save_args=save_args, skip_failed=args.skip_failed)
     report = run_sweep(config, algorithms)
-    print(f"{args.dataset}: {report.ran} points run, {report.skipped} already done, {len(report.failed)} failed")
+    print(f"{args.dataset}: {report.ran} points run, {report.skipped} already done, {report.retried} retried, "
+          f"{len(report.failed)} failed")
     for folder in report.saved:
         print(f"saved index: {folder}")
     _print_summary(args.dataset, args.count, args.batch)
@@ -100,13 +103,13 @@ def run_main(argv: Sequence[str] | None = None) -> int:
 # --- plot.py ------------------------------------------------------------------------------------------------------
 
 def plot_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="plot.py", description="Draw recall-vs-QPS Pareto frontiers from results/.")
+    p = OneLineParser(prog="plot.py", description="Draw recall-vs-QPS Pareto frontiers from results/.")
     p.add_argument("--dataset", action="append",
                    help="dataset to draw (repeat to overlay several); with --report: the datasets to report on "
                         "(default: all with results)")
     p.add_argument("-x", "--x-axis", default="k-nn", help="metric on the x axis (default k-nn)")
     p.add_argument("-y", "--y-axis", default="qps", help="metric on the y axis (default qps)")
-    p.add_argument("--count", type=int, default=10, help="results of this --count (default 10)")
+    p.add_argument("--count", type=positive_int, default=10, help="results of this --count (default 10)")
     p.add_argument("--batch", action="store_true", help="plot batch-mode results")
     p.add_argument("--raw", action="store_true", help="also draw every point, not only the frontier")
     p.add_argument("--algorithm", help="comma-separated algorithms to draw (default: all with results)")
@@ -144,17 +147,17 @@ def plot_main(argv: Sequence[str] | None = None) -> int:
 # --- export.py ----------------------------------------------------------------------------------------------------
 
 def export_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="export.py", description="Export every result with every metric to CSV.")
+    p = OneLineParser(prog="export.py", description="Export every result with every metric to CSV.")
     p.add_argument("-o", "--output", type=Path, required=True, help="CSV file to write")
     p.add_argument("--dataset", action="append", help="only these datasets (repeatable; default all)")
-    p.add_argument("--count", type=int, help="only results of this --count")
+    p.add_argument("--count", type=positive_int, help="only results of this --count")
     p.add_argument("--geometry", action="store_true",
                    help="export the datasets' geometry statistics (one column per dataset) instead of the results")
     p.add_argument("--compare", action="store_true",
                    help="one row per --dataset: exact nDCG@10, the --algorithm's best QPS and fewest distance "
                         "computations at k-nn >= --level, training facts and geometry")
     p.add_argument("--algorithm", default="hnsw", help="the index compared by --compare (default hnsw)")
-    p.add_argument("--level", type=float, default=0.95, help="k-nn recall level of --compare (default 0.95)")
+    p.add_argument("--level", type=fraction, default=0.95, help="k-nn recall level of --compare (default 0.95)")
     add_verbosity(p)
     return p
 

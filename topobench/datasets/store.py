@@ -25,6 +25,8 @@ import numpy as np
 
 from topobench.core.atomic import atomic_path
 from topobench.core.errors import DatasetError, UnknownNameError
+from topobench.core.paths import check_writable_dir
+from topobench.datasets.validate import check_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +162,8 @@ def read_dataset(path: Path, name: str | None = None) -> Dataset:
         raise DatasetError(f"cannot read dataset {path}: {exc}; delete the file and rebuild it") from exc
     if ds.neighbors.size == 0:
         raise DatasetError(f"{path} has no ground truth ('neighbors'); delete it and rebuild")
+    check_arrays(str(path), ds.train, ds.test, ds.neighbors, ds.distances, ds.doc_ids, ds.query_ids, ds.qrels,
+                 ds.attrs.get("dimension"))
     return ds
 
 
@@ -211,16 +215,24 @@ def build_dataset(name: str) -> Path:
     path = dataset_path(name)
     for accepts, builder, _ in _builders():
         if accepts(name):
+            check_writable_dir(datasets_dir(), "datasets folder", f"set {DATA_DIR_ENV} to a writable folder")
             logger.info("building dataset %s", name)
             start = time.perf_counter()
             arrays = builder(name)
+            check_arrays(f"the dataset {name!r} just built", arrays["train"], arrays["test"], arrays["neighbors"],
+                         arrays["distances"], arrays.get("doc_ids"), arrays.get("query_ids"), arrays.get("qrels"),
+                         fix="nothing was written; report this as a bug of its builder")
             arrays.setdefault("attrs", {})["build_seconds"] = round(time.perf_counter() - start, 3)
             if "geometry" not in arrays:
                 from topobench.datasets.geometry import geometry_stats
 
                 arrays["geometry"] = geometry_stats(arrays["train"], arrays["test"], arrays["neighbors"],
                                                     arrays["distances"], arrays["distance"], arrays.get("qrels"))
-            write_dataset(path, **arrays)
+            try:
+                write_dataset(path, **arrays)
+            except OSError as exc:
+                raise DatasetError(f"cannot write dataset {path} ({exc.strerror or exc}): free some space or set "
+                                   f"{DATA_DIR_ENV} to another folder; nothing was written") from exc
             logger.info("wrote %s in %.1f s", path, time.perf_counter() - start)
             return path
     raise UnknownNameError(

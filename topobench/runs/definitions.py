@@ -22,7 +22,6 @@ The index is constructed as ``cls(metric, *base_args, *args)``.
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import logging
 from collections.abc import Iterable
@@ -32,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from topobench.core.arguments import check_values
 from topobench.core.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -193,19 +193,14 @@ def parse_definitions(path: Path, point_type: str, distance: str, count: int, di
 
 
 def check_signatures(definitions: Iterable[Definition], classes: dict[str, type], metric: str) -> None:
-    """Reject, before anything runs, args that the index constructor cannot take."""
+    """Reject, before anything runs, args that the index constructor cannot take: too many or too few, or values of
+    the wrong type for its annotations (``M: sixteen`` for ``M: int``, ``.nan`` for a float)."""
     for d in definitions:
         cls = classes.get(d.algorithm)
         if cls is None:
             continue
-        try:
-            inspect.signature(cls).bind(metric, *d.arguments)
-        except TypeError as exc:
-            raise ConfigError(f"{d.source}: args {list(d.arguments)} do not fit {cls.__name__}: {exc}") from exc
+        check_values(cls, f"{d.source}: args {list(d.arguments)} do not fit {cls.__name__}", metric, *d.arguments)
         for qargs in d.query_argument_groups:
-            try:
-                inspect.signature(cls.set_query_arguments).bind(None, *qargs)
-            except TypeError as exc:
-                raise ConfigError(
-                    f"{d.source}: query-args {list(qargs)} do not fit {cls.__name__}.set_query_arguments: {exc}"
-                ) from exc
+            check_values(cls.set_query_arguments,
+                         f"{d.source}: query-args {list(qargs)} do not fit {cls.__name__}.set_query_arguments",
+                         None, *qargs)

@@ -1,7 +1,9 @@
 """Saved indexes: a built index kept on disk with what it was built from, so a service can load it without rebuilding.
 
-Layout: ``indexes/<dataset>/<algorithm>/<build-args slug>/`` (``TOPOBENCH_INDEXES`` moves the root; the slug is the
-one result files use, ``32_200`` for hnsw M=32, efConstruction=200, ``default`` without args). Each folder holds
+Layout: ``indexes/<dataset>/<algorithm>/<build-args slug>/`` (``TOPOBENCH_INDEXES`` moves the root; the slug is
+made as result files' names are, a readable form and a hash of the exact args: ``32_200-…`` for hnsw M=32,
+efConstruction=200, ``default-…`` without args; folders named by earlier versions, ``32_200``, are still found). Each
+folder holds
 ``data/``, the backend's own files (``index.faiss``, ``index.hnswlib`` + ``hnswlib.json``, ``lucene/``), and
 ``index.json``, the record:
 
@@ -30,10 +32,11 @@ from typing import Any
 from topobench.core.atomic import atomic_path
 from topobench.core.errors import TopobenchError, UnavailableError
 from topobench.core.indexes import Index
+from topobench.core.names import check_name
 from topobench.core.registry import get_registry
 from topobench.corpus.download import file_sha256
 from topobench.datasets.store import Dataset
-from topobench.runs.results import params_slug
+from topobench.runs.results import legacy_params_slug, params_slug
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +57,23 @@ def indexes_dir() -> Path:
 
 def index_folder(dataset: str, algorithm: str, build_args: Sequence[Any]) -> Path:
     """Where the index of ``algorithm`` built with ``build_args`` on ``dataset`` is saved."""
+    check_name(dataset, "dataset")
+    check_name(algorithm, "algorithm")
     return indexes_dir() / dataset / algorithm / params_slug(list(build_args), [])
+
+
+def saved_folder(dataset: str, algorithm: str, build_args: Sequence[Any]) -> Path:
+    """The folder holding this build's saved index: :func:`index_folder`, or the folder an earlier version named
+    without the hash when that one holds exactly these build args; :func:`index_folder` when neither is saved."""
+    folder = index_folder(dataset, algorithm, build_args)
+    legacy = folder.with_name(legacy_params_slug(list(build_args), []))
+    if not (folder / RECORD).exists() and (legacy / RECORD).exists():
+        try:
+            if json.loads((legacy / RECORD).read_text()).get("build_args") == json.loads(json.dumps(list(build_args))):
+                return legacy
+        except (OSError, ValueError):
+            pass
+    return folder
 
 
 def dataset_encoder(dataset: Dataset) -> dict[str, Any] | None:
@@ -154,6 +173,9 @@ def read_saved(folder: Path) -> SavedIndex:
 
 def list_saved(dataset: str | None = None, algorithm: str | None = None) -> list[SavedIndex]:
     """Every saved index, optionally of one dataset and algorithm, sorted by path."""
+    for name, what in ((dataset, "dataset"), (algorithm, "algorithm")):
+        if name is not None:
+            check_name(name, what)
     pattern = f"{dataset or '*'}/{algorithm or '*'}/*/{RECORD}"
     return [read_saved(p.parent) for p in sorted(indexes_dir().glob(pattern)) if not p.parent.name.startswith(".")]
 
@@ -162,9 +184,10 @@ def find_saved(dataset: str, algorithm: str, build_args: Sequence[Any] | None = 
     """The saved index of ``algorithm`` on ``dataset`` (with ``build_args``, required when several are saved)."""
     hint = f"`python run.py --dataset {dataset} --algorithm {algorithm} --save-index [ARGS]`"
     if build_args is not None:
-        folder = index_folder(dataset, algorithm, build_args)
+        folder = saved_folder(dataset, algorithm, build_args)
         if not (folder / RECORD).exists():
-            others = ", ".join(s.slug for s in list_saved(dataset, algorithm)) or "none"
+            others = "; ".join(",".join(map(str, s.build_args)) or "(none)" for s in list_saved(dataset, algorithm))
+            others = others or "none"
             raise IndexStoreError(f"no saved {algorithm} index with args {list(build_args)} for {dataset!r} in "
                                   f"{indexes_dir()} (saved: {others}); save it with {hint}")
         return read_saved(folder)

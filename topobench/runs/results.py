@@ -1,19 +1,26 @@
 """Result files: ann-benchmarks' layout and attrs, plus topobench's per-run extras.
 
 One file per (dataset, count, algorithm, mode, build args, query args) point:
-``results/<dataset>/<count>/<algorithm>[-batch]/<params>.hdf5``. Attrs as in ann-benchmarks (``build_time``,
+``results/<dataset>/<count>/<algorithm>[-batch]/<params>.hdf5``, where ``<params>`` is a readable form of the
+parameters (``16_200_80``) followed by a short hash of their exact JSON (``-3f9a…``), so two different parameter points
+never share a file even when their readable forms agree (``[0.9, 0.4]`` and ``[0, 9, 0, 4]``). Files named by earlier
+versions (the readable form alone) and files written by ann-benchmarks are still read (an ann-benchmarks file has no
+``parameters``: its points are told apart by their ``name``). Attrs as in ann-benchmarks (``build_time``,
 ``index_size`` in kB, ``best_search_time`` in seconds per query, ``candidates``, ``name``, ``run_count``, ``distance``,
 ``count``, ``batch_mode``, ``algo``, ``dataset``) and datasets ``times``, ``neighbors``, ``distances``. Extras:
 ``index_size_bytes``, ``parameters`` (JSON of build and query args), ``threads``, ``stats`` (JSON: per-query means of
 ``distcomps``, ``hops``, ``lists_probed`` …), ``search_times`` (per-query search time of every run, for the spread).
 
-A point that crashed or timed out gets ``<params>.failed.json`` instead, so a rerun knows it was tried.
-Files are written under a temporary name and renamed, so a killed run never leaves a half-written result.
+A point that crashed or timed out gets ``<params>.failed.json`` instead, so a rerun knows it failed (and tries it
+again). :func:`result_problem` tells a complete result from a damaged one. Files are written under a temporary name
+and renamed, so a killed run never leaves a half-written result.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -25,6 +32,9 @@ import h5py
 import numpy as np
 
 from topobench.core.atomic import atomic_path
+from topobench.core.names import check_name
+
+logger = logging.getLogger(__name__)
 
 RESULTS_DIR_ENV = "TOPOBENCH_RESULTS"
 
@@ -33,17 +43,50 @@ def results_dir() -> Path:
     return Path(os.environ.get(RESULTS_DIR_ENV, "results"))
 
 
-def params_slug(build_args: list[Any], query_args: list[Any]) -> str:
-    """A file-name-safe, deterministic name for one parameter point (as ann-benchmarks does)."""
-    text = json.dumps([build_args, query_args], sort_keys=True)
-    slug = re.sub(r"\W+", "_", text).strip("_") or "default"
+HASH_CHARS = 10  # hex digits of the parameters' hash in a file name (40 bits: no collision among a grid's points)
+READABLE_CHARS = 100
+
+
+def params_json(build_args: Any, query_args: Any) -> str:
+    """The exact JSON of one parameter point (tuples as lists), which its file name hashes."""
+    return json.dumps([list(build_args), list(query_args)], sort_keys=True)
+
+
+def legacy_params_slug(build_args: Any, query_args: Any) -> str:
+    """The name earlier versions (and ann-benchmarks) gave a point: every non-word character run replaced by ``_``.
+
+    Not injective (``[0.9, 0.4]`` and ``[0, 9, 0, 4]`` both give ``0_9_0_4``): kept to find files written by them."""
+    slug = re.sub(r"\W+", "_", params_json(build_args, query_args)).strip("_") or "default"
     return slug[:200]
+
+
+def readable_params(build_args: Any, query_args: Any) -> str:
+    """The readable part of a point's name (``16_200_80``; ``default`` without parameters)."""
+    return legacy_params_slug(build_args, query_args)[:READABLE_CHARS]
+
+
+def params_slug(build_args: Any, query_args: Any) -> str:
+    """A file-name-safe name for one parameter point: its readable form and a short hash of its exact JSON."""
+    digest = hashlib.sha256(params_json(build_args, query_args).encode()).hexdigest()[:HASH_CHARS]
+    return f"{readable_params(build_args, query_args)}-{digest}"
+
+
+def _folder(dataset: str, count: int, algorithm: str, batch: bool, root: Path | None) -> Path:
+    check_name(dataset, "dataset")
+    check_name(algorithm, "algorithm")
+    return (root or results_dir()) / dataset / str(int(count)) / (algorithm + ("-batch" if batch else ""))
 
 
 def result_path(dataset: str, count: int, algorithm: str, batch: bool, build_args: list[Any],
                 query_args: list[Any], root: Path | None = None) -> Path:
-    folder = (root or results_dir()) / dataset / str(count) / (algorithm + ("-batch" if batch else ""))
-    return folder / f"{params_slug(build_args, query_args)}.hdf5"
+    """Where the result of one point is written."""
+    return _folder(dataset, count, algorithm, batch, root) / f"{params_slug(build_args, query_args)}.hdf5"
+
+
+def legacy_result_path(dataset: str, count: int, algorithm: str, batch: bool, build_args: list[Any],
+                       query_args: list[Any], root: Path | None = None) -> Path:
+    """Where an earlier version wrote the result of this point (possibly a colliding point's: check ``parameters``)."""
+    return _folder(dataset, count, algorithm, batch, root) / f"{legacy_params_slug(build_args, query_args)}.hdf5"
 
 
 def failure_path(path: Path) -> Path:
@@ -73,6 +116,8 @@ class Result:
     search_times: list[float] = field(default_factory=list)
     stats: dict[str, float] = field(default_factory=dict)
     path: Path | None = None
+    # A file without topobench's ``parameters`` (written by ann-benchmarks): the point is told apart by its ``name``.
+    parameters_from_name: bool = False
 
     @property
     def candidates(self) -> float:
@@ -80,7 +125,11 @@ class Result:
 
     @property
     def parameters(self) -> str:
-        return json.dumps({"args": self.build_args, "query_args": self.query_args})
+        """JSON of the build and query args (and, for ann-benchmarks files, the ``name`` that carries them)."""
+        params = {"args": self.build_args, "query_args": self.query_args}
+        if self.parameters_from_name:
+            params = {"name": self.name, **params}
+        return json.dumps(params)
 
 
 def write_result(path: Path, result: Result) -> None:
@@ -108,20 +157,51 @@ def write_result(path: Path, result: Result) -> None:
         f.create_dataset("search_times", data=np.asarray(result.search_times, np.float64))
 
 
+REQUIRED_ATTRS = ("build_time", "best_search_time", "name", "run_count", "distance", "count", "batch_mode")
+REQUIRED_DATA = ("times", "neighbors", "distances")
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _args_attr(attrs: Any, key: str) -> list[Any]:
+    """An ``args`` / ``query_args`` attr as a list (JSON text or an array), [] when absent or unreadable."""
+    if key not in attrs:
+        return []
+    value = attrs[key]
+    if isinstance(value, (str, bytes)):
+        try:
+            value = json.loads(_text(value))
+        except ValueError:
+            return [_text(value)]
+    value = value.tolist() if isinstance(value, (np.ndarray, np.generic)) else value
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _parameters(attrs: Any) -> tuple[list[Any], list[Any], bool]:
+    """(build args, query args, told apart by name): topobench's ``parameters`` attr, else ann-benchmarks' way."""
+    if "parameters" in attrs:
+        params = json.loads(_text(attrs["parameters"]))
+        return list(params["args"]), list(params["query_args"]), False
+    return _args_attr(attrs, "args"), _args_attr(attrs, "query_args"), True
+
+
 def read_result(path: Path) -> Result:
     with h5py.File(path, "r") as f:
         a = f.attrs
-        params = json.loads(a.get("parameters", '{"args": [], "query_args": []}'))
+        build_args, query_args, from_name = _parameters(a)
         size = int(a.get("index_size_bytes", -1))
         return Result(
-            dataset=str(a.get("dataset", path.parents[2].name)),
-            algorithm=str(a.get("algo", path.parent.name.removesuffix("-batch"))),
-            name=str(a["name"]),
+            dataset=_text(a.get("dataset", path.parents[2].name)),
+            algorithm=_text(a.get("algo", path.parent.name.removesuffix("-batch"))),
+            name=_text(a["name"]),
             count=int(a["count"]),
             batch=bool(a["batch_mode"]),
-            distance=str(a["distance"]),
-            build_args=params["args"],
-            query_args=params["query_args"],
+            distance=_text(a["distance"]),
+            build_args=build_args,
+            query_args=query_args,
+            parameters_from_name=from_name,
             build_time=float(a["build_time"]),
             index_size_bytes=None if size < 0 else size,
             best_search_time=float(a["best_search_time"]),
@@ -136,18 +216,62 @@ def read_result(path: Path) -> Result:
         )
 
 
-def write_failure(path: Path, info: dict[str, Any]) -> None:
-    with atomic_path(failure_path(path)) as tmp:
-        tmp.write_text(json.dumps(info, indent=2, default=str))
+def result_problem(path: Path, count: int, n_queries: int, build_args: Any, query_args: Any) -> str | None:
+    """None when ``path`` holds a complete, readable result of this point; otherwise what is wrong with it.
+
+    Complete: it opens, has every attr and array a result needs, its arrays read back, their shapes fit ``count``
+    neighbours of ``n_queries`` queries, and its ``parameters`` are exactly this point's."""
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [k for k in REQUIRED_ATTRS + ("parameters",) if k not in f.attrs]
+            missing += [k for k in REQUIRED_DATA if k not in f]
+            if missing:
+                return f"it lacks {', '.join(missing)}"
+            if int(f.attrs["count"]) != count:
+                return f"it holds count {int(f.attrs['count'])}, not {count}"
+            params = json.loads(_text(f.attrs["parameters"]))
+            if [params.get("args"), params.get("query_args")] != json.loads(params_json(build_args, query_args)):
+                return f"it holds the parameters {params}, not those of this point"
+            shapes = {k: f[k][...].shape for k in REQUIRED_DATA}  # reads the data: a damaged chunk fails here
+            expected = {"times": (n_queries,), "neighbors": (n_queries, count), "distances": (n_queries, count)}
+            wrong = [f"{k} {shapes[k]} (expected {expected[k]})" for k in REQUIRED_DATA if shapes[k] != expected[k]]
+            if wrong:
+                return f"its arrays have the wrong shape: {', '.join(wrong)}"
+            if not np.isfinite(float(f.attrs["best_search_time"])):
+                return "its best_search_time is not a finite number"
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        return f"it does not open as a result file ({type(exc).__name__}: {exc})"
+    return None
+
+
+def write_failure(path: Path, info: dict[str, Any]) -> bool:
+    """Record that the point of ``path`` failed (``<params>.failed.json``); False (logged) when even that cannot be
+    written, e.g. on a full disk: the point then simply has no result, which the runner reports."""
+    try:
+        with atomic_path(failure_path(path)) as tmp:
+            tmp.write_text(json.dumps(info, indent=2, default=str))
+    except OSError as exc:
+        logger.error("cannot record the failure of %s (%s)", path.name, exc)
+        return False
+    return True
+
+
+def read_failure(path: Path) -> dict[str, Any]:
+    """The failure recorded for the point of ``path`` ({} when none or unreadable)."""
+    try:
+        info = json.loads(failure_path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 def iter_results(dataset: str | None = None, count: int | None = None, batch: bool | None = None,
                  root: Path | None = None) -> Iterator[Result]:
     """Every readable result file, optionally filtered. Unreadable files are skipped with a warning."""
-    import logging
-
     base = root or results_dir()
-    pattern = f"{dataset or '*'}/{count if count is not None else '*'}/*/*.hdf5"
+    if dataset is not None:
+        check_name(dataset, "dataset")
+    pattern = f"{dataset or '*'}/{int(count) if count is not None else '*'}/*/*.hdf5"
     for path in sorted(base.glob(pattern)):
         if path.name.startswith("."):
             continue
@@ -156,5 +280,5 @@ def iter_results(dataset: str | None = None, count: int | None = None, batch: bo
             continue
         try:
             yield read_result(path)
-        except (OSError, KeyError, ValueError) as exc:
-            logging.getLogger(__name__).warning("skipping unreadable result %s: %s", path, exc)
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            logger.warning("skipping unreadable result %s: %s; rerun its point with run.py to replace it", path, exc)

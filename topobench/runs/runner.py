@@ -3,7 +3,10 @@
 Each definition (one index build) runs in its own process under a timeout: a crash or a hang is recorded as a
 ``.failed.json`` beside the result files it would have written, and the sweep goes on. Inside the child the index is
 built once and every ``query-args`` group is swept over it; each point's result is written (temporary name, then rename)
-as soon as it is measured, so a killed sweep keeps what it finished and a rerun skips it.
+as soon as it is measured, so a killed sweep keeps what it finished and a rerun skips it. Only a complete, readable
+result counts as finished (:mod:`topobench.runs.points`): a rerun tries failed points again (``skip_failed`` leaves
+them) and reruns points whose file is damaged. Everything a sweep needs (writable output folders, a valid dataset,
+``count`` within its ground truth, a grid whose values fit the constructors) is checked before any build starts.
 
 With ``save_index`` (``run.py --save-index [ARGS]``) each selected build (only those with build args ``ARGS`` when
 given) is also written to ``indexes/`` right after it is built (:mod:`topobench.runs.index_store`); a build whose
@@ -27,11 +30,12 @@ import numpy as np
 from tqdm import tqdm
 
 from topobench.core.distances import distances_to
-from topobench.core.errors import TopobenchError, UnknownNameError
+from topobench.core.errors import ConfigError, TopobenchError, UnknownNameError
+from topobench.core.paths import check_writable_dir
 from topobench.core.registry import get_registry
 from topobench.datasets.store import Dataset, load_dataset
 from topobench.datasets.texts import dataset_texts, has_texts
-from topobench.runs import index_store
+from topobench.runs import index_store, points
 from topobench.runs import results as res
 from topobench.runs.definitions import Definition, check_signatures, parse_definitions
 from topobench.runs.timing import Measurement, measure_batch, measure_single, measure_texts
@@ -59,15 +63,17 @@ class RunConfig:
     definitions_file: Path = field(default_factory=default_definitions)
     save_index: bool = False
     save_args: tuple | None = None  # with save_index: only the builds with these args (None: every build)
+    skip_failed: bool = False  # leave points whose last attempt failed alone (they still count as failed)
 
 
 @dataclass
 class SweepReport:
     """What a sweep did, for the CLI's closing lines."""
 
-    ran: int = 0
-    skipped: int = 0
-    failed: list[str] = field(default_factory=list)
+    ran: int = 0  # points measured by this sweep
+    skipped: int = 0  # points that already had a complete result
+    retried: int = 0  # points run again because they had failed or their result file was unusable
+    failed: list[str] = field(default_factory=list)  # points left without a valid result, each with the reason
     unavailable: dict[str, str] = field(default_factory=dict)
     saved: list[Path] = field(default_factory=list)
 
@@ -80,13 +86,68 @@ def _point_paths(config: RunConfig, definition: Definition) -> list[Path]:
     ]
 
 
-def _pending(config: RunConfig, definition: Definition) -> list[int]:
-    """Indexes of the query groups still to run: no result and no recorded failure (unless --force)."""
+def _label(definition: Definition, i: int) -> str:
+    return f"{definition.algorithm} {list(definition.arguments)} {list(definition.query_argument_groups[i])}"
+
+
+def _states(config: RunConfig, definition: Definition, n_queries: int) -> list[points.PointState]:
+    """The state of each query group's point (adopting complete results written under an earlier version's name)."""
     out = []
-    for i, path in enumerate(_point_paths(config, definition)):
-        if config.force or not (path.exists() or res.failure_path(path).exists()):
-            out.append(i)
+    for qargs, path in zip(definition.query_argument_groups, _point_paths(config, definition), strict=True):
+        legacy = res.legacy_result_path(config.dataset, config.count, definition.algorithm, config.batch,
+                                        list(definition.arguments), list(qargs))
+        out.append(points.point_state(path, legacy, config.count, n_queries, list(definition.arguments), list(qargs)))
     return out
+
+
+def _to_run(config: RunConfig, states: list[points.PointState]) -> list[int]:
+    """Indexes of the query groups to run: every point without a complete result (all of them with --force), but
+    not the failed ones with --skip-failed."""
+    return [i for i, s in enumerate(states) if config.force or s.state in (points.MISSING, points.CORRUPT)
+            or (s.state == points.FAILED and not config.skip_failed)]
+
+
+def _fresh(config: RunConfig, definition: Definition, i: int, n_queries: int, started: float) -> bool:
+    """Whether point ``i`` of ``definition`` got a complete result at or after ``started``."""
+    return points.written_since(_point_paths(config, definition)[i], config.count, n_queries,
+                                list(definition.arguments), list(definition.query_argument_groups[i]), started)
+
+
+def check_count(dataset: Dataset, count: int) -> None:
+    """``--count`` must fit what the dataset's ground truth (and corpus) holds, else the results are padding."""
+    holds = min(int(dataset.neighbors.shape[1]), len(dataset.train))
+    if count > holds:
+        raise ConfigError(f"--count {count} is more than the {holds} neighbours the ground truth of "
+                          f"{dataset.name!r} holds: use --count {holds} or less")
+
+
+def _plan(config: RunConfig, definitions: list[Definition], n_queries: int,
+          report: SweepReport) -> list[tuple[Definition, list[int]]]:
+    """Each definition with the query groups to run; says what failed before and which files are unusable."""
+    plan, failed_before = [], []
+    for definition in definitions:
+        states = _states(config, definition, n_queries)
+        pending = _to_run(config, states)
+        for i, state in enumerate(states):
+            if state.state == points.CORRUPT:
+                logger.warning("%s; running the point again", state.reason)
+                state.path.unlink(missing_ok=True)
+            elif state.state == points.FAILED:
+                failed_before.append(f"{_label(definition, i)}: {state.reason}")
+            if state.state == points.DONE and i not in pending:
+                report.skipped += 1
+            elif state.state in (points.FAILED, points.CORRUPT) and i in pending:
+                report.retried += 1
+        if config.skip_failed and not config.force:
+            report.failed.extend(f"{_label(definition, i)}: failed before ({s.reason}); not retried (--skip-failed)"
+                                 for i, s in enumerate(states) if s.state == points.FAILED)
+        plan.append((definition, pending))
+    if failed_before:
+        retry = "not retried (--skip-failed)" if config.skip_failed and not config.force else (
+            "retrying (--skip-failed skips them)")
+        logger.warning("%d point%s failed before, %s: %s", len(failed_before), "s" * (len(failed_before) != 1), retry,
+                       "; ".join(failed_before[:5]) + (" ..." if len(failed_before) > 5 else ""))
+    return plan
 
 
 def select_definitions(config: RunConfig, dataset: Dataset, algorithms: list[str] | None) -> tuple[
@@ -143,44 +204,55 @@ def definitions_to_save(config: RunConfig, definitions: list[Definition]) -> lis
 
 
 def run_sweep(config: RunConfig, algorithms: list[str] | None = None) -> SweepReport:
-    """Build the dataset if needed, then run every pending point of every selected definition."""
+    """Check what the sweep needs (output folders, the dataset, ``--count``, the grid), build the dataset if needed,
+    then run every point that has no complete result: failed points again (unless ``skip_failed``), corrupt result
+    files again (reported), finished points never (unless ``force``)."""
+    check_writable_dir(res.results_dir(), "results folder", f"set {res.RESULTS_DIR_ENV} to a writable folder")
+    if config.save_index:
+        check_writable_dir(index_store.indexes_dir(), "indexes folder",
+                           f"set {index_store.INDEXES_DIR_ENV} to a writable folder")
     dataset = load_dataset(config.dataset)
+    check_count(dataset, config.count)
     definitions, unavailable = select_definitions(config, dataset, algorithms)
     if config.save_index:
         definitions = definitions_to_save(config, definitions)
     report = SweepReport(unavailable=unavailable)
     for name, reason in unavailable.items():
         logger.warning("skipping %s: unavailable: %s", name, reason)
+        if algorithms and name in algorithms:
+            report.failed.append(f"{name}: unavailable: {reason}")
     if algorithms and not definitions:
         raise TopobenchError("; ".join(f"{n} is unavailable: {r}" for n, r in unavailable.items()))
+    n_queries = len(dataset.test)
+    plan = _plan(config, definitions, n_queries, report)
     context = mp.get_context("spawn")
-    for definition in tqdm(definitions, desc=f"{config.dataset}", unit="build"):
-        pending = _pending(config, definition)
-        report.skipped += len(definition.query_argument_groups) - len(pending)
-        saved = index_store.index_folder(config.dataset, definition.algorithm, definition.arguments)
+    for definition, pending in tqdm(plan, desc=f"{config.dataset}", unit="build"):
+        saved = index_store.saved_folder(config.dataset, definition.algorithm, definition.arguments)
         save = config.save_index and (config.force or not (saved / index_store.RECORD).exists())
         if not pending and not save:
             logger.debug("%s: all points done, skipped", definition)
             continue
         logger.info("running %s (%d points%s)", definition, len(pending), ", saving the index" if save else "")
         started = time.time()
-        _run_isolated(context, config, definition, pending, save)
+        _run_isolated(context, config, definition, pending, n_queries, save)
         if save:
-            if (saved / index_store.RECORD).exists() and (saved / index_store.RECORD).stat().st_mtime >= started - 1:
-                report.saved.append(saved)
+            record = index_store.index_folder(config.dataset, definition.algorithm, definition.arguments)
+            if (record / index_store.RECORD).exists() and (record / index_store.RECORD).stat().st_mtime >= started - 1:
+                report.saved.append(record)
             else:
                 report.failed.append(f"{definition.algorithm} {list(definition.arguments)}: index not saved")
-        paths = _point_paths(config, definition)
         for i in pending:
-            if paths[i].exists():
+            if _fresh(config, definition, i, n_queries, started):
                 report.ran += 1
             else:
-                report.failed.append(f"{definition.algorithm} {list(definition.arguments)} "
-                                     f"{list(definition.query_argument_groups[i])}")
+                path = _point_paths(config, definition)[i]
+                why = res.read_failure(path).get("status") or "no result written (see the errors logged above)"
+                report.failed.append(f"{_label(definition, i)}: {why}")
     return report
 
 
-def _run_isolated(context, config: RunConfig, definition: Definition, pending: list[int], save: bool = False) -> None:
+def _run_isolated(context, config: RunConfig, definition: Definition, pending: list[int], n_queries: int,
+                  save: bool = False) -> None:
     """Run one definition in a child process; record a timeout or a crash for the points it did not write."""
     started = time.time()
     child = context.Process(target=_child_main, args=(config, definition, pending, logging.getLogger().level, save),
@@ -199,10 +271,10 @@ def _run_isolated(context, config: RunConfig, definition: Definition, pending: l
         return
     logger.error("%s %s", definition, status)
     for i in pending:
-        path = _point_paths(config, definition)[i]
-        if not path.exists():
-            res.write_failure(path, {"status": status, "definition": str(definition),
-                                     "query_args": list(definition.query_argument_groups[i]), "started": started})
+        if not _fresh(config, definition, i, n_queries, started):
+            res.write_failure(_point_paths(config, definition)[i], {
+                "status": status, "definition": str(definition),
+                "query_args": list(definition.query_argument_groups[i]), "started": started})
 
 
 def _die_with_parent() -> None:
@@ -217,20 +289,24 @@ def _child_main(config: RunConfig, definition: Definition, pending: list[int], l
                 save: bool = False) -> None:
     _die_with_parent()
     logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
+    written: list[int] = []
     try:
-        run_definition(config, definition, pending, save)
-    except Exception:  # noqa: BLE001 - recorded per point, the sweep goes on
+        run_definition(config, definition, pending, save, written)
+    except Exception as exc:  # noqa: BLE001 - recorded per point, the sweep goes on
         error = traceback.format_exc()
         logger.error("%s failed:\n%s", definition, error)
+        status = f"error: {type(exc).__name__}: {exc}".splitlines()[0][:500]
         for i in pending:
-            path = _point_paths(config, definition)[i]
-            if not path.exists():
-                res.write_failure(path, {"status": "error", "definition": str(definition),
-                                         "query_args": list(definition.query_argument_groups[i]), "error": error})
+            if i not in written:
+                res.write_failure(_point_paths(config, definition)[i], {
+                    "status": status, "definition": str(definition),
+                    "query_args": list(definition.query_argument_groups[i]), "error": error})
 
 
-def run_definition(config: RunConfig, definition: Definition, pending: list[int], save: bool = False) -> None:
-    """Build the index once (and save it when ``save``), then measure and write each pending query-argument point.
+def run_definition(config: RunConfig, definition: Definition, pending: list[int], save: bool = False,
+                   written: list[int] | None = None) -> None:
+    """Build the index once (and save it when ``save``), then measure and write each pending query-argument point,
+    appending its position to ``written`` once its file is in place.
 
     Runs in the child."""
     dataset = load_dataset(config.dataset, build=False)
@@ -265,9 +341,9 @@ def run_definition(config: RunConfig, definition: Definition, pending: list[int]
             m = measure_single(index, dataset.test, config.count, config.runs)
         result = _to_result(config, definition, dataset, index, qargs, m, build_time, size)
         res.write_result(paths[i], result)
-        failure = res.failure_path(paths[i])
-        if failure.exists():
-            failure.unlink()
+        if written is not None:
+            written.append(i)
+        res.failure_path(paths[i]).unlink(missing_ok=True)
         logger.info("%s: %.1f QPS", result.name, 1.0 / max(m.best_search_time, 1e-12))
     index.done()
 

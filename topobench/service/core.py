@@ -35,6 +35,7 @@ from topobench.core.indexes import Index
 from topobench.core.registry import get_registry
 from topobench.datasets.store import Dataset, load_dataset
 from topobench.runs.index_store import IndexStoreError, SavedIndex, file_sha256
+from topobench.runs.results import readable_params
 from topobench.service.setup import resolve_saved
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,8 @@ class Limits:
 
 @dataclass
 class ServedIndex:
-    """One loaded index, its id (``<algorithm>/<build-args slug>``) and the query args it searches with."""
+    """One loaded index, its id (``<algorithm>/<readable build args>``, e.g. ``hnsw/32_200``; the saved folder's name
+    when two loaded builds read the same) and the query args it searches with."""
 
     id: str
     saved: SavedIndex
@@ -154,7 +156,10 @@ class RetrievalService:
             index.set_threads(1)
             logger.info("loaded %s from %s in %.2f s; query args %s (%s)", index, saved.folder,
                         time.perf_counter() - start, chosen, why)
-            served.append(ServedIndex(f"{algorithm}/{saved.slug}", saved, index, chosen, why))
+            index_id = f"{algorithm}/{readable_params(saved.build_args, [])}"
+            if any(other.id == index_id for other in served):  # two builds whose readable args agree
+                index_id = f"{algorithm}/{saved.slug}"
+            served.append(ServedIndex(index_id, saved, index, chosen, why))
         encoder, encoder_name = cls._load_encoder(served[0].saved, dataset)
         return cls(dataset, served, encoder, encoder_name, limits)
 
