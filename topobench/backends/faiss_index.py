@@ -1,5 +1,8 @@
 """Code shared by the faiss index plugins (flat, lsh, pq, ivf, ivf_pq, hnsw): each imports it as
-``from topobench.backends import faiss_index as common`` and is then construction only.
+``from topobench.backends import faiss_index as common`` and is then construction only — its constructor and
+``build`` (create, train and fill the faiss index); fitting, searching, threads, size, persistence, query arguments and
+counters live in the bases here (:class:`FaissIndex`, and :class:`ExhaustiveFaissIndex`, :class:`FaissIVFIndex`,
+:class:`FaissHNSWIndex` by search structure).
 
 What lives here, so that every faiss backend behaves the same way:
 
@@ -18,7 +21,8 @@ What lives here, so that every faiss backend behaves the same way:
 * size: the serialized size (``faiss.serialize_index``), the honest figure (an RSS delta is not).
 * persistence: ``save`` writes ``index.faiss`` with ``faiss.write_index``; ``load`` reads it back with
   ``faiss.read_index`` and re-applies the query arguments (``after_load``), so a loaded index answers as the built one.
-* counters: exhaustive indexes report ``distcomps`` = n per query; IVF indexes read ``faiss.cvar.indexIVF_stats``.
+* counters: exhaustive indexes report ``distcomps`` = n per query; IVF indexes read ``faiss.cvar.indexIVF_stats``,
+  HNSW indexes ``faiss.cvar.hnsw_stats``.
 """
 
 from __future__ import annotations
@@ -255,3 +259,55 @@ class FaissIVFIndex(FaissIndex):
     def stats(self) -> dict[str, float]:
         s = import_faiss().cvar.indexIVF_stats
         return {"distcomps": float(s.ndis + s.nq * self.nlist), "lists_probed": float(s.nlist)}
+
+
+class FaissHNSWIndex(FaissIndex):
+    """Base of the HNSW graph indexes: query args ``(efSearch,)``, searched with ``max(efSearch, k)``.
+
+    faiss returns fewer than k results when efSearch < k; searching with ``max(efSearch, k)`` as hnswlib and the HNSW
+    paper do makes both HNSW backends read the same grid the same way. Counters: ``distcomps`` and ``hops`` from
+    ``faiss.cvar.hnsw_stats`` (ndis, nhops), global to the process and summed over faiss's threads. ``build`` returns
+    an index with an ``hnsw`` member (``IndexHNSWFlat``, ``IndexHNSWSQ``, …); its efSearch is set here.
+    """
+
+    stats_names: ClassVar[tuple[str, ...]] = ("distcomps", "hops")
+    DEFAULT_EF_SEARCH: ClassVar[int] = 16  # faiss's default until set_query_arguments
+
+    def __init__(self, metric: str, *args: Any) -> None:
+        super().__init__(metric, *args)
+        self.ef_search = self.DEFAULT_EF_SEARCH
+        self._ef = self.ef_search  # efSearch in force: max(ef_search, largest k seen)
+
+    def fit(self, X: np.ndarray) -> None:
+        super().fit(X)
+        self.after_load()
+
+    def after_load(self) -> None:
+        self.index.hnsw.efSearch = self._ef
+
+    def set_query_arguments(self, efSearch: int = DEFAULT_EF_SEARCH) -> None:
+        super().set_query_arguments(efSearch)
+        self.ef_search = int(efSearch)
+        self._set_ef(self.ef_search)
+
+    def _set_ef(self, ef: int) -> None:
+        self._ef = ef
+        if self.index is not None:
+            self.index.hnsw.efSearch = ef
+
+    def query(self, q: np.ndarray, k: int) -> np.ndarray:
+        if k > self._ef:
+            self._set_ef(k)
+        return super().query(q, k)
+
+    def batch_query(self, Q: np.ndarray, k: int) -> None:
+        if k > self._ef:
+            self._set_ef(k)
+        super().batch_query(Q, k)
+
+    def reset_stats(self) -> None:
+        import_faiss().cvar.hnsw_stats.reset()
+
+    def stats(self) -> dict[str, float]:
+        s = import_faiss().cvar.hnsw_stats
+        return {"distcomps": float(s.ndis), "hops": float(s.nhops)}
