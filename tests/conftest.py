@@ -12,9 +12,10 @@ from topobench.core.registry import get_registry
 
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """datasets/ and results/ under tmp_path, the test plugins loaded, and a fresh registry."""
+    """datasets/, results/ and studies/ under tmp_path, the test plugins loaded, and a fresh registry."""
     monkeypatch.setenv("TOPOBENCH_DATASETS", str(tmp_path / "datasets"))
     monkeypatch.setenv("TOPOBENCH_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("TOPOBENCH_STUDIES", str(tmp_path / "studies"))  # not the checkout's committed studies/
     monkeypatch.setenv("TOPOBENCH_PLUGIN_DIRS", TEST_PLUGIN_DIRS)
     get_registry.cache_clear()
     yield tmp_path

@@ -162,7 +162,8 @@ def dataset_page(dataset: str, img: Path) -> tuple[str, list[tuple[int, bool]]]:
     return h.page(f"topobench: {dataset}", body), found
 
 
-def index_page(pages: Sequence[tuple[str, list[tuple[int, bool]]]]) -> str:
+def index_page(pages: Sequence[tuple[str, list[tuple[int, bool]]]], studies: Sequence[str] = ()) -> str:
+    """The index: a row per dataset page, then ``studies`` (the "Studies" section's HTML fragments, if any)."""
     rows = []
     for dataset, found in pages:
         best = [r for c, b in found for r in summary_rows([dataset], c, b, levels=(0.95,)) if r["qps"] is not None]
@@ -171,13 +172,16 @@ def index_page(pages: Sequence[tuple[str, list[tuple[int, bool]]]]) -> str:
                      ", ".join(f"{c}{' batch' if b else ''}" for c, b in found),
                      f"{top['qps']:.1f} ({top['algorithm']}, k={top['count']})" if top else None])
     table = h.table(["dataset", "counts (k)", "best QPS at k-NN recall ≥ 0.95"], rows, [False, False, True])
-    return h.page("topobench report", [h.heading(1, "topobench report"), table])
+    return h.page("topobench report", [h.heading(1, "topobench report"), *([table] if rows else []), *studies])
 
 
 def write_report(out: Path, datasets: Sequence[str] | None = None) -> list[Path]:
-    """Write ``out/index.html`` and ``out/<dataset>.html`` (+ ``out/img/*.png``); return the pages written."""
+    """Write ``out/index.html`` and ``out/<dataset>.html`` (+ ``out/img/*.png``), and ``out/studies/<name>/`` for
+    every study with cell files (:mod:`topobench.study.report`); return the pages written."""
+    from topobench.study.report import find_studies, studies_index, write_study_pages
+
     names = list(datasets) if datasets else result_datasets()
-    if not names:
+    if not names and not find_studies():
         raise NoResultsError(f"no results under {results_dir()} to report on: run {run_hint('NAME')} first")
     index = out / "index.html"
     if out.exists() and any(out.iterdir()) and h.GENERATOR not in (index.read_text() if index.exists() else ""):
@@ -189,7 +193,9 @@ def write_report(out: Path, datasets: Sequence[str] | None = None) -> list[Path]
             html, found = dataset_page(name, tmp / "img")
             (tmp / f"{name}.html").write_text(html, encoding="utf-8")
             pages.append((name, found))
-        (tmp / "index.html").write_text(index_page(pages), encoding="utf-8")
-    written = [out / "index.html", *(out / f"{name}.html" for name, _ in pages)]
+        studies = write_study_pages(tmp / "studies")  # a page per studies/<name>/cells/, from the cells alone
+        (tmp / "index.html").write_text(index_page(pages, studies_index(studies)), encoding="utf-8")
+    written = [out / "index.html", *(out / f"{name}.html" for name, _ in pages),
+               *(out / s.href for s in studies if s.href)]
     logger.info("wrote %s", ", ".join(map(str, written)))
     return written

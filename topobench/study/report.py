@@ -16,6 +16,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -202,15 +203,42 @@ def find_studies(root: Path | None = None) -> list[tuple[str, Path]]:
             if d.is_dir() and (d / "cells").is_dir() and any((d / "cells").glob("*.json"))]
 
 
+@dataclass(frozen=True)
+class StudyPage:
+    """One study in the ``plot.py --report`` index: its page (relative to the report folder), or why it has none."""
+
+    name: str
+    href: str | None
+    cells: int
+    variants: int
+    error: str | None = None
+
+
 def write_study_pages(out: Path, root: Path | None = None, studies_file: Path = STUDIES_FILE,
-                      back: str | None = "../../index.html") -> list[tuple[str, str, int, int]]:
-    """For ``plot.py --report``: a report folder ``out/<name>/`` per study of :func:`find_studies`, spec from
-    ``studies_file`` (:func:`study_spec`); returns ``(name, page path relative to out, cells, variants)`` per study."""
-    rows = []
+                      back: str | None = "../../index.html") -> list[StudyPage]:
+    """For ``plot.py --report``: a report folder ``out/<name>/`` per study of :func:`find_studies`, its spec from
+    ``studies_file`` (:func:`study_spec`). A study whose cells cannot be reported (a broken cell file, an unknown
+    baseline) gets no page and its reason instead, so one bad study does not cost the whole report."""
+    pages = []
     for name, folder in find_studies(root):
-        cells = read_cells(folder)
-        spec = study_spec(name, cells, studies_file)
-        a, files = _build(cells, spec, out / name, back)
-        rows.append((name, f"{out.name}/{name}/{files[1].name}", len(cells), len(a.variants)))
+        try:
+            cells = read_cells(folder)
+            a, files = _build(cells, study_spec(name, cells, studies_file), out / name, back)
+        except TopobenchError as exc:
+            logger.warning("report: study %s not reported: %s", name, exc)
+            pages.append(StudyPage(name, None, 0, 0, str(exc)))
+            continue
+        pages.append(StudyPage(name, f"{out.name}/{name}/{files[1].name}", len(cells), len(a.variants)))
         logger.info("report: study %s, %d cells", name, len(cells))
-    return rows
+    return pages
+
+
+def studies_index(pages: Sequence[StudyPage]) -> list[str]:
+    """The "Studies" section of the ``plot.py --report`` index page (HTML fragments); empty without studies."""
+    if not pages:
+        return []
+    rows = [[h.link(p.href, p.name) if p.href else p.name, p.cells, p.variants, p.error or ""] for p in pages]
+    return [h.heading(2, "Studies", "studies"),
+            h.paragraph(f"Rebuilt from the cell files under {studies_dir()}/<name>/cells/ (python study.py report NAME "
+                        "writes the same into studies/<name>/report/).", "note"),
+            h.table(["study", "cells", "variants", "not reported because"], rows, [False, True, True, False])]
