@@ -16,6 +16,8 @@ from pathlib import Path
 from topobench.cli.common import add_verbosity, guarded
 from topobench.cli.options import OneLineParser, fraction, positive_float, positive_int
 from topobench.core.errors import ConfigError, TopobenchError
+from topobench.core.paths import check_output_dir, check_output_file, check_writable_dir, writing
+from topobench.report.formats import image_format
 
 logger = logging.getLogger("topobench")
 
@@ -140,8 +142,21 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checked_plot(args: argparse.Namespace) -> int:
+    """``_plot`` with its destination checked before anything is drawn, and a failed write as one line."""
+    if args.report:
+        args.report = check_output_dir(args.report, "report folder (--report)")
+    elif args.output:
+        args.output = check_output_file(args.output, "output file (-o)")
+        image_format(args.output)
+    else:
+        check_writable_dir("plots", "plots folder", "pass -o FILE")
+    with writing(args.report or args.output or "plots/", "the plot"):
+        return _plot(args)
+
+
 def plot_main(argv: Sequence[str] | None = None) -> int:
-    return guarded(_plot, plot_parser(), argv)
+    return guarded(_checked_plot, plot_parser(), argv)
 
 
 # --- export.py ----------------------------------------------------------------------------------------------------
@@ -184,5 +199,12 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checked_export(args: argparse.Namespace) -> int:
+    """``_export`` with its destination checked before anything is read, and a failed write as one line."""
+    args.output = check_output_file(args.output, "output file (-o)")
+    with writing(args.output, "the export"):
+        return _export(args)
+
+
 def export_main(argv: Sequence[str] | None = None) -> int:
-    return guarded(_export, export_parser(), argv)
+    return guarded(_checked_export, export_parser(), argv)

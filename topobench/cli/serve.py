@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from topobench.cli.common import add_verbosity, guarded
+from topobench.cli.options import OneLineParser, port, positive_int
 from topobench.core.errors import TopobenchError
 
 
 def serve_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="serve.py", description="Serve saved indexes over HTTP: POST /encode, "
+    p = OneLineParser(prog="serve.py", description="Serve saved indexes over HTTP: POST /encode, "
                                 "POST /search, GET /health, GET /indexes; OpenAPI docs at /docs.")
     p.add_argument("--dataset", help="dataset whose saved indexes to serve, e.g. scifact-minilm")
     p.add_argument("--algorithm", help="comma-separated algorithms with a saved index (run.py --save-index)")
@@ -30,10 +31,10 @@ def serve_parser() -> argparse.ArgumentParser:
                    help="query args to search with (e.g. 120); default: the fastest stored result of that build "
                         "with k-nn >= 0.95, else the last algos.yaml group")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
-    p.add_argument("--max-texts", type=int, default=64, help="texts per /encode request (default 64)")
-    p.add_argument("--max-text-chars", type=int, default=10_000, help="characters per text (default 10000)")
-    p.add_argument("--max-k", type=int, default=1000, help="largest k a /search may ask for (default 1000)")
+    p.add_argument("--port", type=port, default=8000, help="port to listen on, 0: any free one (default 8000)")
+    p.add_argument("--max-texts", type=positive_int, default=64, help="texts per /encode request (default 64)")
+    p.add_argument("--max-text-chars", type=positive_int, default=10_000, help="characters per text (default 10000)")
+    p.add_argument("--max-k", type=positive_int, default=1000, help="largest k a /search may ask for (default 1000)")
     p.add_argument("--no-build", action="store_true",
                    help="fail instead of building and saving an index that is not saved yet")
     p.add_argument("--definitions", type=Path,
@@ -62,8 +63,6 @@ def _serve(args: argparse.Namespace) -> int:
     if not args.dataset or not args.algorithm:
         raise TopobenchError("--dataset and --algorithm are required (e.g. --dataset scifact-minilm --algorithm "
                              "hnsw); `python serve.py --list` shows the saved indexes")
-    if min(args.max_texts, args.max_text_chars, args.max_k) < 1 or not 0 <= args.port <= 65535:
-        raise TopobenchError("--max-texts, --max-text-chars and --max-k must be positive and --port in 0..65535")
     from topobench.runs.index_store import parse_args_list
     from topobench.service.core import Limits, RetrievalService
     from topobench.service.server import bind, serve_forever, url_of

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from topobench.cli.common import add_verbosity, guarded
+from topobench.cli.options import OneLineParser, finite_float, integer
 from topobench.core.errors import ConfigError
+from topobench.core.paths import check_writable_dir
 from topobench.training.config import TrainConfig, parse_assignments
 
 DICT_FIELDS = ("loss_args", "encoder_args")
@@ -31,8 +33,8 @@ def _flag(name: str) -> str:
 def train_parser() -> argparse.ArgumentParser:
     from topobench.training.recipes import RECIPES
 
-    p = argparse.ArgumentParser(prog="train.py", description="Fine-tune an encoder through a hard-negative curriculum.",
-                                epilog="Flags override the recipe; the recipe overrides the defaults shown.")
+    p = OneLineParser(prog="train.py", description="Fine-tune an encoder through a hard-negative curriculum.",
+                      epilog="Flags override the recipe; the recipe overrides the defaults shown.")
     p.add_argument("--recipe", choices=sorted(RECIPES),
                    help="start from this named recipe (topobench/training/recipes.py)")
     p.add_argument("--output", type=Path, help="run folder (default: checkpoints/<corpus>-<encoder>-<recipe|loss>)")
@@ -64,9 +66,10 @@ def _default(field: dataclasses.Field) -> Any:
     return None
 
 
-def _scalar_type(hint: Any) -> type:
+def _scalar_type(hint: Any) -> Any:
+    """The argparse type of a scalar field: whole and finite numbers are checked here, ranges by TrainConfig."""
     options = [t for t in typing.get_args(hint) if t is not type(None)] or [hint]
-    return options[0]
+    return {int: integer, float: finite_float}.get(options[0], options[0])
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -93,6 +96,7 @@ def _train(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     output = args.output or checkpoints_dir() / f"{config.corpus}-{config.encoder}-{args.recipe or config.loss}"
+    output = check_writable_dir(output, "run folder (--output)", "pass --output with a writable folder")
     summary = train(config, output)
     best = summary["kept"][0] if summary["kept"] else {}
     print(json.dumps({"best": summary["best"], **{k: v for k, v in best.items() if k != "step"},

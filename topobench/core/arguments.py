@@ -71,6 +71,12 @@ def describe(hint: Any) -> str:
     return str(hint).replace("typing.", "").replace("NoneType", "None")
 
 
+def misfit(name: str, value: Any, hint: Any) -> str:
+    """``M='sixteen' should be of type int``: the words for a value that does not fit its annotation."""
+    finite = " and finite" if isinstance(value, float) and not math.isfinite(value) else ""
+    return f"{name}={value!r} should be of type {describe(hint)}{finite}"
+
+
 def check_values(func: Callable[..., Any], where: str, *args: Any, **kwargs: Any) -> None:
     """Bind ``args``/``kwargs`` to ``func``'s signature (a class: its constructor) and check each value against its
     annotation; the first misfit is a ``ConfigError`` naming ``where``, the parameter, the value and the type."""
@@ -88,5 +94,4 @@ def check_values(func: Callable[..., Any], where: str, *args: Any, **kwargs: Any
                   else list(value.values()) if kind is inspect.Parameter.VAR_KEYWORD else [value])
         for v in values:
             if not fits(v, hint):
-                finite = " and finite" if isinstance(v, float) and not math.isfinite(v) else ""
-                raise ConfigError(f"{where}: {name}={v!r} should be of type {describe(hint)}{finite}; fix the value")
+                raise ConfigError(f"{where}: {misfit(name, v, hint)}; fix the value")

@@ -29,15 +29,15 @@ def expand(path: str | os.PathLike[str]) -> Path:
     return Path(os.path.expanduser(os.fspath(path)))
 
 
-def _existing_ancestor(path: Path, what: str) -> Path:
-    """The nearest existing folder at or above ``path``; a file on the way is an error."""
+def _existing_ancestor(path: Path, what: str, shown: Path) -> Path:
+    """The nearest existing folder at or above ``path``; a file on the way is an error about ``shown``."""
     current = path.absolute()
     while not current.exists():
         if current.parent == current:
             break
         current = current.parent
     if not current.is_dir():
-        raise ConfigError(f"{what} {path} cannot be created: {current} is a file, not a folder; pick another path")
+        raise ConfigError(f"{what} {shown} cannot be created: {current} is a file, not a folder; pick another path")
     return current
 
 
@@ -63,7 +63,7 @@ def check_writable_dir(folder: str | os.PathLike[str], what: str, fix: str, min_
     folder = expand(folder)
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{what} {folder} is a file, not a folder: {fix}")
-    _probe(_existing_ancestor(folder, what), what, folder, fix, min_free)
+    _probe(_existing_ancestor(folder, what, folder), what, folder, fix, min_free)
     return folder
 
 
@@ -74,7 +74,7 @@ def check_output_file(path: str | os.PathLike[str], what: str, fix: str = "pick 
     path = expand(path)
     if path.is_dir():
         raise ConfigError(f"{what} {path} is a folder: name a file inside it, e.g. {path / 'out'}")
-    _probe(_existing_ancestor(path.parent, what), what, path, fix, min_free)
+    _probe(_existing_ancestor(path.parent, what, path), what, path, fix, min_free)
     return path
 
 
@@ -85,7 +85,7 @@ def check_output_dir(path: str | os.PathLike[str], what: str, fix: str = "pick a
     path = expand(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{what} {path} is a file, not a folder: {fix}")
-    _probe(_existing_ancestor(path.absolute().parent, what), what, path, fix, min_free)
+    _probe(_existing_ancestor(path.absolute().parent, what, path), what, path, fix, min_free)
     return path
 
 

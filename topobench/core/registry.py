@@ -30,6 +30,7 @@ from typing import Any
 import pluggy
 
 from topobench.core import hookspecs
+from topobench.core.arguments import check_values
 from topobench.core.errors import ConfigError, PluginError, UnavailableError, UnknownNameError
 
 logger = logging.getLogger(__name__)
@@ -113,8 +114,9 @@ class Registry:
 
         Errors, each one line naming the fix: an unknown name is an ``UnknownNameError`` (listing the known names);
         with ``check_available`` (default), a class that cannot run here is an ``UnavailableError`` with its reason;
-        arguments that do not fit the constructor are a ``ConfigError`` naming the parameters it takes. Errors the
-        constructor itself raises pass through unchanged.
+        arguments that do not fit the constructor, in number or in annotated type (``depth='abc'`` for
+        ``depth: int``), are a ``ConfigError`` naming the parameters it takes. Errors the constructor itself raises
+        pass through unchanged.
         """
         registration = self.get(kind, name)
         reason = registration.unavailable_reason() if check_available else None
@@ -127,6 +129,7 @@ class Registry:
             given = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())]) or "no arguments"
             raise ConfigError(f"{SINGULAR[kind]} {name!r} cannot be built with ({given}): {exc}; it takes "
                               f"{_parameters(signature)}") from None
+        check_values(registration.cls, f"{SINGULAR[kind]} {name!r}", *args, **kwargs)  # annotated types, NaN
         return registration.cls(*args, **kwargs)
 
 

@@ -16,11 +16,13 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from topobench.core.atomic import atomic_path
 from topobench.core.errors import NoResultsError, TopobenchError
 from topobench.core.registry import get_registry
 from topobench.metrics.registry import Point, get_metric
 from topobench.metrics.scoring import Metric
 from topobench.report.export import load_points
+from topobench.report.formats import image_format
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +72,10 @@ def plot(datasets: Sequence[str], x: str = "k-nn", y: str = "qps", count: int = 
     unknown metric, ``NoResultsError`` when a dataset has no (applicable) results, ``DatasetError`` when a metric needs
     a dataset file that is missing.
     """
+    fmt = image_format(out)
     fig = figure(datasets, x, y, count, batch, raw, only)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=100, format=fmt)
     logger.info("wrote %s", out)
     return out
 

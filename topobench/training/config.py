@@ -10,9 +10,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from topobench.core.arguments import fits, misfit
 from topobench.core.errors import ConfigError
 
 STAGE_KEYS = ("epochs", "negatives", "refresh_steps", "refresh_epochs")
@@ -31,6 +33,16 @@ def parse_value(text: str) -> Any:
         except ValueError:
             continue
     return text.strip()
+
+
+def check_fields(obj: Any, where: str, exclude: tuple[str, ...] = ()) -> None:
+    """Each field of the dataclass ``obj`` against its annotation (a string where a number belongs, NaN, a float
+    where a whole number belongs): a ``ConfigError`` prefixed with ``where`` for the first misfit."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if f.name not in exclude and not fits(value, hints[f.name]):
+            raise ConfigError(f"{where}{misfit(f.name, value, hints[f.name])}")
 
 
 def parse_assignments(text: str, where: str) -> dict[str, Any]:
@@ -67,10 +79,17 @@ class Stage:
             raise ConfigError(f"stage {spec!r}: expected miner[:key=value,...], e.g. bm25:epochs=1,negatives=1")
         values = parse_assignments(rest, f"stage {spec!r}")
         own = {k: values.pop(k) for k in STAGE_KEYS if k in values}
-        stage = cls(miner=miner.strip(), miner_args=values, **own)
-        if stage.epochs <= 0 or min(stage.negatives, stage.refresh_steps, stage.refresh_epochs) < 0:
-            raise ConfigError(f"stage {spec!r}: epochs must be > 0; negatives and refresh_* ≥ 0")
-        return stage
+        return cls(miner=miner.strip(), miner_args=values, **own)
+
+    def __post_init__(self) -> None:
+        """Refuse values of the wrong type or range (``epochs=abc``, ``negatives=-1``, ``epochs=nan``) up front."""
+        check_fields(self, f"stage {self.miner!r}: ", exclude=("miner_args",))
+        if not self.miner.strip():
+            raise ConfigError("a stage needs a miner name, e.g. bm25:epochs=1,negatives=1")
+        if self.epochs <= 0 or min(self.negatives, self.refresh_steps, self.refresh_epochs) < 0:
+            raise ConfigError(f"stage {self.miner!r}: epochs must be > 0, negatives and refresh_* >= 0 (got "
+                              f"epochs={self.epochs}, negatives={self.negatives}, refresh_steps={self.refresh_steps}, "
+                              f"refresh_epochs={self.refresh_epochs})")
 
     def spec(self) -> str:
         items = {"epochs": self.epochs, "negatives": self.negatives, "refresh_steps": self.refresh_steps,
@@ -120,10 +139,16 @@ class TrainConfig:
         # Stages arrive as Stage objects, spec strings (recipes, the command line) or dicts (a saved config.json).
         self.stages = [Stage.parse(s) if isinstance(s, str) else Stage(**s) if isinstance(s, dict) else s
                        for s in self.stages]
-        positive = ("batch_size", "grad_accum", "max_length", "encode_batch_size", "save_steps")
+        check_fields(self, "", exclude=("stages",))
+        positive = ("batch_size", "grad_accum", "max_length", "encode_batch_size", "save_steps", "keep_best")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("dev_queries", "eval_steps", "seed", "weight_decay", "max_grad_norm"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be at least 0, got {getattr(self, name)}")
+        if self.max_train_queries is not None and self.max_train_queries < 1:
+            raise ConfigError(f"max_train_queries must be at least 1 (or left out), got {self.max_train_queries}")
         if not self.stages:
             raise ConfigError("the curriculum needs at least one stage")
         if self.batch_size < 2:
