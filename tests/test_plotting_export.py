@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import logging
 
+import h5py
 import numpy as np
 import pytest
 
+from topobench.cli.main import plot_main
 from topobench.core.errors import DatasetError, NoResultsError, UnknownNameError
 from topobench.datasets.store import DATA_DIR_ENV, dataset_path, write_dataset
 from topobench.metrics.registry import get_metric
@@ -99,6 +101,42 @@ def test_plot_errors_name_the_fix(bench):
     with pytest.raises(DatasetError, match="ds-b.hdf5 back"):
         plot(["ds-b"], out=bench / "c.png")
     assert plot(["ds-b"], x="build", y="qps", out=bench / "c.png").exists()  # needs no dataset file
+
+
+def test_plot_without_dataset_draws_each_dataset_with_results(bench, monkeypatch, capsys):
+    monkeypatch.chdir(bench)
+    # ds-c has batch results only, at count 20: drawn in batch mode at its own count.
+    with h5py.File(dataset_path("ds-a")) as f:
+        rows = f["neighbors"][:, :20]
+        write_dataset(dataset_path("ds-c"), train=f["train"][:], test=f["test"][:], distance="euclidean",
+                      neighbors=f["neighbors"][:], distances=f["distances"][:])
+        write_result(result_path("ds-c", 20, "exact", True, [], []), Result(
+            dataset="ds-c", algorithm="exact", name="exact()", count=20, batch=True, distance="euclidean",
+            build_args=[], query_args=[], build_time=0.1, index_size_bytes=1000, best_search_time=1e-4, run_count=1,
+            threads=2, times=np.full(6, 1e-4), neighbors=rows, distances=f["distances"][:, :20]))
+    assert plot_main([]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    expected = ["plots/ds-a_k-nn_qps_10.png", "plots/ds-b_k-nn_qps_10.png", "plots/ds-c_k-nn_qps_20.png"]
+    assert printed == [f"wrote {path}" for path in expected]
+    for path in expected:
+        assert (bench / path).read_bytes().startswith(PNG_MAGIC)
+    assert "batch" in figure(["ds-c"], count=20, batch=True).axes[0].get_title()
+    # A metric that applies to one dataset only: the others are skipped with the reason, the command succeeds.
+    assert plot_main(["-y", "ndcg@10", "-x", "qps", "--count", "10"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["wrote plots/ds-a_qps_ndcg@10_10.png"]
+    # -o names one file: refused without --dataset, before anything is drawn.
+    assert plot_main(["-o", "one.png"]) == 2
+    assert "without --dataset plot.py draws one PNG per dataset" in capsys.readouterr().err
+    assert not (bench / "one.png").exists()
+
+
+def test_plot_without_dataset_and_without_results_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(RESULTS_DIR_ENV, str(tmp_path / "results"))
+    monkeypatch.chdir(tmp_path)
+    assert plot_main([]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: no results under") and "python run.py --dataset" in err[0]
+    assert not (tmp_path / "plots").exists() or not any((tmp_path / "plots").iterdir())
 
 
 def test_export_csv_header_and_rows(bench):

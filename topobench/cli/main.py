@@ -104,15 +104,22 @@ def run_main(argv: Sequence[str] | None = None) -> int:
 
 # --- plot.py ------------------------------------------------------------------------------------------------------
 
+DEFAULT_PLOT_COUNT = 10  # --count of plot.py --dataset D (without --dataset, each dataset's largest count)
+
+
 def plot_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="plot.py", description="Draw recall-vs-QPS Pareto frontiers from results/.")
     p.add_argument("--dataset", action="append",
-                   help="dataset to draw (repeat to overlay several); with --report: the datasets to report on "
-                        "(default: all with results)")
+                   help="dataset to draw (repeat to overlay several); default: every dataset with results, one PNG "
+                        "each under plots/; with --report: the datasets to report on (default: all with results)")
     p.add_argument("-x", "--x-axis", default="k-nn", help="metric on the x axis (default k-nn)")
     p.add_argument("-y", "--y-axis", default="qps", help="metric on the y axis (default qps)")
-    p.add_argument("--count", type=positive_int, default=10, help="results of this --count (default 10)")
-    p.add_argument("--batch", action="store_true", help="plot batch-mode results")
+    p.add_argument("--count", type=positive_int,
+                   help=f"results of this --count (default {DEFAULT_PLOT_COUNT}; without --dataset: each dataset's "
+                        "largest)")
+    p.add_argument("--batch", action="store_true",
+                   help="plot batch-mode results (without --dataset, the default is single-query results where a "
+                        "dataset has them, else batch)")
     p.add_argument("--raw", action="store_true", help="also draw every point, not only the frontier")
     p.add_argument("--algorithm", help="comma-separated algorithms to draw (default: all with results)")
     p.add_argument("-o", "--output", type=Path, help="output PNG (default plots/<datasets>_<x>_<y>.png)")
@@ -130,13 +137,22 @@ def _plot(args: argparse.Namespace) -> int:
         pages = write_report(args.report, args.dataset)
         print(f"wrote {len(pages)} pages to {args.report}: {', '.join(p.name for p in pages)}")
         return 0
+    only = [a.strip() for a in args.algorithm.split(",") if a.strip()] if args.algorithm else None
     if not args.dataset:
-        raise TopobenchError("--dataset is required (e.g. --dataset random-xs-20-angular), or --report OUT/")
+        if args.output:
+            raise TopobenchError("-o names one file, but without --dataset plot.py draws one PNG per dataset under "
+                                 "plots/: name the datasets with --dataset, or leave -o out")
+        from topobench.report.plotting import plot_every_dataset
+
+        for path in plot_every_dataset(args.x_axis, args.y_axis, args.count, True if args.batch else None, args.raw,
+                                       only):
+            print(f"wrote {path}")
+        return 0
     from topobench.report.plotting import plot
 
-    out = args.output or Path("plots") / f"{'+'.join(args.dataset)}_{args.x_axis}_{args.y_axis}_{args.count}.png"
-    only = [a.strip() for a in args.algorithm.split(",") if a.strip()] if args.algorithm else None
-    path = plot(args.dataset, x=args.x_axis, y=args.y_axis, count=args.count, batch=args.batch, raw=args.raw, out=out,
+    count = args.count or DEFAULT_PLOT_COUNT
+    out = args.output or Path("plots") / f"{'+'.join(args.dataset)}_{args.x_axis}_{args.y_axis}_{count}.png"
+    path = plot(args.dataset, x=args.x_axis, y=args.y_axis, count=count, batch=args.batch, raw=args.raw, out=out,
                 only=only)
     print(f"wrote {path}")
     return 0

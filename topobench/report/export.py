@@ -75,6 +75,15 @@ def result_datasets() -> list[str]:
     return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
 
 
+def result_sections(dataset: str) -> list[tuple[int, bool]]:
+    """The (count, batch) combinations ``dataset`` has results for: counts ascending, single-query mode first."""
+    found = set()
+    for folder in (results_dir() / dataset).glob("*/*"):
+        if folder.is_dir() and folder.parent.name.isdigit() and any(folder.glob("*.hdf5")):
+            found.add((int(folder.parent.name), folder.name.endswith("-batch")))
+    return sorted(found)
+
+
 def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 

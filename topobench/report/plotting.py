@@ -17,12 +17,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from topobench.core.atomic import atomic_path
-from topobench.core.errors import NoResultsError, TopobenchError
+from topobench.core.errors import DatasetError, NoResultsError, TopobenchError
 from topobench.core.registry import get_registry
 from topobench.metrics.registry import Point, get_metric
 from topobench.metrics.scoring import Metric
-from topobench.report.export import load_points
+from topobench.report.export import load_points, result_datasets, result_sections, run_hint
 from topobench.report.formats import image_format
+from topobench.runs.results import results_dir
 
 logger = logging.getLogger(__name__)
 
@@ -129,3 +130,39 @@ def figure(datasets: Sequence[str], x: str = "k-nn", y: str = "qps", count: int 
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
     return fig
+
+
+
+def plot_every_dataset(x: str = "k-nn", y: str = "qps", count: int | None = None, batch: bool | None = None,
+                       raw: bool = False, only: Sequence[str] | None = None,
+                       folder: Path = Path("plots")) -> list[Path]:
+    """``plot.py`` without ``--dataset``: one PNG per dataset with results, ``folder/<dataset>_<x>_<y>_<count>.png``.
+
+    Each dataset is drawn at ``count`` (default: the largest count it has results for), in batch mode when ``batch``
+    is True, single-query mode when False, and by default single-query mode where it has such results, else batch. A
+    dataset without results of that kind, or whose results lack one of the metrics (``ndcg@10`` of a ``random-*``
+    dataset), is skipped with a warning. Raises ``NoResultsError`` when there are no results at all, or when no
+    dataset could be drawn (naming why for each).
+    """
+    datasets = result_datasets()
+    if not datasets:
+        raise NoResultsError(f"no results under {results_dir()} to plot: run {run_hint('NAME')} first")
+    written, skipped = [], []
+    for dataset in datasets:
+        found = [(c, b) for c, b in result_sections(dataset) if count is None or c == count]
+        modes = [m for m in ((batch,) if batch is not None else (False, True)) if any(b == m for _, b in found)]
+        if not modes:
+            kind = {None: "", False: "single-query ", True: "batch "}[batch]
+            skipped.append(f"{dataset}: no {kind}results" + (f" of count {count}" if count is not None else ""))
+            continue
+        mode = modes[0]
+        chosen = max(c for c, b in found if b == mode)
+        try:
+            written.append(plot([dataset], x, y, chosen, mode, raw, folder / f"{dataset}_{x}_{y}_{chosen}.png", only))
+        except (NoResultsError, DatasetError) as exc:
+            skipped.append(f"{dataset}: {exc}")
+    for line in skipped:
+        logger.warning("not drawn: %s", line)
+    if not written:
+        raise NoResultsError(f"nothing to plot for -x {x} -y {y}: {'; '.join(skipped)}")
+    return written
