@@ -259,10 +259,10 @@ def test_read_cells_names_a_broken_file(tmp_path):
     _write_cells(tmp_path / "cells", cells)
     assert read_cells(tmp_path / "cells") == sorted(cells, key=lambda c: c["cell"])
     (tmp_path / "cells" / "broken.json").write_text("{not json")
-    with pytest.raises(StudyDataError, match=r"broken\.json: not a readable JSON cell file"):
+    with pytest.raises(TopobenchError, match=r"broken\.json is not a readable cell file"):
         read_cells(tmp_path / "cells")
     (tmp_path / "cells" / "broken.json").write_text(json.dumps({"format": 2}))
-    with pytest.raises(StudyDataError, match="format 1, got 2"):
+    with pytest.raises(TopobenchError, match="not a format-1 cell file"):
         read_cells(tmp_path / "cells")
 
 
@@ -278,7 +278,7 @@ def test_html_report_links_a_page_per_study(workspace, monkeypatch):
     assert workspace / "out" / "studies" / "mini" / "index.html" in written
     index = (workspace / "out" / "index.html").read_text()
     assert '<a href="studies/mini/index.html">mini</a>' in index
-    assert "broken" in index and "expected a cell object with format 1" in index
+    assert "broken" in index and "not a format-1 cell file" in index
     page = (workspace / "out" / "studies" / "mini" / "index.html").read_text()
     assert '<img src="task.png"' in page and '<a href="../../index.html">' in page
     assert "Baseline: topo weight=0.0 (the study names none: the first variant)." in page

@@ -12,9 +12,7 @@ carries :data:`MARKER`) or empty.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,39 +21,22 @@ from typing import Any
 from topobench.core.atomic import atomic_path
 from topobench.core.errors import TopobenchError
 from topobench.report import html as h
-from topobench.study.analysis import StudyAnalysis, StudyDataError, analyse
+from topobench.study.analysis import StudyAnalysis, analyse
+from topobench.study.cells import read_cell, studies_dir
 from topobench.study.figures import Drawn, draw_figures
 from topobench.study.tables import Section, Table, report_sections
 
 logger = logging.getLogger(__name__)
 
 MARKER = "<!-- topobench study report: rebuilt from the cell files alone -->"
-CELL_FORMAT = 1
-STUDIES_DIR_ENV = "TOPOBENCH_STUDIES"
 STUDIES_FILE = Path("studies.yaml")
 
 
-def studies_dir() -> Path:
-    """Where studies live: ``studies/`` (``$TOPOBENCH_STUDIES`` overrides it)."""
-    return Path(os.environ.get(STUDIES_DIR_ENV, "studies"))
-
-
 def read_cells(folder: Path) -> list[dict[str, Any]]:
-    """The cell dicts of ``folder/*.json``, in file-name order; a file that does not parse, is not an object or has
-    another ``format`` is a :class:`StudyDataError` naming it."""
-    cells = []
-    for path in sorted(folder.glob("*.json")):
-        try:
-            cell = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise StudyDataError(f"{path}: not a readable JSON cell file ({exc}); restore it from git or delete it "
-                                 "and rerun `python study.py run`") from None
-        if not isinstance(cell, dict) or cell.get("format") != CELL_FORMAT:
-            got = cell.get("format") if isinstance(cell, dict) else type(cell).__name__
-            raise StudyDataError(f"{path}: expected a cell object with format {CELL_FORMAT}, got {got!r}; "
-                                 "rerun `python study.py run` to rewrite it")
-        cells.append(cell)
-    return cells
+    """The cell dicts of ``folder/*.json``, in file-name order, each checked by
+    :func:`topobench.study.cells.read_cell` (readable JSON of the current format; a ``ConfigError`` naming the file
+    otherwise)."""
+    return [read_cell(path) for path in sorted(folder.glob("*.json"))]
 
 
 def infer_spec(name: str, cells: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
