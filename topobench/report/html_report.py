@@ -24,7 +24,7 @@ from topobench.datasets.store import dataset_path, load_dataset
 from topobench.metrics.registry import get_metric
 from topobench.metrics.scoring import SUMMARY_LEVELS
 from topobench.report import html as h
-from topobench.report.export import load_points, result_datasets, run_hint, summary_rows
+from topobench.report.export import load_points, result_datasets, result_sections, run_hint, summary_rows
 from topobench.runs.results import results_dir
 
 logger = logging.getLogger(__name__)
@@ -41,15 +41,6 @@ PLOTS = (
 )
 DATASET_FACTS = ("corpus", "split", "n_docs", "n_queries", "encoder_model_id", "encoder_pooling", "encoder_max_length",
                  "recipe", "build_seconds")
-
-
-def sections(dataset: str) -> list[tuple[int, bool]]:
-    """The (count, batch) combinations ``dataset`` has results for: counts ascending, single-query mode first."""
-    found = set()
-    for folder in (results_dir() / dataset).glob("*/*"):
-        if folder.is_dir() and folder.parent.name.isdigit() and any(folder.glob("*.hdf5")):
-            found.add((int(folder.parent.name), folder.name.endswith("-batch")))
-    return sorted(found)
 
 
 def _plot_file(img: Path, dataset: str, count: int, batch: bool, slug: str) -> Path:
@@ -149,7 +140,7 @@ def _dataset_facts(dataset: str) -> list[str]:
 
 def dataset_page(dataset: str, img: Path) -> tuple[str, list[tuple[int, bool]]]:
     """The HTML page of ``dataset`` and the (count, batch) sections it has."""
-    found = sections(dataset)
+    found = result_sections(dataset)
     if not found:
         raise NoResultsError(f"no results for dataset {dataset!r} under {results_dir()}: run {run_hint(dataset)} first")
     body = [h.heading(1, f"topobench: {dataset}"), f'<p>{h.link("index.html", "← all datasets")}</p>']
