@@ -381,7 +381,7 @@ def analyse(cells: Sequence[Mapping[str, Any]], baseline: Mapping[str, Any] | st
     wanted = normalise_baseline(baseline, factors)
     base = find_baseline(variants, wanted, factors)
     all_cells = [c for v in variants for c in v.cells]
-    found_algos = sorted({a for c in all_cells for a in (c.get("algorithms") or {})})
+    found_algos = sorted({a for c in all_cells for a, entry in (c.get("algorithms") or {}).items() if entry})
     algos = tuple(algorithms) if algorithms is not None else tuple(found_algos)
     task = tuple(Measure(m) for m in TASK_METRICS if any(Measure(m).value(c) is not None for c in all_cells))
     cost_list, constant = [], []

@@ -253,7 +253,7 @@ def draw_figures(a: StudyAnalysis, out_dir: Path) -> tuple[list[Drawn], list[str
     factor = a.shown[0] if len(a.shown) == 1 else "variant"
     attempt("task.png", f"{factor} vs exact-search nDCG@10 and Recall@100: mean and 95 % t interval over seeds",
             lambda: factor_figure(a, a.task_measures, "task quality (exact search)"))
-    found = {algo for c in a.cells for algo in (c.get("algorithms") or {})}
+    found = {algo for c in a.cells for algo, entry in (c.get("algorithms") or {}).items() if entry}
     for algo in dict.fromkeys((*ALWAYS_TRIED, *a.algorithms)):
         file = f"index-{algo}.png"
         measures = [m for m in a.cost_measures if m.algorithm == algo]
