@@ -3,8 +3,10 @@
 
 Every refused request gets a 4xx and a JSON body whose ``detail`` is one line saying what to change: 400 for a body
 that is not JSON, 422 for a field of the wrong type or value (a vector of the wrong dimension, k out of range, no
-query), 413 for too many or too long texts, 404 for an unknown index. Field-level validation errors keep pydantic's
-list under ``errors``. The checks themselves live in :mod:`topobench.service.core`; this module only maps them.
+query, NaN where a number belongs, text with lone surrogates), 413 for too many or too long texts, 404 for an unknown
+index. Field-level validation errors keep pydantic's list under ``errors``. Bodies are valid JSON whatever the request
+held (:class:`SafeJSONResponse`: NaN becomes null, lone surrogates are escaped), so no client input can turn an answer
+into a 500. The checks themselves live in :mod:`topobench.service.core`; this module only maps them.
 
 Endpoints are plain (sync) functions, so uvicorn runs them on its thread pool and a slow encode never blocks the
 event loop.
@@ -12,7 +14,9 @@ event loop.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
@@ -27,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 
 class EncodeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as sent: no "10" for 10, no true for 1
     texts: list[str] = Field(description="texts to encode (at most --max-texts, each at most --max-text-chars)")
     kind: Literal["query", "doc"] = Field("query", description="encode as queries or as documents")
 
@@ -39,7 +43,7 @@ class EncodeResponse(BaseModel):
 
 
 class SearchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as sent: no "10" for 10, no true for 1
     query: str | None = Field(None, description="a query text, encoded by the dataset's encoder")
     vector: list[float] | None = Field(None, description="a query vector of the dataset's dimension")
     k: int = Field(10, description="how many documents to return (1 ... --max-k)")
@@ -57,11 +61,37 @@ class SearchResponse(BaseModel):
     encode_ms: float = Field(description="time spent encoding the query text, milliseconds (0 for a vector)")
 
 
+def _safe(value: Any) -> Any:
+    """``value`` made JSON-safe: non-finite floats → null, strings with lone surrogates escaped (``\\ud800``)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_safe(str(k)): _safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_safe(v) for v in value]
+    return value
+
+
+class SafeJSONResponse(JSONResponse):
+    """A JSON response that always renders: whatever the request held (NaN, lone surrogates) never turns an answer,
+    least of all an error, into a 500."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(_safe(jsonable_encoder(content)), ensure_ascii=False, allow_nan=False,
+                          separators=(",", ":")).encode("utf-8")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(_safe(text)).split())
+
+
 def _summary(errors: list[dict[str, Any]]) -> str:
     parts = []
     for error in errors[:5]:
         where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+        parts.append(_one_line(f"{where}: {error.get('msg', 'invalid')}"))
     return "; ".join(parts)
 
 
@@ -69,11 +99,17 @@ def create_app(service: RetrievalService) -> FastAPI:
     """The FastAPI application serving ``service`` (already loaded: nothing is loaded per request)."""
     app = FastAPI(title="topobench retrieval service",
                   description=f"Dense and sparse retrieval over the saved indexes of {service.dataset.name!r}.",
-                  version="1")
+                  version="1", default_response_class=SafeJSONResponse)
 
     @app.exception_handler(ServiceError)
     def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+        return SafeJSONResponse({"detail": _one_line(exc.message)}, status_code=exc.status)
+
+    @app.exception_handler(Exception)
+    def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+        logger.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+        return SafeJSONResponse({"detail": f"internal error ({type(exc).__name__}); the server log has the "
+                                           "traceback"}, status_code=500)
 
     @app.exception_handler(RequestValidationError)
     def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -82,9 +118,10 @@ def create_app(service: RetrievalService) -> FastAPI:
         if bad_json:
             reason = (bad_json[0].get("ctx") or {}).get("error", "JSON decode error")
             where = bad_json[0].get("loc", ("body", "?"))[-1]
-            return JSONResponse({"detail": f"the request body is not valid JSON ({reason} at character {where}): "
-                                           "send a JSON object", "errors": jsonable_encoder(errors)}, status_code=400)
-        return JSONResponse({"detail": _summary(errors), "errors": jsonable_encoder(errors)}, status_code=422)
+            return SafeJSONResponse({"detail": _one_line(f"the request body is not valid JSON ({reason} at "
+                                                         f"character {where}): send a JSON object"),
+                                     "errors": errors}, status_code=400)
+        return SafeJSONResponse({"detail": _summary(errors), "errors": errors}, status_code=422)
 
     @app.get("/health", summary="Liveness and what is loaded")
     def health() -> dict[str, Any]:

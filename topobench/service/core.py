@@ -192,6 +192,11 @@ class RetrievalService:
             if len(text) > self.limits.max_text_chars:
                 raise ServiceError(413, f"text {i} has {len(text)} characters; the limit is "
                                         f"{self.limits.max_text_chars} (serve.py --max-text-chars)")
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ServiceError(422, f"text {i} is not valid Unicode (a lone surrogate at character {exc.start}): "
+                                        "send well-formed UTF-8 text") from None
 
     def encode(self, texts: Sequence[str], kind: str = "query") -> tuple[np.ndarray, float]:
         """(len(texts) × d vectors, milliseconds spent encoding)."""
