@@ -11,6 +11,7 @@ import pytest
 from training_fixtures import write_beir_zip, write_tiny_bert
 
 from topobench.cli.study import study_main
+from topobench.runs.runner import RunConfig, run_sweep
 from topobench.study.spec import get_study
 from topobench.training import recipes
 
@@ -80,6 +81,11 @@ def test_a_tiny_study_runs_end_to_end_and_resumes(workspace, capsys):
     assert len(cell["positive_cosines"]) >= 24 and cell["training"]["steps"] > 0
     assert cell["geometry"]["kmeans_inertia_rel"] > 0 and cell["geometry"]["pq_error_rel"] > 0
     assert cell["provenance"]["machine"]["cores"] >= 1 and cell["provenance"]["corpus_files"][0]["sha256"]
+
+    # Another spelling of the cell's variant is the same dataset and the same results: nothing runs again.
+    again = run_sweep(RunConfig(dataset="synthetic-minilm-tiny@temperature=0.05,weight=0,seed=1", count=10, runs=1,
+                                definitions_file=workspace / "algos.yaml"), ["flat"])
+    assert again.ran == 0 and again.skipped == 1
 
     # The whole study: only the three missing cells are trained; a rerun trains and writes nothing.
     assert study_main(["-q", "--studies", studies, "run", "tiny-sweep"]) == 0
