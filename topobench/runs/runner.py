@@ -17,6 +17,7 @@ all done but whose index is not saved yet is built again just to save it.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import logging
 import multiprocessing as mp
 import signal
@@ -212,6 +213,7 @@ def run_sweep(config: RunConfig, algorithms: list[str] | None = None) -> SweepRe
         check_writable_dir(index_store.indexes_dir(), "indexes folder",
                            f"set {index_store.INDEXES_DIR_ENV} to a writable folder")
     dataset = load_dataset(config.dataset)
+    config = dataclasses.replace(config, dataset=dataset.name)  # the canonical name: one results folder per dataset
     check_count(dataset, config.count)
     definitions, unavailable = select_definitions(config, dataset, algorithms)
     if config.save_index:
