@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Draw Pareto frontiers from results/.
 
+    python plot.py                                                  # every dataset with results: plots/<dataset>_…png
     python plot.py --dataset random-xs-20-angular -o p.png
     python plot.py --dataset scifact-minilm -x ndcg@10 -y qps --count 100
     python plot.py --dataset scifact-minilm --dataset scifact-minilm-topo --raw

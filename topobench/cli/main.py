@@ -178,8 +178,9 @@ def plot_main(argv: Sequence[str] | None = None) -> int:
 # --- export.py ----------------------------------------------------------------------------------------------------
 
 def export_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="export.py", description="Export every result with every metric to CSV.")
-    p.add_argument("-o", "--output", type=Path, required=True, help="CSV file to write")
+    p = OneLineParser(prog="export.py", description="Export every result with every metric to CSV, or one result as a "
+                      "TREC run file (--trec).")
+    p.add_argument("-o", "--output", type=Path, help="CSV file to write (required unless --trec)")
     p.add_argument("--dataset", action="append", help="only these datasets (repeatable; default all)")
     p.add_argument("--count", type=positive_int, help="only results of this --count")
     p.add_argument("--geometry", action="store_true",
@@ -187,8 +188,16 @@ def export_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", action="store_true",
                    help="one row per --dataset: exact nDCG@10, the --algorithm's best QPS and fewest distance "
                         "computations at k-nn >= --level, training facts and geometry")
-    p.add_argument("--algorithm", default="hnsw", help="the index compared by --compare (default hnsw)")
+    p.add_argument("--algorithm", help="the index compared by --compare (default hnsw); with --trec: the algorithm of "
+                                        "the result to export")
     p.add_argument("--level", type=fraction, default=0.95, help="k-nn recall level of --compare (default 0.95)")
+    p.add_argument("--trec", type=Path, metavar="OUT",
+                   help="write one result as a TREC run file (query id, Q0, doc id, rank, score, tag) for trec_eval, "
+                        "ir_measures or ranx: the result --point FILE, or the one of --dataset D --algorithm A "
+                        "[--params ARGS] [--query-args QARGS] [--count K] (a corpus dataset: it names ids)")
+    p.add_argument("--point", type=Path, metavar="FILE", help="with --trec: the result file (results/.../*.hdf5)")
+    p.add_argument("--params", metavar="ARGS", help="with --trec: the result's build args, e.g. 32,200")
+    p.add_argument("--query-args", metavar="QARGS", help="with --trec: the result's query args, e.g. 80")
     add_verbosity(p)
     return p
 
@@ -196,12 +205,15 @@ def export_parser() -> argparse.ArgumentParser:
 def _export(args: argparse.Namespace) -> int:
     from topobench.report.export import export_csv, export_geometry
 
+    if args.trec:
+        return _export_trec(args)
     if args.compare:
         from topobench.report.comparison import export_comparison
 
         if not args.dataset:
             raise ConfigError("--compare needs the datasets to compare: --dataset A --dataset B ...")
-        for line in export_comparison(args.output, args.dataset, args.algorithm, args.level, args.count or 10):
+        for line in export_comparison(args.output, args.dataset, args.algorithm or "hnsw", args.level,
+                                      args.count or 10):
             print(line)
         print(f"wrote {args.output}")
         return 0
@@ -215,10 +227,35 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_trec(args: argparse.Namespace) -> int:
+    from topobench.report.trec import export_trec
+    from topobench.runs.index_store import parse_args_list
+
+    if args.output or args.compare or args.geometry:
+        raise ConfigError("--trec writes one run file: leave out -o, --compare and --geometry")
+    if args.point is None and not (args.dataset and len(args.dataset) == 1 and args.algorithm):
+        raise ConfigError("--trec needs the result to export: --point RESULT.hdf5, or --dataset D --algorithm A "
+                          "[--params ARGS] [--query-args QARGS] [--count K]")
+    if args.point is not None and (args.dataset or args.algorithm or args.params or args.query_args or args.count):
+        raise ConfigError("--point names the result itself: leave out --dataset, --algorithm, --params, --query-args "
+                          "and --count")
+    build_args = parse_args_list(args.params) if args.params is not None else None
+    query_args = parse_args_list(args.query_args) if args.query_args is not None else None
+    result, lines = export_trec(args.trec, args.point, (args.dataset or [None])[0], args.algorithm, build_args,
+                                query_args, args.count)
+    print(f"wrote {lines} lines ({len(result.neighbors)} queries) of {result.path} to {args.trec}")
+    return 0
+
+
 def _checked_export(args: argparse.Namespace) -> int:
     """``_export`` with its destination checked before anything is read, and a failed write as one line."""
-    args.output = check_output_file(args.output, "output file (-o)")
-    with writing(args.output, "the export"):
+    if args.trec:
+        args.trec = check_output_file(args.trec, "TREC run file (--trec)")
+    elif args.output is None:
+        raise ConfigError("-o is required: the CSV file to write (or --trec OUT to write one result as a TREC run)")
+    else:
+        args.output = check_output_file(args.output, "output file (-o)")
+    with writing(args.trec or args.output, "the export"):
         return _export(args)
 
 

@@ -22,6 +22,9 @@ trec_eval does (hence pytrec_eval and ir_measures' nDCG and R):
 * **Averaging.** Over every query that appears in the qrels (any grade); a query with nothing relevant retrieved, or
   with no relevant document at all, counts as 0 (ir_measures fills missing queries with 0 in the same way).
 
+``Scoring.ranking`` is that order; ``export.py --trec`` writes run files in it, so trec_eval, ir_measures and ranx
+read the documents topobench scored, ranked as it ranked them.
+
 ir_measures' *default* ``RR@10`` comes from the MS MARCO script, which breaks ties by doc id ascending; ``mrr@10`` here
 keeps trec_eval's rule so that every task metric ranks the same way (it equals pytrec_eval's ``recip_rank`` on the
 10-deep run).
@@ -62,7 +65,7 @@ class _Judgements:
     """A dataset's qrels as lookup tables, built once per loaded dataset (see ``_judgements``)."""
 
     def __init__(self, dataset: Dataset) -> None:
-        qrels = np.asarray(dataset.qrels, dtype=np.int64).reshape(-1, 3)
+        qrels = np.asarray(dataset.qrels if dataset.qrels is not None else (), dtype=np.int64).reshape(-1, 3)
         self.n_docs = len(dataset.train)
         self.n_queries = len(dataset.test)
         self.queries = np.unique(qrels[:, 0])  # every judged query, relevant documents or not
@@ -162,8 +165,11 @@ class Scoring:
         return self._recalls(lambda truth: truth * (1 + EPSILON_FACTOR))
 
     @cached_property
-    def ranked_grades(self) -> np.ndarray:
-        """(queries × count) grades of the returned documents in trec_eval order; 0 for padding and repeats."""
+    def ranking(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The returned documents of each query in trec_eval order: (rows, scores, valid), each queries × count.
+
+        Score = −distance. Valid entries come first (padding, NaN scores and repeats of a row returned earlier are not
+        retrieved documents), then score descending, then document id descending (see the module docstring)."""
         judg = _judgements(self.dataset)
         count = self.result.count
         rows = np.asarray(self.result.neighbors[:, :count], dtype=np.int64)
@@ -172,9 +178,14 @@ class Scoring:
         id_rank = judg.id_rank[np.where(valid, rows, 0)]
         # np.lexsort: the last key is the primary one. Valid first, then score descending, then doc id descending.
         order = np.lexsort((-id_rank, -scores, ~valid), axis=1)
-        rows, valid = np.take_along_axis(rows, order, axis=1), np.take_along_axis(valid, order, axis=1)
+        return tuple(np.take_along_axis(a, order, axis=1) for a in (rows, scores, valid))
+
+    @cached_property
+    def ranked_grades(self) -> np.ndarray:
+        """(queries × count) grades of the returned documents in trec_eval order; 0 for padding and repeats."""
+        rows, _, valid = self.ranking
         queries = np.arange(len(rows))[:, None]
-        return np.where(valid, judg.grade_of(queries, np.where(valid, rows, 0)), 0)
+        return np.where(valid, _judgements(self.dataset).grade_of(queries, np.where(valid, rows, 0)), 0)
 
     def per_query(self, kind: str, k: int) -> np.ndarray:
         """Per-query ``recall``/``mrr``/``ndcg`` at cutoff ``k``, one value per row of the result (cached)."""
