@@ -77,6 +77,7 @@ def test_a_tiny_study_runs_end_to_end_and_resumes(workspace, capsys):
     assert cell["fingerprint"] == study.cells[0].variant.config().fingerprint() and cell["seed"] == 1
     assert cell["factors"] == {"encoder": "minilm", "variant": "tiny", "weight": 0.0}
     assert set(cell["algorithms"]) == {"flat", "hnsw"} and cell["algorithms"]["flat"]["at_knn"]["0.99"]["qps"] > 0
+    assert cell["algorithms"]["flat"]["task"]["ndcg@10"] == pytest.approx(cell["exact"]["ndcg@10"], abs=1e-9)
     assert 0 <= cell["exact"]["ndcg@10"] <= 1 and len(cell["per_query"]["ndcg@10"]) == 24
     assert len(cell["positive_cosines"]) >= 24 and cell["training"]["steps"] > 0
     assert cell["geometry"]["kmeans_inertia_rel"] > 0 and cell["geometry"]["pq_error_rel"] > 0
