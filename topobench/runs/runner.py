@@ -20,6 +20,7 @@ import ctypes
 import dataclasses
 import logging
 import multiprocessing as mp
+import os
 import signal
 import time
 import traceback
@@ -296,8 +297,12 @@ def _child_main(config: RunConfig, definition: Definition, pending: list[int], l
         run_definition(config, definition, pending, save, written)
     except Exception as exc:  # noqa: BLE001 - recorded per point, the sweep goes on
         error = traceback.format_exc()
-        logger.error("%s failed:\n%s", definition, error)
-        status = f"error: {type(exc).__name__}: {exc}".splitlines()[0][:500]
+        if isinstance(exc, OSError) and exc.errno:  # a full disk, a lost permission: the cause, not the stack
+            status = f"error: {os.strerror(exc.errno)} ({type(exc).__name__} errno {exc.errno})"
+            logger.error("%s failed: %s", definition, status)
+        else:
+            status = f"error: {type(exc).__name__}: {exc}".splitlines()[0][:500]
+            logger.error("%s failed:\n%s", definition, error)
         for i in pending:
             if i not in written:
                 res.write_failure(_point_paths(config, definition)[i], {

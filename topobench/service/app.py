@@ -24,6 +24,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from topobench.service.core import RetrievalService, ServiceError
 
@@ -104,6 +105,13 @@ def create_app(service: RetrievalService) -> FastAPI:
     @app.exception_handler(ServiceError)
     def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
         return SafeJSONResponse({"detail": _one_line(exc.message)}, status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = str(exc.detail)
+        if exc.status_code == 400 and detail == "There was an error parsing the body":  # not UTF-8, nested too deep
+            detail = "the request body could not be read as JSON (not UTF-8, or nested too deeply): send a JSON object"
+        return SafeJSONResponse({"detail": _one_line(detail)}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     def _internal_error(request: Request, exc: Exception) -> JSONResponse:
