@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -56,7 +57,7 @@ def eval_mode(module: Any) -> Iterator[None]:
 
 
 class EmbeddingCache:
-    """The last ``size`` encodings of a text collection, keyed by (weights, encoder settings, texts, kind).
+    """The last ``size`` encodings of a text collection, keyed by (weights, encoder settings, texts, kind): :meth:`key`.
 
     ``encodes`` counts the encodings actually run, so a test (or a log) can tell a cache hit from a fresh encoding.
     """
@@ -67,7 +68,9 @@ class EmbeddingCache:
         self._entries: dict[tuple[str, ...], np.ndarray] = {}
 
     def key(self, encoder: Any, texts: Sequence[str], kind: str) -> tuple[str, ...]:
-        settings = f"{type(encoder).__name__}|{getattr(encoder, 'max_length', '')}|{getattr(encoder, 'normalized', '')}"
+        """(weights, settings, texts, kind) fingerprints; the settings are the encoder's declared ``provenance()``
+        (model, pooling, max length, prefixes, normalisation …), every fact besides the weights that shapes a vector."""
+        settings = json.dumps(encoder.provenance(), sort_keys=True)
         return (weights_fingerprint(encoder.torch_module()), settings, texts_fingerprint(texts), kind)
 
     def encode(self, encoder: Any, texts: Sequence[str], kind: str = "doc") -> np.ndarray:
