@@ -15,7 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_service import DATASET, LIMITS, server, service, space  # noqa: F401 - the module's fixtures
 
+from topobench.core.errors import ConfigError
 from topobench.datasets.store import load_dataset
+from topobench.service.core import RetrievalService
 
 DIMENSION = 64
 
@@ -115,3 +117,12 @@ def test_the_server_is_healthy_after_the_fuzz(server, space):  # noqa: F811
     request = urllib.request.Request(server + "/health")
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 200 and json.loads(response.read())["status"] == "ok"
+
+
+@pytest.mark.parametrize(("query_args", "message"), [
+    (["many"], "efSearch='many' should be of type int"),
+    ([10, 20], "too many positional arguments"),
+])
+def test_query_args_that_do_not_fit_the_index_are_refused_at_start(space, query_args, message):  # noqa: F811
+    with pytest.raises(ConfigError, match=message):
+        RetrievalService.load(DATASET, ["hnsw"], query_args=query_args)

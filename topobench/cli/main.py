@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from topobench.cli.common import add_verbosity, guarded
-from topobench.cli.options import OneLineParser, fraction, positive_float, positive_int
+from topobench.cli.options import OneLineParser, fraction, positive_int, seconds
 from topobench.core.errors import ConfigError, TopobenchError
 from topobench.core.paths import check_output_dir, check_output_file, check_writable_dir, writing
 from topobench.report.formats import image_format
@@ -35,7 +35,7 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rerun points that already have a complete result")
     p.add_argument("--skip-failed", action="store_true",
                    help="do not retry points whose last attempt failed (they still count as failed)")
-    p.add_argument("--timeout", type=positive_float, default=7200.0,
+    p.add_argument("--timeout", type=seconds, default=7200.0,
                    help="seconds per index build and its sweep (default 7200)")
     p.add_argument("--definitions", type=Path,
                    help="algorithm grid file (default: ./algos.yaml, else the repository's)")

@@ -63,6 +63,17 @@ def positive_float(text: str) -> float:
     return value
 
 
+MAX_SECONDS = 10_000_000.0  # ~115 days: beyond this a timeout overflows the process-wait clock
+
+
+def seconds(text: str) -> float:
+    """A duration: a finite number of seconds > 0 and at most :data:`MAX_SECONDS`."""
+    value = float(_number(text, float, "a number of seconds > 0"))
+    if not 0 < value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0 and <= {MAX_SECONDS:g}, got {text!r}")
+    return value
+
+
 def fraction(text: str) -> float:
     """A finite number in [0, 1] (a recall level, a share)."""
     value = float(_number(text, float, "a number between 0 and 1"))

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from topobench.core.arguments import check_values
 from topobench.core.distances import distances_to
 from topobench.core.errors import NoResultsError, TopobenchError
 from topobench.core.indexes import Index
@@ -152,6 +153,8 @@ class RetrievalService:
                 chosen, why = list(query_args), "--query-args"
             else:
                 chosen, why = default_query_args(saved)
+            check_values(type(index).set_query_arguments, f"query args {chosen} ({why}) do not fit {algorithm}", None,
+                         *chosen)
             index.set_query_arguments(*chosen)
             index.set_threads(1)
             logger.info("loaded %s from %s in %.2f s; query args %s (%s)", index, saved.folder,

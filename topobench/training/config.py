@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -155,6 +156,8 @@ class TrainConfig:
             raise ConfigError("batch_size must be at least 2: in-batch negatives need a second example")
         if not 0 <= self.warmup < 1 or self.lr <= 0:
             raise ConfigError(f"warmup must be in [0, 1) and lr > 0 (got warmup={self.warmup}, lr={self.lr})")
+        if self.device is not None and not re.fullmatch(r"cpu|cuda(:[0-9]+)?|mps", self.device):
+            raise ConfigError(f"device {self.device!r} is not one of cpu, cuda, cuda:N, mps")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
