@@ -59,6 +59,10 @@ def out_of_corpus(X):
     return X
 
 
+def fractional(X):
+    return X.astype(np.float32) + 0.5
+
+
 def _set_dimension(path):
     with h5py.File(path, "a") as f:
         f.attrs["dimension"] = 32
@@ -73,6 +77,8 @@ BAD_DATASETS = [
     (_mutate("neighbors", fewer_rows), "expected 20 rows (one per query)"),
     (_mutate("neighbors", out_of_corpus), "outside the corpus rows 0..599"),
     (_mutate("distances", fewer_rows), "'distances' of shape (5, 100) but 'neighbors' of shape (20, 100)"),
+    (_mutate("neighbors", fractional), "of type float32 that are not whole row numbers"),
+    (_mutate("neighbors", nan_row), "not whole row numbers"),
     (_set_dimension, "says dimension 32 but its vectors are 16-d"),
 ]
 

@@ -186,3 +186,12 @@ def test_ann_benchmarks_results_are_told_apart_by_their_name(workspace, tiny_dat
     export_csv(out, [tiny_dataset])
     rows = out.read_text().splitlines()[1:]
     assert len(rows) == 3 and len({row.split(",faiss-ivf,")[1].split('",')[0] for row in rows}) == 3
+
+
+def test_a_folder_where_a_result_belongs_is_one_clear_error(workspace, tiny_dataset):
+    from topobench.core.errors import TopobenchError
+
+    path = _toy_path(workspace, tiny_dataset)
+    (path / "inside").mkdir(parents=True)
+    with pytest.raises(TopobenchError, match=f"cannot remove the unusable result {path} .*remove it yourself"):
+        run_sweep(_config(workspace, tiny_dataset), ["toy"])

@@ -48,6 +48,10 @@ def check_arrays(where: str, train: np.ndarray, test: np.ndarray, neighbors: np.
     if neighbors.ndim != 2 or neighbors.shape[0] != n_test or neighbors.shape[1] == 0:
         fail(f"has ground truth 'neighbors' of shape {neighbors.shape}; expected {n_test} rows (one per query) of "
              "neighbour row numbers")
+    if not np.issubdtype(neighbors.dtype, np.integer) and not (
+            np.issubdtype(neighbors.dtype, np.floating) and np.isfinite(neighbors).all()
+            and (neighbors == np.round(neighbors)).all()):
+        fail(f"has ground truth 'neighbors' of type {neighbors.dtype} that are not whole row numbers")
     if neighbors.size and (int(neighbors.min()) < -1 or int(neighbors.max()) >= n_train):
         fail(f"has ground truth 'neighbors' outside the corpus rows 0..{n_train - 1}")
     if distances.size and distances.shape != neighbors.shape:

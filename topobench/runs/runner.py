@@ -133,7 +133,11 @@ def _plan(config: RunConfig, definitions: list[Definition], n_queries: int,
         for i, state in enumerate(states):
             if state.state == points.CORRUPT:
                 logger.warning("%s; running the point again", state.reason)
-                state.path.unlink(missing_ok=True)
+                try:
+                    state.path.unlink(missing_ok=True)
+                except OSError as exc:  # a folder in the way, a file that may not be removed
+                    raise TopobenchError(f"cannot remove the unusable result {state.path} ({exc.strerror or exc}): "
+                                         "remove it yourself, then rerun") from exc
             elif state.state == points.FAILED:
                 failed_before.append(f"{_label(definition, i)}: {state.reason}")
             if state.state == points.DONE and i not in pending:
