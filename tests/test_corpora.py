@@ -426,7 +426,13 @@ def test_answer_accuracy_counts_every_query():
 
 def test_nq_dataset_is_built_by_name_and_scored_with_answer_accuracy(dpr_mirror, offline, workspace):
     """`nq-toy`: the DPR test split (answers, no qrels) encoded by the toy encoder; acc@k matches DPR's rule."""
+    import dataclasses
+
+    import numpy as np
+
+    from topobench.core.errors import ConfigError
     from topobench.datasets.store import load_dataset
+    from topobench.metrics.registry import evaluate
     from topobench.report.export import load_points
     from topobench.runs.results import iter_results
     from topobench.runs.runner import RunConfig, run_sweep
@@ -434,11 +440,19 @@ def test_nq_dataset_is_built_by_name_and_scored_with_answer_accuracy(dpr_mirror,
     ds = load_dataset("nq-toy")
     assert ds.attrs["corpus"] == "nq" and ds.attrs["split"] == "test" and not ds.has_qrels
     (workspace / "algos.yaml").write_text("float:\n  any:\n    flat:\n      args: []\n")
-    run_sweep(RunConfig(dataset="nq-toy", count=20, runs=1, definitions_file=workspace / "algos.yaml"), ["flat"])
-    (point,) = load_points("nq-toy", count=20)
-    (result,) = iter_results("nq-toy", count=20)
+    with pytest.raises(ConfigError, match="--count 20 is more than the 8 neighbours"):  # 8 documents: 12 of padding
+        run_sweep(RunConfig(dataset="nq-toy", count=20, runs=1, definitions_file=workspace / "algos.yaml"), ["flat"])
+    run_sweep(RunConfig(dataset="nq-toy", count=8, runs=1, definitions_file=workspace / "algos.yaml"), ["flat"])
+    (point,) = load_points("nq-toy", count=8)
+    assert point.values["acc@20"] is None  # needs count >= 20
+    (result,) = iter_results("nq-toy", count=8)
+    # The same ranking as a count-20 result (every document, then padding), scored by the registry.
+    pad = ((0, 0), (0, 12))
+    padded = dataclasses.replace(result, count=20, neighbors=np.pad(result.neighbors, pad, constant_values=-1),
+                                 distances=np.pad(result.distances, pad, constant_values=np.inf))
+    values = evaluate(ds, padded, ["acc@20", "acc@100", "ndcg@10"])
     corpus = load_corpus("nq", splits=["test"])
     texts = [[corpus.docs[ds.doc_ids[row]].text for row in rows if row >= 0] for rows in result.neighbors]
     answers = [corpus.answers["test"][q] for q in ds.query_ids]
-    assert point.values["acc@20"] == pytest.approx(answer_accuracy(texts, answers, k=20))
-    assert point.values["acc@100"] is None and point.values["ndcg@10"] is None
+    assert values["acc@20"] == pytest.approx(answer_accuracy(texts, answers, k=20))
+    assert values["acc@100"] is None and values["ndcg@10"] is None
