@@ -107,6 +107,17 @@ def test_training_keeps_the_best_checkpoints_loadable_by_both_libraries(tiny, tm
     assert Trainer(tiny_config(tiny), tmp_path / "run").run()["best"] == summary["best"]  # done: reused
 
 
+def test_the_trainer_tells_the_loss_its_stage_and_step(tiny, tmp_path):
+    config = tiny_config(tiny, loss_args={"weight": 0.6, "stage_weights": "0.1+0.9", "weight_warmup": 0.2},
+                         eval_steps=0, dev_queries=0)
+    Trainer(config, tmp_path / "run").run()
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    steps = [r for r in records if "step" in r and "event" not in r]
+    # 15 steps: stage 1 is steps 1-5 (w 0.1), stage 2 steps 6-15 (w 0.9); w rises over the first 3 steps (20 %).
+    expected = [(0.1 if r["step"] <= 5 else 0.9) * min(1.0, (r["step"] - 1) / 3) for r in steps]
+    assert [r["w"] for r in steps] == pytest.approx(expected, abs=1e-6)
+
+
 def test_sampled_negatives_are_never_positives(tiny, tmp_path):
     config = tiny_config(tiny, stages=[Stage.parse("model:epochs=3,negatives=4,depth=3,skip=0")])
     trainer = Trainer(config, tmp_path / "run")

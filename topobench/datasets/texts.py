@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from topobench.core.errors import DatasetError
 from topobench.corpus.corpora import load_corpus
 from topobench.datasets.store import Dataset
-from topobench.core.errors import DatasetError
 
 
 def has_texts(dataset: Dataset) -> bool:

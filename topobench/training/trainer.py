@@ -281,6 +281,7 @@ class Trainer:
                 plan = next(p for p in self.plans if p.start <= step < p.end)
                 if self.pools_mined[0] != plan.index:
                     self._mine(plan, step)
+                self.loss.set_progress(plan.index, step, self.total_steps)
                 started = time.perf_counter()
                 components, examples = self._train_step(plan, step)
                 seconds = time.perf_counter() - started
