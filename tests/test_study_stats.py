@@ -166,3 +166,13 @@ def test_spearman_bootstrap_undefined_cases():
     assert spearman_bootstrap([1.0, 2.0], [2.0, 1.0]).rho is None  # too few points
     const = spearman_bootstrap([1.0, 2.0, 3.0, 4.0], [5.0, 5.0, 5.0, 5.0])
     assert const.rho is None and not const.resolved
+
+
+def test_spearman_bootstrap_gives_no_interval_for_a_handful_of_cells():
+    from topobench.study.stats import MIN_BOOTSTRAP_PAIRS, spearman_bootstrap
+
+    few = spearman_bootstrap([1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0], resamples=500)
+    assert few.rho == -1.0 and few.low is None and few.high is None
+    x = np.arange(MIN_BOOTSTRAP_PAIRS + 4, dtype=float)
+    enough = spearman_bootstrap(x, x + np.sin(x), resamples=500)
+    assert enough.low is not None and enough.low <= enough.rho <= enough.high

@@ -281,7 +281,8 @@ class Correlation:
 
     ``resamples`` counts the bootstrap resamples in which ρ was defined (a resample that repeats one point, or only
     tied ones, has a constant rank vector); ``rho``/``low``/``high`` are None when ρ is undefined (fewer than 3
-    points, or a constant variable) and ``low``/``high`` when too few resamples were defined (under half).
+    points, or a constant variable) and ``low``/``high`` when too few resamples were defined (under half) or there
+    are fewer than ``MIN_BOOTSTRAP_PAIRS`` points.
     """
 
     rho: float | None
@@ -295,14 +296,22 @@ class Correlation:
         return self.low is not None and self.high is not None and (self.low > 0 or self.high < 0)
 
 
+MIN_BOOTSTRAP_PAIRS = 8
+
+
 def spearman_bootstrap(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray,
                        resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED, level: float = LEVEL) -> Correlation:
-    """Spearman's ρ of the pairs ``(x[i], y[i])`` and its bootstrap interval (pairs resampled with replacement)."""
+    """Spearman's ρ of the pairs ``(x[i], y[i])`` and its bootstrap interval (pairs resampled with replacement).
+
+    Below ``MIN_BOOTSTRAP_PAIRS`` pairs ρ is given without an interval: resamples of a handful of pairs are mostly
+    duplicates, and their percentile interval collapses onto ±1 — a false "resolved"."""
     xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     n = len(xa)
     rho = spearman(xa, ya)
     if n < 3 or math.isnan(rho):
         return Correlation(None, None, None, n, 0)
+    if n < MIN_BOOTSTRAP_PAIRS:
+        return Correlation(rho, None, None, n, 0)
     rng = np.random.Generator(np.random.PCG64(seed))
     rhos = np.empty(resamples, dtype=np.float64)
     chunk = max(1, min(_CHUNK, 4_000_000 // (n * n)))  # the rank matrices are chunk × n × n
