@@ -80,8 +80,11 @@ class SafeJSONResponse(JSONResponse):
     least of all an error, into a 500."""
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(_safe(jsonable_encoder(content)), ensure_ascii=False, allow_nan=False,
-                          separators=(",", ":")).encode("utf-8")
+        try:  # the common case: plain, finite, well-formed content
+            return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        except (ValueError, TypeError, UnicodeEncodeError):
+            return json.dumps(_safe(jsonable_encoder(content)), ensure_ascii=False, allow_nan=False,
+                              separators=(",", ":")).encode("utf-8")
 
 
 def _one_line(text: str) -> str:
