@@ -230,3 +230,15 @@ def test_names_that_select_files_stay_inside_their_folder(workspace, tiny_datase
     monkeypatch.chdir(workspace)
     code, err = call(main, argv, capsys)
     assert_one_error(code, err, message)
+
+
+def test_a_malformed_grid_or_unknown_algorithm_stops_before_a_dataset_is_built(workspace, capsys):
+    bad = workspace / "bad.yaml"
+    bad.write_text("float:\n  any:\n    hnsw:\n      args: [[8]]\n      querry-args: [[10]]\n")
+    code, err = call(run_main, ["--dataset", "random-xs-8-angular", "--definitions", str(bad)], capsys)
+    assert_one_error(code, err, "unknown key(s) querry-args")
+    (workspace / "algos.yaml").write_text(TOY_GRID)
+    code, err = call(run_main, ["--dataset", "random-xs-8-angular", "--definitions", str(workspace / "algos.yaml"),
+                                "--algorithm", "hnsww"], capsys)
+    assert_one_error(code, err, "unknown algorithm 'hnsww'")
+    assert files_under(workspace / "datasets") == [] and files_under(workspace / "results") == []
