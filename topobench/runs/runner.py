@@ -16,14 +16,8 @@ all done but whose index is not saved yet is built again just to save it.
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import logging
-import multiprocessing as mp
-import os
-import signal
-import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
@@ -40,6 +34,8 @@ from topobench.datasets.texts import dataset_texts, has_texts
 from topobench.runs import index_store, points
 from topobench.runs import results as res
 from topobench.runs.definitions import Definition, check_signatures, parse_definitions
+from topobench.runs.executors.base import Executor, Unit
+from topobench.runs.executors.local import LocalExecutor
 from topobench.runs.timing import Measurement, measure_batch, measure_single, measure_texts
 
 logger = logging.getLogger(__name__)
@@ -107,12 +103,6 @@ def _to_run(config: RunConfig, states: list[points.PointState]) -> list[int]:
     not the failed ones with --skip-failed."""
     return [i for i, s in enumerate(states) if config.force or s.state in (points.MISSING, points.CORRUPT)
             or (s.state == points.FAILED and not config.skip_failed)]
-
-
-def _fresh(config: RunConfig, definition: Definition, i: int, n_queries: int, started: float) -> bool:
-    """Whether point ``i`` of ``definition`` got a complete result at or after ``started``."""
-    return points.written_since(_point_paths(config, definition)[i], config.count, n_queries,
-                                list(definition.arguments), list(definition.query_argument_groups[i]), started)
 
 
 def check_count(dataset: Dataset, count: int) -> None:
@@ -209,10 +199,14 @@ def definitions_to_save(config: RunConfig, definitions: list[Definition]) -> lis
     return definitions
 
 
-def run_sweep(config: RunConfig, algorithms: list[str] | None = None) -> SweepReport:
+def run_sweep(config: RunConfig, algorithms: list[str] | None = None, executor: Executor | None = None) -> SweepReport:
     """Check what the sweep needs (output folders, the dataset, ``--count``, the grid), build the dataset if needed,
     then run every point that has no complete result: failed points again (unless ``skip_failed``), corrupt result
-    files again (reported), finished points never (unless ``force``)."""
+    files again (reported), finished points never (unless ``force``).
+
+    ``executor`` runs the units of work (one definition's pending points each; default :class:`LocalExecutor`: a
+    spawned process per definition on this machine); it is started before the first unit and stopped after the last,
+    and only when there is work for it."""
     check_writable_dir(res.results_dir(), "results folder", f"set {res.RESULTS_DIR_ENV} to a writable folder")
     if config.save_index:
         check_writable_dir(index_store.indexes_dir(), "indexes folder",
@@ -236,86 +230,40 @@ def run_sweep(config: RunConfig, algorithms: list[str] | None = None) -> SweepRe
         raise TopobenchError("; ".join(f"{n} is unavailable: {r}" for n, r in unavailable.items()))
     n_queries = len(dataset.test)
     plan = _plan(config, definitions, n_queries, report)
-    context = mp.get_context("spawn")
-    for definition, pending in tqdm(plan, desc=f"{config.dataset}", unit="build"):
+    units = []
+    for definition, pending in plan:
         saved = index_store.saved_folder(config.dataset, definition.algorithm, definition.arguments)
         save = config.save_index and (config.force or not (saved / index_store.RECORD).exists())
         if not pending and not save:
             logger.debug("%s: all points done, skipped", definition)
             continue
-        logger.info("running %s (%d points%s)", definition, len(pending), ", saving the index" if save else "")
-        started = time.time()
-        _run_isolated(context, config, definition, pending, n_queries, save)
-        if save:
-            record = index_store.index_folder(config.dataset, definition.algorithm, definition.arguments)
-            if (record / index_store.RECORD).exists() and (record / index_store.RECORD).stat().st_mtime >= started - 1:
-                report.saved.append(record)
-            else:
-                report.failed.append(f"{definition.algorithm} {list(definition.arguments)}: index not saved")
-        for i in pending:
-            if _fresh(config, definition, i, n_queries, started):
-                report.ran += 1
-            else:
-                path = _point_paths(config, definition)[i]
-                why = res.read_failure(path).get("status") or "no result written (see the errors logged above)"
-                report.failed.append(f"{_label(definition, i)}: {why}")
+        units.append(Unit(config, definition, tuple(pending), n_queries, tuple(_point_paths(config, definition)),
+                          save))
+    if not units:
+        return report
+    executor = executor or LocalExecutor()
+    with executor:
+        executor.check(units)
+        for outcome in tqdm(executor.run(units), desc=f"{config.dataset}", unit="build", total=len(units)):
+            _account(outcome.unit, outcome.started, report)
     return report
 
 
-def _run_isolated(context, config: RunConfig, definition: Definition, pending: list[int], n_queries: int,
-                  save: bool = False) -> None:
-    """Run one definition in a child process; record a timeout or a crash for the points it did not write."""
-    started = time.time()
-    child = context.Process(target=_child_main, args=(config, definition, pending, logging.getLogger().level, save),
-                            name=f"topobench-{definition.algorithm}")
-    child.start()
-    child.join(config.timeout)
-    status = None
-    if child.is_alive():
-        status = f"timeout: no result after {config.timeout:g} s (--timeout)"
-        child.kill()
-        child.join()
-    elif child.exitcode != 0:
-        code = child.exitcode
-        status = f"crashed: killed by signal {-code}" if code < 0 else f"crashed: exit code {code}"
-    if status is None:
-        return
-    logger.error("%s %s", definition, status)
-    for i in pending:
-        if not _fresh(config, definition, i, n_queries, started):
-            res.write_failure(_point_paths(config, definition)[i], {
-                "status": status, "definition": str(definition),
-                "query_args": list(definition.query_argument_groups[i]), "started": started})
-
-
-def _die_with_parent() -> None:
-    """Linux: have the kernel kill this child if the parent dies (SIGKILL of run.py leaves no orphan running)."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def _child_main(config: RunConfig, definition: Definition, pending: list[int], log_level: int,
-                save: bool = False) -> None:
-    _die_with_parent()
-    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
-    written: list[int] = []
-    try:
-        run_definition(config, definition, pending, save, written)
-    except Exception as exc:  # noqa: BLE001 - recorded per point, the sweep goes on
-        error = traceback.format_exc()
-        if isinstance(exc, OSError) and exc.errno:  # a full disk, a lost permission: the cause, not the stack
-            status = f"error: {os.strerror(exc.errno)} ({type(exc).__name__} errno {exc.errno})"
-            logger.error("%s failed: %s", definition, status)
+def _account(unit: Unit, started: float, report: SweepReport) -> None:
+    """Count what one finished unit left: its points run or failed (with the recorded reason), its index saved."""
+    config, definition = unit.config, unit.definition
+    if unit.save:
+        record = index_store.index_folder(config.dataset, definition.algorithm, definition.arguments)
+        if (record / index_store.RECORD).exists() and (record / index_store.RECORD).stat().st_mtime >= started - 1:
+            report.saved.append(record)
         else:
-            status = f"error: {type(exc).__name__}: {exc}".splitlines()[0][:500]
-            logger.error("%s failed:\n%s", definition, error)
-        for i in pending:
-            if i not in written:
-                res.write_failure(_point_paths(config, definition)[i], {
-                    "status": status, "definition": str(definition),
-                    "query_args": list(definition.query_argument_groups[i]), "error": error})
+            report.failed.append(f"{definition.algorithm} {list(definition.arguments)}: index not saved")
+    for i in unit.pending:
+        if unit.fresh(i, started):
+            report.ran += 1
+        else:
+            why = res.read_failure(unit.paths[i]).get("status") or "no result written (see the errors logged above)"
+            report.failed.append(f"{_label(definition, i)}: {why}")
 
 
 def run_definition(config: RunConfig, definition: Definition, pending: list[int], save: bool = False,
