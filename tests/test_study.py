@@ -131,3 +131,16 @@ def test_unknown_study_and_cell_are_one_line(workspace, capsys):
     assert "unknown study 'nope'" in capsys.readouterr().err
     assert study_main(["-q", "--studies", studies, "run", "tiny-sweep", "--cells", "minilm-tiny@weight=9"]) == 2
     assert "has no cell 'minilm-tiny@weight=9'" in capsys.readouterr().err
+
+
+def test_unwritable_outputs_are_one_line(workspace, capsys, monkeypatch):
+    studies = str(workspace / "studies.yaml")
+    (workspace / "a-file").write_text("x")
+    assert study_main(["-q", "--studies", studies, "report", "tiny-sweep", "-o", str(workspace / "a-file")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a file, not a folder" in err[0]
+    monkeypatch.setenv("TOPOBENCH_STUDIES", str(workspace / "a-file"))
+    assert study_main(["-q", "--studies", studies, "run", "tiny-sweep"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "studies folder" in err[0] and "TOPOBENCH_STUDIES" in err[0]
+    assert not (workspace / "checkpoints").exists()

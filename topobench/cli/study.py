@@ -48,7 +48,11 @@ def _study(args: argparse.Namespace) -> int:
         return 0
     study = get_study(args.name, args.studies)
     if args.command == "run":
+        from topobench.core.paths import check_writable_dir
+        from topobench.study.cells import STUDIES_ENV, studies_dir
         from topobench.study.runner import run_study
+
+        check_writable_dir(studies_dir(), "studies folder", f"set {STUDIES_ENV} to a writable folder")
 
         ran = run_study(study, _cells(args))
         print(f"study {study.name}: {len(ran)} cells run")
@@ -73,16 +77,19 @@ def _print_status(study, names: list[str] | None) -> int:
 
 
 def _report(study, output: Path | None) -> int:
+    from topobench.core.paths import check_output_dir, writing
     from topobench.study.cells import studies_dir
     from topobench.study.report import write_study_report
     from topobench.study.runner import load_cells
 
+    out = check_output_dir(output or studies_dir() / study.name / "report", "report folder")
     cells = load_cells(study.name)
     if not cells:
         raise NoResultsError(f"study {study.name!r} has no cell files in {studies_dir() / study.name / 'cells'}; "
                              f"run `python study.py run {study.name}` first")
-    out = output or studies_dir() / study.name / "report"
-    for path in write_study_report(cells, study.summary_spec(), out):
+    with writing(out, "report folder"):
+        paths = write_study_report(cells, study.summary_spec(), out)
+    for path in paths:
         print(path)
     return 0
 
