@@ -98,6 +98,15 @@ def test_a_tiny_study_runs_end_to_end_and_resumes(workspace, capsys):
     assert "0 cells run" in capsys.readouterr().out
     assert stamps == {p.name: p.stat().st_mtime_ns for p in (workspace / "studies" / "tiny-sweep" / "cells").iterdir()}
 
+    # The report is rebuilt from the cell files alone, the same bytes each time.
+    assert study_main(["-q", "--studies", studies, "report", "tiny-sweep"]) == 0
+    report = workspace / "studies" / "tiny-sweep" / "report"
+    first_text = (report / "report.md").read_text()
+    assert "Paired differences vs tiny weight=0.0" in first_text and (report / "task.png").is_file()
+    assert study_main(["-q", "--studies", studies, "report", "tiny-sweep"]) == 0
+    assert (report / "report.md").read_text() == first_text
+    capsys.readouterr()
+
     # A cell file that is not its configuration's is refused with one line.
     path = workspace / "studies" / "tiny-sweep" / "cells" / f"{first}.json"
     path.write_text(json.dumps({**cell, "fingerprint": "0123456789ab"}))
