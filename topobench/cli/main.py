@@ -43,8 +43,28 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-index", nargs="?", const="", default=None, metavar="ARGS",
                    help="also keep each built index under indexes/<dataset>/<algorithm>/ for serve.py; with ARGS "
                         "(comma-separated build args, e.g. 32,200) only that build")
+    add_executor_options(p)
     add_verbosity(p)
     return p
+
+
+def add_executor_options(p: argparse.ArgumentParser) -> None:
+    """``--executor`` and its options: where each unit of work runs (run.py, study.py run)."""
+    from topobench.runs.executors import EXECUTORS
+
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="where each index build and its sweep runs: local (a spawned process per build, one at a "
+                        "time; default) or ray (Ray tasks, as many at once as the cluster's CPUs allow)")
+    p.add_argument("--ray-address", metavar="HOST:PORT",
+                   help="with --executor ray: the cluster to use (what `ray start --head` printed); default: a local "
+                        "Ray runtime started for the run and stopped after it")
+
+
+def executor_from(args: argparse.Namespace):
+    """The executor the flags ask for (checked: an option of another executor, Ray missing, … are errors)."""
+    from topobench.runs.executors import make_executor
+
+    return make_executor(args.executor, ray_address=args.ray_address)
 
 
 def _list_plugins() -> int:
@@ -75,10 +95,15 @@ def _run(args: argparse.Namespace) -> int:
         from topobench.runs.index_store import parse_args_list
 
         save_args = tuple(parse_args_list(args.save_index))
+    executor = executor_from(args)
+    if args.save_index is not None and args.executor != "local":
+        raise TopobenchError(f"--save-index writes the index on the machine that builds it: leave --executor "
+                             f"{args.executor} out to save indexes")
     config = RunConfig(dataset=args.dataset, count=args.count, runs=args.runs, batch=args.batch, force=args.force,
                        timeout=args.timeout, definitions_file=args.definitions or default_definitions(),
                        save_index=args.save_index is not None, save_args=save_args, skip_failed=args.skip_failed)
-    report = run_sweep(config, algorithms)
+    with executor:  # started (Ray: connected, checked) before anything is built or written
+        report = run_sweep(config, algorithms, executor)
     print(f"{args.dataset}: {report.ran} points run, {report.skipped} already done, {report.retried} retried, "
           f"{len(report.failed)} failed")
     for folder in report.saved:

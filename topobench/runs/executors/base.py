@@ -96,7 +96,8 @@ def record_failures(unit: Unit, status: str, since: float | None, skip: Sequence
 
 class Executor(ABC):
     """Runs units of work and reports how each ended. Used as a context manager: ``start`` on entry (bring up a
-    runtime, connect to a cluster), ``stop`` on exit (even after an error)."""
+    runtime, connect to a cluster), ``stop`` on exit (even after an error); nested ``with`` blocks start and stop it
+    once."""
 
     name: ClassVar[str]
 
@@ -116,12 +117,18 @@ class Executor(ABC):
     def run(self, units: Sequence[Unit]) -> Iterator[Outcome]:
         """Run every unit; yield one Outcome per unit as it ends (in any order)."""
 
+    _entered: int = 0  # nesting depth of ``with``: the CLI enters first (to fail before any work), run_sweep again
+
     def __enter__(self) -> Executor:
-        self.start()
+        if self._entered == 0:
+            self.start()
+        self._entered += 1
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        self._entered -= 1
+        if self._entered == 0:
+            self.stop()
 
 
 def now() -> float:

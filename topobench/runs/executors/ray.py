@@ -1,0 +1,365 @@
+"""The Ray executor: each unit of work is a Ray task on a cluster (``run.py --executor ray [--ray-address ADDR]``).
+
+Without an address a local Ray runtime is started on this machine for the sweep and stopped after it; with one, the
+driver connects to that cluster (``ray start --head …`` on one machine, ``ray start --address=…`` on the others) and
+leaves it running. Every node must have topobench (and the plugins' libraries) installed in the Python that runs
+Ray; nothing else is shared:
+
+- **the dataset travels with the work**: the driver puts the dataset file into Ray's object store once per sweep and
+  each node keeps one copy in its temporary folder, keyed by the file's sha256 (a file over ``SHIP_LIMIT`` is not
+  shipped: the nodes must then see it at the driver's path);
+- **results travel back**: the task builds the index once and measures each pending point with the runner's own
+  ``run_definition`` into a scratch results folder on the worker, and streams each result file's bytes back as soon
+  as it is written (a Ray generator task); the driver writes them at their place (temporary name, then rename), so a
+  point finished before a timeout or a crash is kept;
+- **same failures as local**: ``--timeout`` counts from the moment the task starts on its worker and then cancels it
+  (force: the worker process is killed) and records ``timeout: …``; a worker that dies (``os._exit``, a segfault, Ray's
+  OOM killer) is recorded as ``crashed: …``; an exception as ``error: …`` with its traceback. Tasks are never retried
+  (``max_retries=0``), so a crash is reported, not repeated;
+- **same measurement**: a single-query unit asks for one CPU (Ray then sets ``OMP_NUM_THREADS=1`` in the worker and the
+  timing loop sets the index to one thread, as locally); a ``--batch`` unit asks for all the CPUs of the largest node,
+  so a batch measurement has its node to itself.
+
+Units run concurrently, as many as the cluster's CPUs allow. Environment variables named ``TOPOBENCH_*`` and ``HF_*``
+(plugin folders, corpus cache and mirror, the model cache) are passed to the workers, except ``TOPOBENCH_RESULTS`` and
+``TOPOBENCH_DATASETS``, which the worker sets to its scratch folders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import queue
+import re
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from topobench.core.atomic import atomic_path
+from topobench.core.errors import ConfigError
+from topobench.datasets.store import DATA_DIR_ENV, dataset_path
+from topobench.runs import results as res
+from topobench.runs.executors.base import Executor, Outcome, Unit, failure_status, now, record_failures
+
+logger = logging.getLogger(__name__)
+
+RAY_INSTALL_HINT = "install the extra: pip install 'topobench[ray]' (ray[default]==2.60.0)"
+SHIP_LIMIT = 1 << 30  # dataset files up to 1 GiB go through the object store; larger ones must be on every node
+CONNECT_TIMEOUT = 10.0  # seconds to reach --ray-address before calling it unreachable
+PASSED_ENV = re.compile(r"(TOPOBENCH_|HF_)")
+WORKER_SET_ENV = (res.RESULTS_DIR_ENV, DATA_DIR_ENV)
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or a ConfigError naming the extra to install."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise ConfigError(f"--executor ray needs Ray, which is not installed ({exc}): {RAY_INSTALL_HINT}") from exc
+    return ray
+
+
+def check_reachable(address: str) -> None:
+    """Refuse an address whose head cannot be reached (a TCP connection to its GCS port), before Ray tries for
+    minutes. ``auto`` and ``ray://`` addresses are left to Ray."""
+    if address == "auto" or "://" in address:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ConfigError(f"--ray-address {address!r} is not HOST:PORT (e.g. 127.0.0.1:6379, the address "
+                          "`ray start --head` printed)")
+    try:
+        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}): start one there with "
+                          f"`ray start --head --port={port}`, or give the address `ray start --head` printed with "
+                          "--ray-address (leave it out to run on a local Ray runtime)") from exc
+
+
+def worker_env() -> dict[str, str]:
+    """The driver's environment variables the workers need (plugin folders, caches), without the folders the worker
+    sets itself."""
+    return {k: v for k, v in os.environ.items() if PASSED_ENV.match(k) and k not in WORKER_SET_ENV}
+
+
+@dataclass(frozen=True)
+class DatasetShipment:
+    """How a worker gets the sweep's dataset file: from the object store (``ref``) or at the driver's ``path``."""
+
+    name: str
+    sha256: str
+    ref: Any = None  # a ray.ObjectRef of the file's bytes, or None when the nodes read ``path``
+    path: str = ""
+
+
+class RayExecutor(Executor):
+    """Units as Ray tasks on a cluster (``address``) or on a local Ray runtime started for the sweep."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None) -> None:
+        self.address = address
+        self._ray: Any = None
+        self._shipments: dict[str, DatasetShipment] = {}
+
+    # --- lifetime ---------------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect to the cluster (or start a local runtime) and check it has a CPU to run on."""
+        ray = import_ray()
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        if self.address:
+            check_reachable(self.address)
+        options: dict[str, Any] = {"runtime_env": {"env_vars": worker_env()}, "logging_level": logging.WARNING,
+                                   "include_dashboard": False}
+        try:
+            if self.address:
+                ray.init(address=self.address, **options)
+            else:
+                ray.init(num_cpus=os.cpu_count() or 1, **options)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            where = f"the Ray cluster at {self.address}" if self.address else "a local Ray runtime"
+            raise ConfigError(f"cannot start the Ray executor on {where}: {str(exc).splitlines()[0]} (check "
+                              "`ray status` there; leave --ray-address out to run on a local runtime)") from exc
+        self._ray = ray
+        try:
+            cpus = self.largest_node_cpus()
+            if cpus < 1:
+                raise ConfigError(f"the Ray cluster at {self.address or 'local'} has no node with a CPU for "
+                                  "topobench's tasks (each asks for num_cpus=1): add a worker node with `ray start "
+                                  f"--address={self.address or 'HEAD:PORT'} --num-cpus=N`")
+        except BaseException:
+            self.stop()
+            raise
+        logger.info("Ray executor on %s: %d nodes, %g CPUs, %g GPUs", self.address or "a local runtime",
+                    len(self._alive_nodes()), ray.cluster_resources().get("CPU", 0),
+                    ray.cluster_resources().get("GPU", 0))
+
+    def stop(self) -> None:
+        """Disconnect (a local runtime is shut down with it)."""
+        if self._ray is not None and self._ray.is_initialized():
+            self._ray.shutdown()
+        self._ray = None
+        self._shipments.clear()
+
+    def _alive_nodes(self) -> list[dict[str, Any]]:
+        return [n for n in self._ray.nodes() if n.get("Alive")]
+
+    def largest_node_cpus(self) -> int:
+        """The CPUs of the cluster's largest alive node (what a --batch unit asks for)."""
+        return int(max((n.get("Resources", {}).get("CPU", 0) for n in self._alive_nodes()), default=0))
+
+    def cluster_gpus(self) -> int:
+        return int(self._ray.cluster_resources().get("GPU", 0))
+
+    # --- running units -----------------------------------------------------------------------------------------------
+
+    def check(self, units: Sequence[Unit]) -> None:
+        """Refuse what a worker cannot do: saving an index (it would be written on the worker's disk)."""
+        saving = [u for u in units if u.save]
+        if saving:
+            raise ConfigError("--save-index writes the index on the machine that builds it: run it with the local "
+                              f"executor (leave --executor ray out); {len(saving)} build(s) asked to save")
+
+    def resources(self, unit: Unit) -> dict[str, Any]:
+        """What one unit asks of the cluster: one CPU in single-query mode, a whole (largest) node with --batch."""
+        return {"num_cpus": self.largest_node_cpus() if unit.config.batch else 1}
+
+    def ship_dataset(self, name: str) -> DatasetShipment:
+        """Put the dataset file into the object store once per sweep (or, over ``SHIP_LIMIT``, name its path)."""
+        if name not in self._shipments:
+            path = dataset_path(name)
+            size = path.stat().st_size
+            if size > SHIP_LIMIT:
+                digest = hashlib.sha256(f"{path.resolve()}:{size}:{path.stat().st_mtime_ns}".encode()).hexdigest()
+                logger.info("dataset %s is %.1f GB: the Ray workers read it at %s", name, size / 1e9, path.resolve())
+                self._shipments[name] = DatasetShipment(name, digest, None, str(path.resolve()))
+            else:
+                data = path.read_bytes()
+                self._shipments[name] = DatasetShipment(name, hashlib.sha256(data).hexdigest(), self._ray.put(data))
+        return self._shipments[name]
+
+    def run(self, units: Sequence[Unit]) -> Iterator[Outcome]:
+        ray = self._ray
+        task = ray.remote(max_retries=0)(run_unit_task)
+        level = logging.getLogger().level
+        live: dict[Any, _Live] = {}
+        for unit in units:
+            shipment = self.ship_dataset(unit.config.dataset)
+            generator = task.options(**self.resources(unit)).remote(unit, shipment, level)
+            live[generator] = _Live(unit, submitted=now())
+            logger.info("submitted %s (%d points)", unit, len(unit.pending))
+        while live:
+            deadlines = [s.started + s.unit.config.timeout for s in live.values() if s.started is not None]
+            wait = max(0.0, min(deadlines) - now()) if deadlines else None
+            ready, _ = ray.wait(list(live), num_returns=1, timeout=wait)
+            for generator in ready:
+                state = live[generator]
+                if self._step(generator, state):
+                    del live[generator]
+                    yield state.outcome()
+            for generator, state in list(live.items()):
+                if state.started is not None and now() >= state.started + state.unit.config.timeout:
+                    ray.cancel(generator, force=True)
+                    del live[generator]
+                    yield self._fail(state, f"timeout: no result after {state.unit.config.timeout:g} s (--timeout)")
+
+    def _step(self, generator: Any, state: _Live) -> bool:
+        """Take the generator's next message; True when the unit is over."""
+        ray = self._ray
+        try:
+            message = ray.get(next(generator))
+        except StopIteration:
+            return True
+        except ray.exceptions.RayTaskError as exc:  # the task's own code raised outside run_definition
+            cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else exc
+            status, error = failure_status(cause)
+            self._fail(state, status, extra={"error": error})
+            return True
+        except ray.exceptions.RayError as exc:  # the worker died: os._exit, a segfault, the OOM killer, a lost node
+            self._fail(state, f"crashed: the Ray worker died ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:300]})")
+            return True
+        kind = message[0]
+        if kind == "started":
+            state.started = now()
+            logger.info("running %s on %s", state.unit, message[1])
+        elif kind == "result":
+            _, i, data = message
+            self._write(state, i, data)
+        elif kind == "error":
+            _, status, error = message
+            self._fail(state, status, extra={"error": error}, check_fresh=False)
+        return False
+
+    def _write(self, state: _Live, i: int, data: bytes) -> None:
+        """Write one result the worker sent back, at its place, atomically; a failed write is recorded."""
+        path = state.unit.paths[i]
+        try:
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(data)
+            res.failure_path(path).unlink(missing_ok=True)
+        except OSError as exc:
+            status, error = failure_status(exc)
+            logger.error("%s: cannot write %s: %s", state.unit, path, status)
+            record_failures(state.unit, status, None, skip=[j for j in state.unit.pending if j != i],
+                            extra={"error": error})
+            state.unwritable.append(i)
+            return
+        state.written.append(i)
+
+    def _fail(self, state: _Live, status: str, extra: dict[str, Any] | None = None,
+              check_fresh: bool = True) -> Outcome:
+        """Record ``status`` for the unit's points that got no result; the outcome to report."""
+        logger.error("%s %s", state.unit, status)
+        state.status = status if status.split(":")[0] in ("timeout", "crashed") else None
+        started = state.started if state.started is not None else state.submitted
+        record_failures(state.unit, status, started if check_fresh else None,
+                        skip=[*state.written, *state.unwritable], extra=extra or {"started": started})
+        return state.outcome()
+
+
+@dataclass
+class _Live:
+    """A submitted unit as the driver follows it."""
+
+    unit: Unit
+    submitted: float
+    started: float | None = None
+    status: str | None = None
+    written: list[int] = field(default_factory=list)  # points whose result the driver wrote
+    unwritable: list[int] = field(default_factory=list)  # points whose result could not be written here
+
+    def outcome(self) -> Outcome:
+        return Outcome(self.unit, self.started if self.started is not None else self.submitted, self.status)
+
+
+# --- in the worker ---------------------------------------------------------------------------------------------------
+
+def node_dataset(shipment: DatasetShipment) -> Path:
+    """The dataset file on this node: the driver's path, or this node's copy from the object store (made once)."""
+    if shipment.ref is None:
+        path = Path(shipment.path)
+        if not path.exists():
+            raise FileNotFoundError(f"dataset {shipment.name!r} is too large to ship through Ray: this node needs it "
+                                    f"at {path} (the driver's path)")
+        return path
+    import ray
+
+    path = Path(tempfile.gettempdir()) / "topobench-ray" / "datasets" / shipment.sha256[:16] / f"{shipment.name}.hdf5"
+    if not path.exists():
+        data = ray.get(shipment.ref)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data)
+    return path
+
+
+class _Announce(list):
+    """The ``written`` list handed to ``run_definition``: each position appended is also put on a queue, so the task
+    can send that result back while the sweep goes on."""
+
+    def __init__(self, channel: queue.Queue) -> None:
+        super().__init__()
+        self.channel = channel
+
+    def append(self, i: int) -> None:
+        super().append(i)
+        self.channel.put(("written", i))
+
+
+def run_unit_task(unit: Unit, shipment: DatasetShipment, log_level: int) -> Iterator[tuple]:
+    """The Ray task (a generator): ``("started", node)``, then ``("result", i, file bytes)`` per point as it is
+    measured, or ``("error", status, traceback)`` when the build or the sweep raised.
+
+    The runner's ``run_definition`` runs in a thread with ``TOPOBENCH_RESULTS`` pointing at a scratch folder; this
+    (main) thread only waits for its announcements, so it takes no CPU from the measurement."""
+    from topobench.runs.runner import run_definition  # the runner imports the executors: resolved in the worker
+
+    yield ("started", f"{socket.gethostname()} (pid {os.getpid()})")
+    logging.getLogger("topobench").setLevel(log_level)
+    dataset_file = node_dataset(shipment)
+    saved = {k: os.environ.get(k) for k in WORKER_SET_ENV}
+    channel: queue.Queue = queue.Queue()
+    written = _Announce(channel)
+
+    def work() -> None:
+        try:
+            run_definition(unit.config, unit.definition, list(unit.pending), False, written)
+        except Exception as exc:  # noqa: BLE001 - sent to the driver, which records it per point
+            channel.put(("error", *failure_status(exc)))
+        finally:
+            channel.put(("done",))
+
+    with tempfile.TemporaryDirectory(prefix="topobench-ray-") as scratch:
+        os.environ[res.RESULTS_DIR_ENV] = scratch
+        os.environ[DATA_DIR_ENV] = str(dataset_file.parent)
+        try:
+            scratch_paths = [res.result_path(unit.config.dataset, unit.config.count, unit.definition.algorithm,
+                                             unit.config.batch, list(unit.definition.arguments), list(qargs))
+                             for qargs in unit.definition.query_argument_groups]
+            thread = threading.Thread(target=work, name=f"topobench-{unit.definition.algorithm}", daemon=True)
+            started = time.perf_counter()
+            thread.start()
+            while True:
+                message = channel.get()
+                if message[0] == "written":
+                    yield ("result", message[1], scratch_paths[message[1]].read_bytes())
+                elif message[0] == "error":
+                    yield message
+                else:
+                    break
+            thread.join()
+            logging.getLogger(__name__).info("%s done in %.1f s", unit, time.perf_counter() - started)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
