@@ -66,3 +66,26 @@ class Slow(_Exact):
 @hookimpl(specname="register_indexes")
 def register_slow(register):
     register("slow", Slow)
+
+
+class Hog(_Exact):
+    """Touches ``build_mb`` MB while building (kept, as an index's structure) and ``search_mb`` MB once per query
+    group (freed after), so peak-memory measurements and container memory limits have a known amount to see."""
+
+    def __init__(self, metric, build_mb: int = 0, search_mb: int = 0):
+        super().__init__(metric, build_mb, search_mb)
+        self.build_mb, self.search_mb = build_mb, search_mb
+
+    def fit(self, X):
+        super().fit(X)
+        self.ballast = np.ones(self.build_mb * (1 << 20) // 8)
+
+    def set_query_arguments(self, *args):
+        super().set_query_arguments(*args)
+        transient = np.ones(self.search_mb * (1 << 20) // 8)
+        del transient
+
+
+@hookimpl(specname="register_indexes")
+def register_hog(register):
+    register("hog", Hog)

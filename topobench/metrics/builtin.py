@@ -1,5 +1,5 @@
 """The built-in metrics: k-NN quality (ann-benchmarks' ``k-nn`` and ``epsilon``), task metrics against qrels
-(Recall@k, MRR@10, nDCG@10), speed (QPS, latency percentiles) and cost (build time, index size, counters).
+(Recall@k, MRR@10, nDCG@10), speed (QPS, latency percentiles) and cost (build time, index size, peak memory, counters).
 
 A plain list, ``BUILTIN_METRICS``; ``topobench.metrics.registry`` builds the table from it and the answer metrics.
 """
@@ -19,6 +19,15 @@ def _stat(key: str) -> Callable[[Scoring], float | None]:
 
 def _kilobytes(s: Scoring) -> float | None:
     return None if s.result.index_size_bytes is None else s.result.index_size_bytes / 1024.0
+
+
+def _megabytes(key: str) -> Callable[[Scoring], float | None]:
+    """A ``memory`` entry of the result (bytes) in MB; None for results written before memory was measured."""
+    def compute(s: Scoring) -> float | None:
+        value = s.result.memory.get(key)
+        return None if value is None else float(value) / 1e6
+
+    return compute
 
 
 def _latency(percentile: float) -> Callable[[Scoring], float | None]:
@@ -44,10 +53,17 @@ BUILTIN_METRICS: list[Metric] = [
       for kind, k, label in _TASK_METRICS),
     Metric("qps", "Queries per second (1/s)", "higher",
            lambda s: 1.0 / s.result.best_search_time if s.result.best_search_time > 0 else None, scale="log"),
-    *(Metric(f"p{p}", f"Latency, {p}th percentile (ms)", "lower", _latency(p)) for p in (50, 95, 99)),
+    *(Metric(f"p{p:g}".replace(".", ""), f"Latency, {p:g}th percentile (ms)", "lower", _latency(p))
+      for p in (50, 95, 99, 99.9)),
     Metric("build", "Build time (s)", "lower", lambda s: s.result.build_time, kind="cost"),
     Metric("indexsize", "Index size (kB)", "lower", kind="cost", requires="an index that reports its size",
            compute=_kilobytes),
+    Metric("buildmem", "Peak resident memory, build (MB)", "lower", _megabytes("build_peak_bytes"), kind="cost",
+           requires="a result whose peak memory was measured (run since memory was recorded)"),
+    Metric("searchmem", "Peak resident memory, search (MB)", "lower", _megabytes("search_peak_bytes"), kind="cost",
+           requires="a result whose peak memory was measured (run since memory was recorded)"),
+    Metric("containermem", "Peak memory of the container, cgroup (MB)", "lower",
+           _megabytes("container_peak_bytes"), kind="cost", requires="a result run in a container (run.py --docker)"),
     Metric("distcomps", "Distance computations per query", "lower", _stat("distcomps"), scale="log", kind="cost",
            requires="an index that counts distance computations"),
     Metric("hops", "Graph hops per query", "lower", _stat("hops"), kind="cost",

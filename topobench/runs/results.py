@@ -9,7 +9,10 @@ versions (the readable form alone) and files written by ann-benchmarks are still
 ``index_size`` in kB, ``best_search_time`` in seconds per query, ``candidates``, ``name``, ``run_count``, ``distance``,
 ``count``, ``batch_mode``, ``algo``, ``dataset``) and datasets ``times``, ``neighbors``, ``distances``. Extras:
 ``index_size_bytes``, ``parameters`` (JSON of build and query args), ``threads``, ``stats`` (JSON: per-query means of
-``distcomps``, ``hops``, ``lists_probed`` …), ``search_times`` (per-query search time of every run, for the spread).
+``distcomps``, ``hops``, ``lists_probed`` …), ``search_times`` (per-query search time of every run, for the spread),
+``memory`` (JSON: peak resident memory of the build and of the point's search phase, :mod:`topobench.runs.memory`)
+and ``machine`` (JSON: CPU, cores used, memory limit, GPU, library versions, Docker image;
+:mod:`topobench.core.machine`).
 
 A point that crashed or timed out gets ``<params>.failed.json`` instead, so a rerun knows it failed (and tries it
 again). :func:`result_problem` tells a complete result from a damaged one. Files are written under a temporary name
@@ -115,6 +118,10 @@ class Result:
     distances: np.ndarray
     search_times: list[float] = field(default_factory=list)
     stats: dict[str, float] = field(default_factory=dict)
+    # Peak resident memory of the build and of this point's search phase (topobench.runs.memory.record).
+    memory: dict[str, Any] = field(default_factory=dict)
+    # The machine and library versions it was measured with (topobench.core.machine; "versions" inside).
+    machine: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     # A file without topobench's ``parameters`` (written by ann-benchmarks): the point is told apart by its ``name``.
     parameters_from_name: bool = False
@@ -151,6 +158,8 @@ def write_result(path: Path, result: Result) -> None:
         a["parameters"] = result.parameters
         a["threads"] = result.threads
         a["stats"] = json.dumps(result.stats)
+        a["memory"] = json.dumps(result.memory)
+        a["machine"] = json.dumps(result.machine)
         f.create_dataset("times", data=np.asarray(result.times, np.float64))
         f.create_dataset("neighbors", data=np.asarray(result.neighbors, np.int64))
         f.create_dataset("distances", data=np.asarray(result.distances, np.float32))
@@ -163,6 +172,17 @@ REQUIRED_DATA = ("times", "neighbors", "distances")
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _json_attr(attrs: Any, key: str) -> dict[str, Any]:
+    """A JSON-object attr (``memory``, ``machine``), {} when absent (files of earlier versions, ann-benchmarks')."""
+    if key not in attrs:
+        return {}
+    try:
+        value = json.loads(_text(attrs[key]))
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _args_attr(attrs: Any, key: str) -> list[Any]:
@@ -212,6 +232,8 @@ def read_result(path: Path) -> Result:
             distances=f["distances"][:],
             search_times=list(f["search_times"][:]) if "search_times" in f else [],
             stats=json.loads(a.get("stats", "{}")),
+            memory=_json_attr(a, "memory"),
+            machine=_json_attr(a, "machine"),
             path=path,
         )
 

@@ -27,11 +27,12 @@ from tqdm import tqdm
 
 from topobench.core.distances import distances_to
 from topobench.core.errors import ConfigError, TopobenchError, UnknownNameError
+from topobench.core.machine import machine_facts, versions
 from topobench.core.paths import check_writable_dir
 from topobench.core.registry import get_registry
 from topobench.datasets.store import Dataset, load_dataset
 from topobench.datasets.texts import dataset_texts, has_texts
-from topobench.runs import index_store, points
+from topobench.runs import index_store, memory, points
 from topobench.runs import results as res
 from topobench.runs.definitions import Definition, check_signatures, parse_definitions
 from topobench.runs.executors.base import Executor, Unit
@@ -277,16 +278,19 @@ def run_definition(config: RunConfig, definition: Definition, pending: list[int]
     index = get_registry().create("indexes", definition.algorithm, dataset.distance, *definition.arguments,
                                   check_available=False)
     cls = type(index)
+    facts = {**machine_facts(), "versions": versions()}
     doc_texts = query_texts = None
     start = perf_counter()
     if cls.needs_texts:
         doc_texts, query_texts = dataset_texts(dataset)
+    loaded_rss = memory.rss_bytes()
+    with memory.Phase() as build_memory:
         build_start = perf_counter()
-        index.fit_texts(doc_texts)
-    else:
-        build_start = perf_counter()
-        index.fit(dataset.train)
-    build_time = perf_counter() - build_start
+        if cls.needs_texts:
+            index.fit_texts(doc_texts)
+        else:
+            index.fit(dataset.train)
+        build_time = perf_counter() - build_start
     logger.info("built %s in %.2f s (setup %.2f s)", index, build_time, build_start - start)
     size = index.index_size()
     if save:
@@ -295,14 +299,17 @@ def run_definition(config: RunConfig, definition: Definition, pending: list[int]
     paths = _point_paths(config, definition)
     for i in pending:
         qargs = definition.query_argument_groups[i]
-        index.set_query_arguments(*qargs)
-        if cls.needs_texts:
-            m = measure_texts(index, query_texts, config.count, config.runs, config.batch)
-        elif config.batch:
-            m = measure_batch(index, dataset.test, config.count, config.runs)
-        else:
-            m = measure_single(index, dataset.test, config.count, config.runs)
+        with memory.Phase() as search_memory:
+            index.set_query_arguments(*qargs)
+            if cls.needs_texts:
+                m = measure_texts(index, query_texts, config.count, config.runs, config.batch)
+            elif config.batch:
+                m = measure_batch(index, dataset.test, config.count, config.runs)
+            else:
+                m = measure_single(index, dataset.test, config.count, config.runs)
         result = _to_result(config, definition, dataset, index, qargs, m, build_time, size)
+        result.memory = memory.record(build_memory, search_memory, loaded_rss)
+        result.machine = facts
         res.write_result(paths[i], result)
         if written is not None:
             written.append(i)
