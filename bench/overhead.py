@@ -2,10 +2,14 @@
 """Harness overhead: the same faiss ``hnsw`` and ``ivf`` points timed through the runner's loop and a plain loop.
 
 Both sides query the *same* built faiss index object, on the same queries, in one process, alternating A and B
-``--rounds`` times so drift in the machine's speed hits both equally; the best QPS of each side is compared.
-Single-query mode runs on one thread (as the runner does); batch mode on every core.
+``--rounds`` times (which goes first alternates too) so drift in the machine's speed hits both equally; the best QPS
+of each side is compared, and the median of the per-round paired ratios is printed beside it (on a busy machine
+single passes vary by 2x or more; the best of many passes is the least disturbed one). Single-query mode runs on one
+thread (as the runner does); batch mode on every core. The harness side is exactly what ``run.py`` times:
+``topobench.runs.timing.measure_single`` (the index's ``searcher(k)`` between two ``perf_counter_ns`` reads per
+query) and ``measure_batch``.
 
-    python bench/overhead.py                               # random-xs-20-angular, 5 rounds
+    python bench/overhead.py                               # random-xs-20-angular, 25 rounds
     python bench/overhead.py --dataset random-s-100-angular --rounds 9
 
 Last line: ``overhead: single=<harness_qps/raw_qps> batch=<harness_qps/raw_qps>`` (goal: both ≥ 0.98), the geometric
@@ -48,11 +52,21 @@ def raw_batch(index, queries: np.ndarray, k: int) -> float:
     return len(queries) / (perf_counter() - start)
 
 
+def measure(side: str, mode: str, index, queries: np.ndarray, k: int, threads: int) -> float:
+    """QPS of one pass: the runner's timing (``harness``) or a plain loop over ``index.search`` (``raw``)."""
+    if side == "harness":
+        m = measure_single(index, queries, k, runs=1) if mode == "single" else measure_batch(index, queries, k, runs=1)
+        return 1.0 / m.best_search_time
+    faiss.omp_set_num_threads(1 if mode == "single" else threads)
+    return raw_single(index.index, queries, k) if mode == "single" else raw_batch(index.index, queries, k)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="random-xs-20-angular")
     parser.add_argument("--count", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=25,
+                        help="passes per side, alternating; the best of each side is compared (default 25)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     ds = load_dataset(args.dataset)
@@ -64,21 +78,18 @@ def main() -> None:
         index.fit(ds.train)
         index.set_query_arguments(*query_args)
         for mode in ("single", "batch"):
-            harness, raw = [], []
-            for _ in range(args.rounds):
-                if mode == "single":
-                    harness.append(1.0 / measure_single(index, ds.test, args.count, runs=1).best_search_time)
-                    faiss.omp_set_num_threads(1)
-                    raw.append(raw_single(index.index, ds.test, args.count))
-                else:
-                    harness.append(1.0 / measure_batch(index, ds.test, args.count, runs=1).best_search_time)
-                    faiss.omp_set_num_threads(threads)
-                    raw.append(raw_batch(index.index, ds.test, args.count))
+            sides = {"harness": [], "raw": []}
+            for r in range(args.rounds):
+                # Alternate which side goes first, so a drift in the machine's speed favours neither.
+                for side in (("harness", "raw") if r % 2 == 0 else ("raw", "harness")):
+                    sides[side].append(measure(side, mode, index, ds.test, args.count, threads))
+            harness, raw = sides["harness"], sides["raw"]
             ratio = max(harness) / max(raw)
             ratios[mode].append(ratio)
-            per_round = [h / r for h, r in zip(harness, raw, strict=True)]
+            per_round = sorted(h / r for h, r in zip(harness, raw, strict=True))
             print(f"{algorithm}{list(build_args)}{list(query_args)} {mode:6s} harness={max(harness):10.0f} QPS "
-                  f"raw={max(raw):10.0f} QPS ratio={ratio:.3f} (per-round {min(per_round):.3f}..{max(per_round):.3f})")
+                  f"raw={max(raw):10.0f} QPS ratio={ratio:.3f} (paired per round: median "
+                  f"{statistics.median(per_round):.3f}, range {per_round[0]:.3f}..{per_round[-1]:.3f})")
         index.done()
     single = statistics.geometric_mean(ratios["single"])
     batch = statistics.geometric_mean(ratios["batch"])

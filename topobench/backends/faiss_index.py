@@ -17,7 +17,8 @@ What lives here, so that every faiss backend behaves the same way:
   single-threaded without this.
 * search: one query is a 1 × d view passed straight to faiss; ``k`` is clamped to the number of vectors; the -1 ids
   faiss pads with when it finds fewer than ``k`` results (IVF with a small ``nprobe``, HNSW with ``efSearch < k``) are
-  removed in single-query mode and kept (as the runner expects) in batch mode.
+  removed by ``query`` and kept (as the runner expects) by ``searcher`` and in batch mode. ``searcher(k)`` — what the
+  runner times per query — is the plain ``index.search(q[None], k)`` call with everything else decided beforehand.
 * size: the serialized size (``faiss.serialize_index``), the honest figure (an RSS delta is not).
 * persistence: ``save`` writes ``index.faiss`` with ``faiss.write_index``; ``load`` reads it back with
   ``faiss.read_index`` and re-applies the query arguments (``after_load``), so a loaded index answers as the built one.
@@ -30,6 +31,7 @@ from __future__ import annotations
 import functools
 import logging
 from abc import abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
@@ -164,6 +166,24 @@ class FaissIndex(Index):
         # faiss sorts results best first and puts its -1 padding last, so checking the last id is enough.
         return ids if ids[-1] >= 0 else ids[ids >= 0]
 
+    def searcher(self, k: int) -> Callable[[np.ndarray], np.ndarray]:
+        """One query as the plain ``index.search(q[None], k)`` call a user would write, with ``k`` clamped and the
+        metric's code path chosen once, not per call; it returns faiss's 1 × k id matrix as it comes (-1 padding
+        included: the runner copies the ids out after the clock stops)."""
+        search, found = self.index.search, min(k, self.n)
+        if self.unit_queries:
+            norm = np.linalg.norm
+
+            def search_unit(q: np.ndarray) -> np.ndarray:
+                return search((q / max(float(norm(q)), 1e-30))[None], found)[1]
+
+            return search_unit
+
+        def search_one(q: np.ndarray) -> np.ndarray:
+            return search(q[None], found)[1]
+
+        return search_one
+
     def batch_query(self, Q: np.ndarray, k: int) -> None:
         self._queries += len(Q)
         found = min(k, self.n)
@@ -206,6 +226,16 @@ class ExhaustiveFaissIndex(FaissIndex):
     """A faiss index that compares every query with all ``n`` stored vectors or codes: ``distcomps`` = n per query."""
 
     stats_names: ClassVar[tuple[str, ...]] = ("distcomps",)
+
+    def searcher(self, k: int) -> Callable[[np.ndarray], np.ndarray]:
+        """The base's searcher, counting the queries answered (``distcomps`` = n per query)."""
+        search = super().searcher(k)
+
+        def search_counted(q: np.ndarray) -> np.ndarray:
+            self._queries += 1
+            return search(q)
+
+        return search_counted
 
     def reset_stats(self) -> None:
         self._queries = 0
@@ -299,6 +329,11 @@ class FaissHNSWIndex(FaissIndex):
         if k > self._ef:
             self._set_ef(k)
         return super().query(q, k)
+
+    def searcher(self, k: int) -> Callable[[np.ndarray], np.ndarray]:
+        if k > self._ef:
+            self._set_ef(k)
+        return super().searcher(k)
 
     def batch_query(self, Q: np.ndarray, k: int) -> None:
         if k > self._ef:

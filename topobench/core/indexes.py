@@ -1,9 +1,10 @@
 """The index interface every ANN backend implements, modelled on ann-benchmarks' ``BaseANN``.
 
 Life cycle, driven by the runner: ``Index(metric, *args)`` → ``fit(X)`` once → for each query-argument group:
-``set_query_arguments(*query_args)``, ``reset_stats()``, then ``query`` per vector (single mode) or ``batch_query`` +
-``get_batch_results`` (batch mode), then ``stats()``. Indexes return *row numbers* into the training set; the runner
-computes the distances itself from the vectors, so every backend is scored the same way.
+``set_query_arguments(*query_args)``, ``reset_stats()``, then the function ``searcher(k)`` returns called per vector
+(single mode; by default it calls ``query``) or ``batch_query`` + ``get_batch_results`` (batch mode), then ``stats()``.
+Indexes return *row numbers* into the training set; the runner computes the distances itself from the vectors, so
+every backend is scored the same way.
 
 Persistence (``can_save``): ``save(folder)`` after ``fit`` writes the built structure in the library's own format
 (faiss ``write_index``, hnswlib ``save_index``, a Lucene directory); ``Index(metric, *args).load(folder)`` restores it
@@ -15,6 +16,7 @@ from __future__ import annotations
 import io
 import pickle
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -61,6 +63,22 @@ class Index(Component, ABC):
     def set_query_arguments(self, *args: Any) -> None:
         """Apply one ``query_args`` group from algos.yaml (e.g. ``efSearch``). Default: nothing to set."""
         self.query_args = args
+
+    def searcher(self, k: int) -> Callable[[np.ndarray], np.ndarray]:
+        """A function of one query vector answering it as ``query(q, k)`` would with the current query arguments: what
+        the runner times in single-query mode, called once per query between two clock reads (and made again after
+        ``set_query_arguments``). It returns the ids as an array — a vector, or the library's 1 × m result matrix as
+        it comes — best first, possibly -1 padded at the end instead of trimmed: the runner copies them out after the
+        clock stops.
+
+        Override it to do per-call work once (clamping ``k``, looking up attributes, choosing a code path), so the
+        timed call is the library's search and little else. Default: calls ``query``."""
+        query = self.query
+
+        def search(q: np.ndarray) -> np.ndarray:
+            return query(q, k)
+
+        return search
 
     def batch_query(self, Q: np.ndarray, k: int) -> None:
         """Answer all queries at once (batch mode may use every core); results via ``get_batch_results``."""
