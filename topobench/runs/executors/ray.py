@@ -123,7 +123,8 @@ class RayExecutor(Executor):
             if self.address:
                 ray.init(address=self.address, **options)
             else:
-                ray.init(num_cpus=os.cpu_count() or 1, **options)
+                # "local": always a new runtime, never a cluster that `ray start` left registered on this machine
+                ray.init(address="local", num_cpus=os.cpu_count() or 1, **options)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray runtime"
             raise ConfigError(f"cannot start the Ray executor on {where}: {str(exc).splitlines()[0]} (check "

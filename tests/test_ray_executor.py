@@ -1,0 +1,137 @@
+"""The Ray executor on a real cluster: a head and a second node on 127.0.0.1 (one CPU each), started for this module
+and stopped at its end. The same sweep through the local and the Ray executor gives the same points and the same
+recall; a hang, a worker crash and an exception are each recorded while the rest finish; bad input is one line.
+
+Runs in the default suite when Ray is installed (the ``ray`` extra, in ``all``); skipped otherwise."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from faults import assert_one_error, call, files_under
+from ray_cluster import free_port, ray_cluster
+
+from topobench.cli.main import run_main
+from topobench.report.export import load_points
+from topobench.runs import results as res
+
+ray = pytest.importorskip("ray")
+
+GRID = """\
+float:
+  any:
+    toy:
+      args: []
+    hnsw:
+      args: [[8, 16], [40]]
+      query-args: [[10, 40]]
+"""
+FAULTY = """\
+float:
+  any:
+    hang:
+      args: []
+      query-args: [[ok, hang, ok2]]
+    crash:
+      args: []
+    raises:
+      args: []
+    toy:
+      args: []
+"""
+DATASET = "random-xs-20-angular"
+
+
+def _grid(workspace, text: str) -> str:
+    path = workspace / "algos.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def _recalls(dataset: str) -> dict[tuple[str, str], float]:
+    return {(p.algorithm, p.parameters): p.values["k-nn"] for p in load_points(dataset, ["k-nn"])}
+
+
+# --- without a cluster (these run before the module's cluster is started) ---------------------------------------------
+
+def test_without_an_address_a_local_runtime_is_started_and_stopped(workspace, tiny_dataset, capsys):
+    argv = ["--dataset", tiny_dataset, "--algorithm", "toy", "--runs", "1", "--definitions", _grid(workspace, GRID),
+            "--executor", "ray", "-q"]
+    code, lines = call(run_main, argv, capsys)
+    assert code == 0, lines
+    assert res.read_result(res.result_path(tiny_dataset, 10, "toy", False, [], [])).threads == 1
+    assert not ray.is_initialized()
+
+
+def test_bad_input_is_one_line_and_nothing_is_written(workspace, capsys, monkeypatch):
+    base = ["--dataset", DATASET, "--runs", "1", "--definitions", _grid(workspace, GRID)]
+    unreachable = f"127.0.0.1:{free_port()}"  # nothing listens there
+    assert_one_error(*call(run_main, [*base, "--executor", "ray", "--ray-address", unreachable], capsys),
+                     f"cannot reach the Ray cluster at {unreachable}")
+    assert_one_error(*call(run_main, [*base, "--ray-address", unreachable], capsys), "needs --executor ray")
+    assert_one_error(*call(run_main, [*base, "--executor", "ray", "--save-index"], capsys), "--save-index")
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets where Ray is not installed
+    assert_one_error(*call(run_main, [*base, "--executor", "ray"], capsys), "pip install 'topobench[ray]'")
+    assert files_under(workspace / "results") == [] and files_under(workspace / "datasets") == []
+
+
+def test_a_cluster_without_a_cpu_for_the_tasks_is_refused(workspace, tmp_path_factory, capsys):
+    with ray_cluster([0], tmp_path_factory.mktemp("ray-logs-0")) as address:  # a head that takes no tasks
+        argv = ["--dataset", DATASET, "--definitions", _grid(workspace, GRID), "--executor", "ray",
+                "--ray-address", address]
+        assert_one_error(*call(run_main, argv, capsys), "has no node with a CPU")
+    assert files_under(workspace / "results") == [] and files_under(workspace / "datasets") == []
+
+
+# --- on a two-node cluster --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    with ray_cluster([1, 1], tmp_path_factory.mktemp("ray-logs")) as address:
+        yield address
+
+
+def test_same_points_and_recall_as_the_local_executor_and_a_rerun_skips_them(workspace, cluster, capsys,
+                                                                              monkeypatch):
+    argv = ["--dataset", DATASET, "--runs", "1", "--definitions", _grid(workspace, GRID), "-q"]
+    monkeypatch.setenv("TOPOBENCH_RESULTS", str(workspace / "local"))
+    code, lines = call(run_main, argv, capsys)
+    assert code == 0, lines
+    local = _recalls(DATASET)
+    monkeypatch.setenv("TOPOBENCH_RESULTS", str(workspace / "ray"))
+    capsys.readouterr()
+    assert run_main([*argv, "--executor", "ray", "--ray-address", cluster]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"{DATASET}: 5 points run, 0 already done, 0 retried, 0 failed"
+    on_ray = _recalls(DATASET)
+    assert sorted(on_ray) == sorted(local) and len(local) == 5
+    for key, recall in local.items():
+        # exact for the exact index; an HNSW graph built on more threads may differ by an insertion order
+        assert on_ray[key] == pytest.approx(recall, abs=0 if key[0] == "toy" else 0.02), key
+    for path in (workspace / "ray").rglob("*.hdf5"):
+        result = res.read_result(path)
+        assert result.threads == 1 and len(result.times) == 1000
+    assert not list((workspace / "ray").rglob("*.failed.json")) and not list((workspace / "ray").rglob("*.tmp-*"))
+    assert run_main([*argv, "--executor", "ray", "--ray-address", cluster]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"{DATASET}: 0 points run, 5 already done, 0 retried, 0 failed"
+
+
+def test_hang_crash_and_exception_are_recorded_and_the_rest_finish(workspace, tiny_dataset, cluster, capsys):
+    argv = ["--dataset", tiny_dataset, "--runs", "1", "--timeout", "8", "--definitions", _grid(workspace, FAULTY),
+            "--executor", "ray", "--ray-address", cluster, "-q"]
+    code, lines = call(run_main, argv, capsys)
+    assert code == 1, lines
+    folder = workspace / "results" / tiny_dataset / "10"
+    records = {p.parent.name + " " + p.name.split("-")[0]: json.loads(p.read_text())
+               for p in folder.glob("*/*.failed.json")}
+    statuses = {key: record["status"].split(":")[0] for key, record in records.items()}
+    assert statuses == {"hang hang": "timeout", "hang ok2": "timeout", "crash default": "crashed",
+                        "raises default": "error"}
+    assert "deliberate failure while building" in records["raises default"]["error"]
+    done = sorted(p.parent.name + " " + p.name.split("-")[0] for p in folder.glob("*/*.hdf5"))
+    assert done == ["hang ok", "toy default"]  # the point measured before the hang is kept
+    assert sum(line.startswith("failed: ") for line in lines) == 4
+    # a rerun retries the failed points and skips the finished ones
+    code, lines = call(run_main, [*argv[:-1], "--algorithm", "crash,raises,toy", "-q"], capsys)
+    assert code == 1 and sum(line.startswith("failed: ") for line in lines) == 2
