@@ -65,3 +65,51 @@ def test_every_result_records_the_machine(workspace, tiny_dataset):
     assert machine["cpu"] and machine["cores"] >= 1 and machine["memory_bytes"] > 0
     assert machine["in_docker"] is False and machine["docker_image"] is None
     assert {"topobench", "numpy", "h5py"} <= set(machine["versions"])
+
+
+PID_GRID = """\
+float:
+  any:
+    pid:
+      args: []
+    hnsw:
+      args: [[8], [40]]
+      query-args: [[10, 40]]
+"""
+
+
+def test_repeat_runs_each_point_in_fresh_processes_and_keeps_every_run(workspace, tiny_dataset):
+    cfg = config(workspace, tiny_dataset, PID_GRID, repeat=3)
+    report = run_sweep(cfg)
+    assert report.ran == 3 and not report.failed
+    folder = workspace / "results" / tiny_dataset / "10"
+    pid_runs = res.read_repeats(next((folder / "pid").glob("*.hdf5")))
+    assert len(pid_runs) == 3 and len({r.stats["pid"] for r in pid_runs}) == 3  # three processes
+    for path in (folder / "hnsw").glob("*.hdf5"):
+        runs = res.read_repeats(path)
+        assert len(runs) == 3 and res.read_result(path).repeats == 3
+        assert all(r.neighbors.shape == (20, 10) and r.memory and r.machine for r in runs)
+    # Done means every run is there: the same command runs nothing, one more --repeat adds one run to each point.
+    again = run_sweep(cfg)
+    assert again.ran == 0 and again.skipped == 3
+    more = run_sweep(RunConfig(**{**cfg.__dict__, "repeat": 4}), ["pid"])
+    assert more.ran == 1 and more.skipped == 0
+    runs = res.read_repeats(next((folder / "pid").glob("*.hdf5")))
+    assert len(runs) == 4 and runs[0].stats == pid_runs[0].stats  # earlier runs kept as they were
+
+
+def test_spread_over_repeats_is_tabulated_and_drawn(workspace, tiny_dataset):
+    from topobench.report.export import load_points, summary_rows, summary_table
+    from topobench.report.plotting import figure
+
+    run_sweep(config(workspace, tiny_dataset, PID_GRID, repeat=3), ["hnsw"])
+    points = load_points(tiny_dataset, ["k-nn", "qps"])
+    assert all(p.repeats == 3 and len(p.per_repeat) == 3 for p in points)
+    for p in points:
+        qps = sorted(run["qps"] for run in p.per_repeat)
+        assert p.values["qps"] == qps[1] and p.spread("qps") == (qps[0], qps[2])
+    rows = summary_rows([tiny_dataset], levels=(0.9,))
+    assert rows[0]["runs"] == 3 and rows[0]["qps_min"] <= rows[0]["qps_median"] <= rows[0]["qps_max"]
+    assert "qps min / median / max over runs" in summary_table(tiny_dataset)[1]
+    ax = figure([tiny_dataset]).axes[0]
+    assert "bars min-max" in ax.get_title() and ax.collections  # the error bars

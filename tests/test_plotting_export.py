@@ -144,10 +144,10 @@ def test_export_csv_header_and_rows(bench):
     assert export_csv(out) == 2 * 2 * POINTS_PER_ALGORITHM
     with out.open(newline="") as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == ["dataset", "algorithm", "parameters", "count", "batch", "k-nn", "epsilon", "recall@10",
-                       "recall@100", "mrr@10", "ndcg@10", "qps", "p50", "p95", "p99", "p999", "build", "indexsize",
-                       "buildmem", "searchmem", "containermem", "distcomps", "hops", "lists_probed", "candidates",
-                       "acc@20", "acc@100"]
+    assert rows[0] == ["dataset", "algorithm", "parameters", "count", "batch", "repeats", "k-nn", "epsilon",
+                       "recall@10", "recall@100", "mrr@10", "ndcg@10", "qps", "p50", "p95", "p99", "p999", "build",
+                       "indexsize", "buildmem", "searchmem", "containermem", "distcomps", "hops", "lists_probed",
+                       "candidates", "acc@20", "acc@100"]
     assert len(rows) == 1 + 12
     table = [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
     exact = next(r for r in table if r["dataset"] == "ds-a" and r["algorithm"] == "exact" and '"args": [0]' in

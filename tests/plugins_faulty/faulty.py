@@ -89,3 +89,28 @@ class Hog(_Exact):
 @hookimpl(specname="register_indexes")
 def register_hog(register):
     register("hog", Hog)
+
+
+class Pid(_Exact):
+    """Reports the process that answered as a counter (``pid`` per query), so tests can tell runs apart."""
+
+    stats_names = ("pid",)
+    answered = 0
+
+    def reset_stats(self):
+        self.answered = 0
+
+    def searcher(self, k):
+        def search(q):
+            self.answered += 1
+            return self.query(q, k)
+
+        return search
+
+    def stats(self):
+        return {"pid": float(os.getpid() * self.answered)}
+
+
+@hookimpl(specname="register_indexes")
+def register_pid(register):
+    register("pid", Pid)

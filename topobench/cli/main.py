@@ -31,6 +31,9 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=positive_int, default=10,
                    help="neighbours to retrieve per query, at most what the ground truth holds (default 10)")
     p.add_argument("--runs", type=positive_int, default=5, help="timed runs per point; the best is kept (default 5)")
+    p.add_argument("--repeat", type=positive_int, default=1,
+                   help="run every point R times, each a fresh build in a fresh process, and keep every run: the "
+                        "summary and the plots give min / median / max over them (default 1)")
     p.add_argument("--batch", action="store_true", help="batch mode: all queries at once, all cores")
     p.add_argument("--force", action="store_true", help="rerun points that already have a complete result")
     p.add_argument("--skip-failed", action="store_true",
@@ -101,7 +104,8 @@ def _run(args: argparse.Namespace) -> int:
                              f"{args.executor} out to save indexes")
     config = RunConfig(dataset=args.dataset, count=args.count, runs=args.runs, batch=args.batch, force=args.force,
                        timeout=args.timeout, definitions_file=args.definitions or default_definitions(),
-                       save_index=args.save_index is not None, save_args=save_args, skip_failed=args.skip_failed)
+                       save_index=args.save_index is not None, save_args=save_args, skip_failed=args.skip_failed,
+                       repeat=args.repeat)
     with executor:  # started (Ray: connected, checked) before anything is built or written
         report = run_sweep(config, algorithms, executor)
     print(f"{args.dataset}: {report.ran} points run, {report.skipped} already done, {report.retried} retried, "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,7 @@ from topobench.datasets.store import Dataset
 from topobench.metrics.answer import ANSWER_METRICS
 from topobench.metrics.builtin import BUILTIN_METRICS
 from topobench.metrics.scoring import SUMMARY_LEVELS, Metric, Scoring
-from topobench.runs.results import Result
+from topobench.runs.results import Result, read_repeats
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,10 @@ def exact_result(dataset: Dataset) -> Result:
 
 @dataclass
 class Point:
-    """A scored result without its arrays: what plots, exports and summaries need."""
+    """A scored result without its arrays: what plots, exports and summaries need.
+
+    A point run several times (``run.py --repeat``) has ``repeats`` > 1, the values of each run in ``per_repeat``
+    (first run first) and, in ``values``, the median of each metric over its runs."""
 
     dataset: str
     algorithm: str
@@ -77,14 +80,35 @@ class Point:
     count: int
     batch: bool
     values: dict[str, float | None]
+    repeats: int = 1
+    per_repeat: list[dict[str, float | None]] = field(default_factory=list)
+
+    def spread(self, metric: str) -> tuple[float, float] | None:
+        """(min, max) of ``metric`` over the point's runs; None for a point run once or a metric without values."""
+        found = [v[metric] for v in self.per_repeat if v.get(metric) is not None]
+        return (min(found), max(found)) if len(found) > 1 else None
+
+
+def _median_values(runs: list[dict[str, float | None]]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for name in runs[0]:
+        found = [run[name] for run in runs if run[name] is not None]
+        out[name] = float(np.median(found)) if found else None
+    return out
 
 
 def score(results: Iterable[Result], dataset: Dataset | None, names: Sequence[str] | None = None) -> list[Point]:
-    """Score each result (results are read one at a time, so only the small ``Point``s stay in memory)."""
+    """Score each result (results are read one at a time, so only the small ``Point``s stay in memory); a result
+    whose file keeps several runs has each run scored (``Point.per_repeat``)."""
     points = []
     for r in results:
-        points.append(Point(r.dataset, r.algorithm, r.name, r.parameters, r.count, r.batch,
-                            evaluate(dataset, r, names)))
+        if r.repeats > 1 and r.path is not None:
+            runs = [evaluate(dataset, run, names) for run in read_repeats(r.path)]
+            points.append(Point(r.dataset, r.algorithm, r.name, r.parameters, r.count, r.batch, _median_values(runs),
+                                len(runs), runs))
+        else:
+            points.append(Point(r.dataset, r.algorithm, r.name, r.parameters, r.count, r.batch,
+                                evaluate(dataset, r, names)))
     logger.debug("scored %d results", len(points))
     return points
 
@@ -121,4 +145,29 @@ def summarize(points: Iterable[Point], levels: Sequence[float] = SUMMARY_LEVELS,
                 quality: best.values[quality] if best else None, speed: best.values[speed] if best else None,
                 "name": best.name if best else None, "parameters": best.parameters if best else None,
             })
+    return rows
+
+
+def summarize_spread(points: Iterable[Point], levels: Sequence[float] = SUMMARY_LEVELS, quality: str = "k-nn",
+                     speed: str = "qps") -> list[dict[str, Any]]:
+    """The summary per run: for run r (the r-th run of every point that has one), the best ``speed`` at each level as
+    :func:`summarize` finds it; then per (algorithm, count, batch, level) the ``runs`` that reach it and the min,
+    median and max of their best ``speed`` (``<speed>_min``, ``<speed>_median``, ``<speed>_max``; None when no run
+    reaches the level). Points run once take part in the first run only."""
+    points = list(points)
+    most = max((p.repeats for p in points), default=1)
+    found: dict[tuple[str, int, bool, float], list[float]] = {}
+    for r in range(most):
+        run = [p if not p.per_repeat else replace(p, values=p.per_repeat[r]) for p in points
+               if r < len(p.per_repeat) or (r == 0 and not p.per_repeat)]
+        for row in summarize(run, levels, quality, speed):
+            values = found.setdefault((row["algorithm"], row["count"], row["batch"], row["level"]), [])
+            if row[speed] is not None:
+                values.append(row[speed])
+    rows = []
+    for (algorithm, count, batch, level), values in sorted(found.items()):
+        rows.append({"algorithm": algorithm, "count": count, "batch": batch, "level": level, "runs": len(values),
+                     f"{speed}_min": min(values) if values else None,
+                     f"{speed}_median": float(np.median(values)) if values else None,
+                     f"{speed}_max": max(values) if values else None})
     return rows

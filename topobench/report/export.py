@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,13 +19,13 @@ from typing import Any
 from topobench.core.atomic import atomic_path
 from topobench.core.errors import DatasetError, NoResultsError
 from topobench.datasets.store import dataset_path, datasets_dir, load_dataset
-from topobench.metrics.registry import METRICS, Point, get_metric, score, summarize
+from topobench.metrics.registry import METRICS, Point, get_metric, score, summarize, summarize_spread
 from topobench.metrics.scoring import SUMMARY_LEVELS
 from topobench.runs.results import iter_results, results_dir
 
 logger = logging.getLogger(__name__)
 
-HEAD_COLUMNS = ("dataset", "algorithm", "parameters", "count", "batch")
+HEAD_COLUMNS = ("dataset", "algorithm", "parameters", "count", "batch", "repeats")
 
 
 def csv_header() -> list[str]:
@@ -108,7 +109,7 @@ def export_csv(out: Path, datasets: Sequence[str] | None = None, count: int | No
                 skipped.append(name)
                 continue
             for p in points:
-                fixed = [p.dataset, p.algorithm, p.parameters, p.count, p.batch]
+                fixed = [p.dataset, p.algorithm, p.parameters, p.count, p.batch, p.repeats]
                 writer.writerow([_cell(v) for v in fixed] + [_cell(p.values[m]) for m in METRICS])
                 rows += 1
         if rows == 0:
@@ -122,7 +123,11 @@ def export_csv(out: Path, datasets: Sequence[str] | None = None, count: int | No
 def summary_rows(datasets: Sequence[str] | None = None, count: int | None = 10, batch: bool | None = False,
                  levels: Sequence[float] = SUMMARY_LEVELS, quality: str = "k-nn",
                  speed: str = "qps") -> list[dict[str, Any]]:
-    """``metrics.summarize`` per dataset, each row led by ``dataset``; datasets that cannot be scored are skipped."""
+    """``metrics.summarize`` per dataset, each row led by ``dataset``; datasets that cannot be scored are skipped.
+
+    Where points were run several times (``run.py --repeat``) the rows also hold ``runs`` and the min / median / max
+    over runs of each run's best ``speed`` (``metrics.summarize_spread``); the best point itself is chosen on the
+    median of its runs."""
     rows: list[dict[str, Any]] = []
     for name in list(datasets) if datasets else result_datasets():
         try:
@@ -130,7 +135,13 @@ def summary_rows(datasets: Sequence[str] | None = None, count: int | None = 10, 
         except (NoResultsError, DatasetError) as exc:
             logger.warning("skipping dataset %s: %s", name, exc)
             continue
-        rows.extend({"dataset": name, **row} for row in summarize(points, levels, quality, speed))
+        spread = {}
+        if any(p.repeats > 1 for p in points):
+            spread = {(r["algorithm"], r["count"], r["batch"], r["level"]): r
+                      for r in summarize_spread(points, levels, quality, speed)}
+        for row in summarize(points, levels, quality, speed):
+            extra = spread.get((row["algorithm"], row["count"], row["batch"], row["level"]), {})
+            rows.append({"dataset": name, **row, **{k: v for k, v in extra.items() if k not in row}})
     return rows
 
 
@@ -142,14 +153,43 @@ def summary_table(dataset: str, count: int = 10, batch: bool = False, levels: Se
     title = f"best {speed} at {quality} >= level: {dataset} (count {count}, {mode})"
     if not rows:
         return [title, f"  no result has both {quality} and {speed}"]
-    lines = [["algorithm", "level", quality, speed, "parameters"]]
+    repeated = any("runs" in r for r in rows)
+    lines = [["algorithm", "level", quality, speed, *([f"{speed} min / median / max over runs"] if repeated else []),
+              "parameters"]]
     for r in rows:
+        spread = []
+        if repeated:
+            spread = ["-" if r.get(f"{speed}_median") is None else
+                      f"{r[f'{speed}_min']:.1f} / {r[f'{speed}_median']:.1f} / {r[f'{speed}_max']:.1f} "
+                      f"({r['runs']} runs)"]
         if r[speed] is None:
-            lines.append([r["algorithm"], f"{r['level']:g}", "-", "-", "(not reached)"])
+            lines.append([r["algorithm"], f"{r['level']:g}", "-", "-", *spread, "(not reached)"])
         else:
-            lines.append([r["algorithm"], f"{r['level']:g}", f"{r[quality]:.4f}", f"{r[speed]:.1f}", r["parameters"]])
+            lines.append([r["algorithm"], f"{r['level']:g}", f"{r[quality]:.4f}", f"{r[speed]:.1f}", *spread,
+                          r["parameters"]])
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     return [title] + ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in lines]
+
+
+COST_METRICS = ("indexsize", "build", "buildmem", "searchmem", "containermem")
+
+
+def cost_rows(dataset: str, count: int = 10, batch: bool = False) -> list[dict[str, Any]]:
+    """One row per index build (algorithm and build args) of ``dataset``: its serialized size (kB), build time (s),
+    peak resident memory of the build and the largest of its points' search phases (MB), the container's peak where
+    it ran under Docker, and how many points and runs it has. Values are medians over runs (``run.py --repeat``)."""
+    builds: dict[tuple[str, str], dict[str, Any]] = {}
+    for p in load_points(dataset, COST_METRICS, count, batch):
+        args = json.dumps(json.loads(p.parameters).get("args", []))
+        row = builds.setdefault((p.algorithm, args), {"algorithm": p.algorithm, "args": args, "points": 0,
+                                                      "runs": p.repeats, **dict.fromkeys(COST_METRICS)})
+        row["points"] += 1
+        row["runs"] = max(row["runs"], p.repeats)
+        for name in COST_METRICS:
+            value = p.values.get(name)
+            if value is not None:  # the build's figures are the same on each point; search peaks: the largest
+                row[name] = value if row[name] is None else max(row[name], value)
+    return [builds[key] for key in sorted(builds)]
 
 
 def geometry_table(datasets: Sequence[str] | None = None) -> tuple[list[str], list[dict[str, float]]]:

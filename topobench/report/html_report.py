@@ -1,9 +1,10 @@
 """The HTML report (``plot.py --report OUT/``): one static page per dataset and an index page, with the PNGs beside.
 
 Each dataset page has a section per (count, mode) found in its results, each with the summary table (best QPS at
-k-NN recall ≥ 0.9 / 0.95 / 0.99 and the parameters that achieved it) and the Pareto plots of :data:`PLOTS` — k-NN
-recall and the task metrics against QPS, distance computations, build time and index size against recall — drawn by
-:func:`topobench.report.plotting.figure`, plus recall against ``nprobe`` for the inverted-file indexes (those whose
+k-NN recall ≥ 0.9 / 0.95 / 0.99 and the parameters that achieved it, with min / median / max over runs where points
+were repeated), the cost of each build (index size beside peak memory) and the Pareto plots of :data:`PLOTS` — k-NN
+recall and the task metrics against QPS; distance computations, build time, index size and peak memory against
+recall — drawn by :func:`topobench.report.plotting.figure`, plus recall against ``nprobe`` for the inverted-file indexes (those whose
 ``stats_names`` include ``lists_probed``). A plot whose metrics apply to no result (nDCG@10 on blobs) is listed as not
 drawn, with the reason. The dataset's facts and its geometry statistics close the page.
 
@@ -24,7 +25,7 @@ from topobench.datasets.store import dataset_path, load_dataset
 from topobench.metrics.registry import get_metric
 from topobench.metrics.scoring import SUMMARY_LEVELS
 from topobench.report import html as h
-from topobench.report.export import load_points, result_datasets, result_sections, run_hint, summary_rows
+from topobench.report.export import cost_rows, load_points, result_datasets, result_sections, run_hint, summary_rows
 from topobench.runs.results import results_dir
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ PLOTS = (
     ("distcomps-knn", "k-nn", "distcomps"),
     ("build-knn", "k-nn", "build"),
     ("indexsize-knn", "k-nn", "indexsize"),
+    ("buildmem-knn", "k-nn", "buildmem"),
+    ("searchmem-knn", "k-nn", "searchmem"),
 )
 DATASET_FACTS = ("corpus", "split", "n_docs", "n_queries", "encoder_model_id", "encoder_pooling", "encoder_max_length",
                  "recipe", "build_seconds")
@@ -92,13 +95,30 @@ def _section(dataset: str, count: int, batch: bool, img: Path) -> list[str]:
     rows = summary_rows([dataset], count, batch)
     out.append(h.heading(3, f"Best QPS at k-NN recall ≥ {' / '.join(f'{x:g}' for x in SUMMARY_LEVELS)}"))
     if rows:
-        out.append(h.table(["algorithm", "recall ≥", "k-nn", "QPS", "parameters"],
+        repeated = any("runs" in r for r in rows)
+        spread = (lambda r: [None if r.get("qps_median") is None else
+                             f"{r['qps_min']:.1f} / {r['qps_median']:.1f} / {r['qps_max']:.1f} ({r['runs']} runs)"]
+                  ) if repeated else (lambda r: [])
+        out.append(h.table(["algorithm", "recall ≥", "k-nn", "QPS", *(["QPS min / median / max over runs"] if repeated
+                                                                     else []), "parameters"],
                            [[r["algorithm"], r["level"], None if r["k-nn"] is None else f"{r['k-nn']:.4f}",
-                             None if r["qps"] is None else f"{r['qps']:.1f}", r["parameters"] or "(not reached)"]
-                            for r in rows], [False, True, True, True, False]))
+                             None if r["qps"] is None else f"{r['qps']:.1f}", *spread(r),
+                             r["parameters"] or "(not reached)"]
+                            for r in rows], [False, True, True, True, *([True] if repeated else []), False]))
     else:
         out.append(h.paragraph("No result has a k-NN recall: only text indexes (BM25) ran, or the dataset file with "
                                "the ground truth is missing.", "note"))
+    costs = cost_rows(dataset, count, batch)
+    out.append(h.heading(3, "Cost per build: index size and peak memory"))
+    out.append(h.table(["algorithm", "build args", "index size (kB)", "build (s)", "peak memory, build (MB)",
+                        "peak memory, search (MB)", "container peak (MB)", "points", "runs"],
+                       [[c["algorithm"], c["args"], c["indexsize"], c["build"], c["buildmem"], c["searchmem"],
+                         c["containermem"], c["points"], c["runs"]] for c in costs],
+                       [False, False, True, True, True, True, True, True, True]))
+    out.append(h.paragraph("Peak resident memory of the benchmark process (VmHWM, reset at the start of each phase): "
+                           "the build's includes the loaded dataset; the search column is the largest over the "
+                           "build's query settings. The container peak (run.py --docker) is its cgroup's, since it "
+                           "started, page cache included. Medians over runs.", "note"))
     out.append(h.heading(3, "Plots"))
     plots, skipped = [], []
     for slug, x, y in PLOTS:

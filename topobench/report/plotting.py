@@ -113,24 +113,43 @@ def figure(datasets: Sequence[str], x: str = "k-nn", y: str = "qps", count: int 
         for algorithm in sorted({p.algorithm for p in points}):
             a = algorithms.index(algorithm)
             style = {"color": cmap((d if by_dataset else a) % cmap.N), "marker": MARKERS[a % len(MARKERS)]}
-            pts = [(p.values[x], p.values[y], p.name) for p in points if p.algorithm == algorithm]
+            pts = [(p.values[x], p.values[y], p) for p in points if p.algorithm == algorithm]
             if raw:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], linestyle="none", alpha=0.3, markersize=4, **style)
             front = pareto_frontier(pts, xm, ym)
             label = algorithm if len(scored) == 1 else f"{algorithm} ({name})"
             ax.plot([p[0] for p in front], [p[1] for p in front], linestyle=LINESTYLES[d % len(LINESTYLES)],
                     markersize=5, label=label, **style)
+            draw_spread(ax, [p for _, _, p in front], x, y, style["color"])
             logger.debug("%s / %s: %d points, %d on the frontier", name, algorithm, len(pts), len(front))
     ax.set_xscale(xm.scale)
     ax.set_yscale(ym.scale)
     ax.set_xlabel(f"{xm.description} — {xm.direction} is better")
     ax.set_ylabel(f"{ym.description} — {ym.direction} is better")
     mode = "batch" if batch else "single query"
-    ax.set_title(f"{ym.name} vs {xm.name}: {', '.join(datasets)} (k={count}, {mode})")
+    runs = max((p.repeats for points in scored.values() for p in points), default=1)
+    spread = f"; median of up to {runs} runs, bars min-max" if runs > 1 else ""
+    ax.set_title(f"{ym.name} vs {xm.name}: {', '.join(datasets)} (k={count}, {mode}{spread})")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
     return fig
 
+
+
+def draw_spread(ax, points: Sequence[Point], x: str, y: str, color) -> None:
+    """Error bars from the min to the max over runs (``run.py --repeat``) of each point that was run several times,
+    on both axes, around the median the line goes through."""
+    bars = [(p.values[x], p.values[y], p.spread(x), p.spread(y)) for p in points if p.repeats > 1]
+    if not bars:
+        return
+
+    def extent(centre: float, spread: tuple[float, float] | None) -> tuple[float, float]:
+        return (0.0, 0.0) if spread is None else (max(centre - spread[0], 0.0), max(spread[1] - centre, 0.0))
+
+    xerr = [extent(px, sx) for px, _, sx, _ in bars]
+    yerr = [extent(py, sy) for _, py, _, sy in bars]
+    ax.errorbar([b[0] for b in bars], [b[1] for b in bars], xerr=list(zip(*xerr, strict=True)),
+                yerr=list(zip(*yerr, strict=True)), fmt="none", ecolor=color, elinewidth=1, capsize=3, alpha=0.7)
 
 
 def plot_every_dataset(x: str = "k-nn", y: str = "qps", count: int | None = None, batch: bool | None = None,

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,6 +124,8 @@ class Result:
     # The machine and library versions it was measured with (topobench.core.machine; "versions" inside).
     machine: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    # How many runs of this point the file keeps (run.py --repeat): this one (the first) and ``repeats/<2..>``.
+    repeats: int = 1
     # A file without topobench's ``parameters`` (written by ann-benchmarks): the point is told apart by its ``name``.
     parameters_from_name: bool = False
 
@@ -140,15 +143,12 @@ class Result:
 
 
 def write_result(path: Path, result: Result) -> None:
+    """Write ``result`` as the (first and only) run of its point, replacing whatever ``path`` held."""
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         a = f.attrs
-        a["build_time"] = result.build_time
         a["index_size"] = (result.index_size_bytes or 0) / 1024.0
-        a["index_size_bytes"] = -1 if result.index_size_bytes is None else int(result.index_size_bytes)
-        a["best_search_time"] = result.best_search_time
         a["candidates"] = result.candidates
         a["name"] = result.name
-        a["run_count"] = result.run_count
         a["distance"] = result.distance
         a["count"] = result.count
         a["batch_mode"] = result.batch
@@ -156,14 +156,49 @@ def write_result(path: Path, result: Result) -> None:
         a["dataset"] = result.dataset
         a["expect_extra"] = False
         a["parameters"] = result.parameters
-        a["threads"] = result.threads
-        a["stats"] = json.dumps(result.stats)
-        a["memory"] = json.dumps(result.memory)
-        a["machine"] = json.dumps(result.machine)
-        f.create_dataset("times", data=np.asarray(result.times, np.float64))
-        f.create_dataset("neighbors", data=np.asarray(result.neighbors, np.int64))
-        f.create_dataset("distances", data=np.asarray(result.distances, np.float32))
-        f.create_dataset("search_times", data=np.asarray(result.search_times, np.float64))
+        _write_run(f, result)
+
+
+def _write_run(group: h5py.Group, result: Result) -> None:
+    """What differs from one run of a point to the next: times, answers, build, memory, machine."""
+    a = group.attrs
+    a["build_time"] = result.build_time
+    a["index_size_bytes"] = -1 if result.index_size_bytes is None else int(result.index_size_bytes)
+    a["best_search_time"] = result.best_search_time
+    a["run_count"] = result.run_count
+    a["threads"] = result.threads
+    a["stats"] = json.dumps(result.stats)
+    a["memory"] = json.dumps(result.memory)
+    a["machine"] = json.dumps(result.machine)
+    group.create_dataset("times", data=np.asarray(result.times, np.float64))
+    group.create_dataset("neighbors", data=np.asarray(result.neighbors, np.int64))
+    group.create_dataset("distances", data=np.asarray(result.distances, np.float32))
+    group.create_dataset("search_times", data=np.asarray(result.search_times, np.float64))
+
+
+REPEATS = "repeats"  # the group holding runs 2, 3, … of a point (run.py --repeat), one subgroup each, named "2", "3", …
+
+
+def repeat_count(path: Path) -> int:
+    """How many runs of its point the result file at ``path`` keeps (0 when it does not open)."""
+    try:
+        with h5py.File(path, "r") as f:
+            return 1 + (len(f[REPEATS]) if REPEATS in f else 0)
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def append_repeat(path: Path, result: Result) -> int:
+    """Add ``result`` as one more run of the point whose result file is ``path`` (``repeats/<n>``); return n.
+
+    The file is copied, extended and renamed into place, so a killed run leaves the previous runs intact."""
+    with atomic_path(path) as tmp:
+        shutil.copyfile(path, tmp)
+        with h5py.File(tmp, "a") as f:
+            group = f.require_group(REPEATS)
+            number = len(group) + 2
+            _write_run(group.create_group(str(number)), result)
+    return number
 
 
 REQUIRED_ATTRS = ("build_time", "best_search_time", "name", "run_count", "distance", "count", "batch_mode")
@@ -208,34 +243,54 @@ def _parameters(attrs: Any) -> tuple[list[Any], list[Any], bool]:
 
 
 def read_result(path: Path) -> Result:
+    """The point's first run (what every plot and table reads); ``repeats`` says how many runs the file keeps."""
     with h5py.File(path, "r") as f:
-        a = f.attrs
-        build_args, query_args, from_name = _parameters(a)
-        size = int(a.get("index_size_bytes", -1))
-        return Result(
-            dataset=_text(a.get("dataset", path.parents[2].name)),
-            algorithm=_text(a.get("algo", path.parent.name.removesuffix("-batch"))),
-            name=_text(a["name"]),
-            count=int(a["count"]),
-            batch=bool(a["batch_mode"]),
-            distance=_text(a["distance"]),
-            build_args=build_args,
-            query_args=query_args,
-            parameters_from_name=from_name,
-            build_time=float(a["build_time"]),
-            index_size_bytes=None if size < 0 else size,
-            best_search_time=float(a["best_search_time"]),
-            run_count=int(a["run_count"]),
-            threads=int(a.get("threads", 1)),
-            times=f["times"][:],
-            neighbors=f["neighbors"][:],
-            distances=f["distances"][:],
-            search_times=list(f["search_times"][:]) if "search_times" in f else [],
-            stats=json.loads(a.get("stats", "{}")),
-            memory=_json_attr(a, "memory"),
-            machine=_json_attr(a, "machine"),
-            path=path,
-        )
+        result = _read_run(f, f, path)
+        result.repeats = 1 + (len(f[REPEATS]) if REPEATS in f else 0)
+        return result
+
+
+def read_repeats(path: Path) -> list[Result]:
+    """Every run of the point kept in ``path``, the first first (one element for a file without repeats)."""
+    with h5py.File(path, "r") as f:
+        runs = [_read_run(f, f, path)]
+        if REPEATS in f:
+            for name in sorted(f[REPEATS], key=int):
+                runs.append(_read_run(f, f[REPEATS][name], path))
+    for run in runs:
+        run.repeats = len(runs)
+    return runs
+
+
+def _read_run(f: h5py.File, group: h5py.Group, path: Path) -> Result:
+    """One run: the point's identity from the file's attrs, the run's own figures and arrays from ``group``."""
+    a, r = f.attrs, group.attrs
+    build_args, query_args, from_name = _parameters(a)
+    size = int(r.get("index_size_bytes", -1))
+    return Result(
+        dataset=_text(a.get("dataset", path.parents[2].name)),
+        algorithm=_text(a.get("algo", path.parent.name.removesuffix("-batch"))),
+        name=_text(a["name"]),
+        count=int(a["count"]),
+        batch=bool(a["batch_mode"]),
+        distance=_text(a["distance"]),
+        build_args=build_args,
+        query_args=query_args,
+        parameters_from_name=from_name,
+        build_time=float(r["build_time"]),
+        index_size_bytes=None if size < 0 else size,
+        best_search_time=float(r["best_search_time"]),
+        run_count=int(r["run_count"]),
+        threads=int(r.get("threads", 1)),
+        times=group["times"][:],
+        neighbors=group["neighbors"][:],
+        distances=group["distances"][:],
+        search_times=list(group["search_times"][:]) if "search_times" in group else [],
+        stats=json.loads(r.get("stats", "{}")),
+        memory=_json_attr(r, "memory"),
+        machine=_json_attr(r, "machine"),
+        path=path,
+    )
 
 
 def result_problem(path: Path, count: int, n_queries: int, build_args: Any, query_args: Any) -> str | None:

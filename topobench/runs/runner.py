@@ -63,6 +63,8 @@ class RunConfig:
     save_index: bool = False
     save_args: tuple | None = None  # with save_index: only the builds with these args (None: every build)
     skip_failed: bool = False  # leave points whose last attempt failed alone (they still count as failed)
+    repeat: int = 1  # runs of every point, each in a fresh process (run.py --repeat); every run is kept
+    repeat_index: int = 1  # which of those runs a unit's child makes (set per unit by run_sweep)
 
 
 @dataclass
@@ -231,27 +233,52 @@ def run_sweep(config: RunConfig, algorithms: list[str] | None = None, executor: 
         raise TopobenchError("; ".join(f"{n} is unavailable: {r}" for n, r in unavailable.items()))
     n_queries = len(dataset.test)
     plan = _plan(config, definitions, n_queries, report)
-    units = []
-    for definition, pending in plan:
-        saved = index_store.saved_folder(config.dataset, definition.algorithm, definition.arguments)
-        save = config.save_index and (config.force or not (saved / index_store.RECORD).exists())
-        if not pending and not save:
-            logger.debug("%s: all points done, skipped", definition)
-            continue
-        units.append(Unit(config, definition, tuple(pending), n_queries, tuple(_point_paths(config, definition)),
-                          save))
+    waves = _waves(config, plan, n_queries, report)
+    units = [unit for wave in waves for unit in wave]
     if not units:
         return report
     executor = executor or LocalExecutor()
-    with executor:
+    counted: set[tuple[int, int]] = set()
+    with executor, tqdm(desc=f"{config.dataset}", unit="build", total=len(units)) as bar:
         executor.check(units)
-        for outcome in tqdm(executor.run(units), desc=f"{config.dataset}", unit="build", total=len(units)):
-            _account(outcome.unit, outcome.started, report)
+        for wave in waves:  # one wave at a time: a point's runs are appended in order, whatever runs at once
+            for outcome in executor.run(wave):
+                _account(outcome.unit, outcome.started, report, counted)
+                bar.update()
     return report
 
 
-def _account(unit: Unit, started: float, report: SweepReport) -> None:
-    """Count what one finished unit left: its points run or failed (with the recorded reason), its index saved."""
+def _waves(config: RunConfig, plan: list[tuple[Definition, list[int]]], n_queries: int,
+           report: SweepReport) -> list[list[Unit]]:
+    """The units to run, in ``config.repeat`` waves: wave r holds, per definition, the points that still need their
+    r-th run — every run for a pending point (missing, failed, damaged, or all with --force), the missing ones for a
+    point whose file keeps fewer runs than ``repeat``. Each unit is a fresh build in a fresh process."""
+    waves: list[list[Unit]] = [[] for _ in range(config.repeat)]
+    for definition, pending in plan:
+        paths = tuple(_point_paths(config, definition))
+        saved = index_store.saved_folder(config.dataset, definition.algorithm, definition.arguments)
+        save = config.save_index and (config.force or not (saved / index_store.RECORD).exists())
+        first = dict.fromkeys(pending, 1)  # point → the first run it needs
+        if config.repeat > 1:
+            for i, path in enumerate(paths):
+                have = 0 if i in first else res.repeat_count(path)  # 0: no result (failed, left by --skip-failed)
+                if 0 < have < config.repeat:
+                    first[i] = have + 1
+                    report.skipped -= 1  # _plan counted it as done: it still needs runs
+        for r in range(1, config.repeat + 1):
+            todo = tuple(sorted(i for i, f in first.items() if f <= r))
+            if todo or (save and r == 1):
+                waves[r - 1].append(Unit(dataclasses.replace(config, repeat_index=r), definition, todo, n_queries,
+                                         paths, save and r == 1))
+        if not first and not save:
+            logger.debug("%s: all points done, skipped", definition)
+    return waves
+
+
+def _account(unit: Unit, started: float, report: SweepReport, counted: set[tuple[int, int]]) -> None:
+    """Count what one finished unit left: its points run or failed (with the recorded reason), its index saved.
+
+    A point counts as run once, however many of its runs (``--repeat``) this sweep made; each failed run is listed."""
     config, definition = unit.config, unit.definition
     if unit.save:
         record = index_store.index_folder(config.dataset, definition.algorithm, definition.arguments)
@@ -259,18 +286,24 @@ def _account(unit: Unit, started: float, report: SweepReport) -> None:
             report.saved.append(record)
         else:
             report.failed.append(f"{definition.algorithm} {list(definition.arguments)}: index not saved")
+    run = f" (run {config.repeat_index} of {config.repeat})" if config.repeat > 1 else ""
     for i in unit.pending:
         if unit.fresh(i, started):
-            report.ran += 1
+            if (id(definition), i) not in counted:
+                counted.add((id(definition), i))
+                report.ran += 1
         else:
             why = res.read_failure(unit.paths[i]).get("status") or "no result written (see the errors logged above)"
-            report.failed.append(f"{_label(definition, i)}: {why}")
+            report.failed.append(f"{_label(definition, i)}{run}: {why}")
 
 
 def run_definition(config: RunConfig, definition: Definition, pending: list[int], save: bool = False,
                    written: list[int] | None = None) -> None:
     """Build the index once (and save it when ``save``), then measure and write each pending query-argument point,
     appending its position to ``written`` once its file is in place.
+
+    With ``config.repeat_index`` > 1 (``--repeat``) each result is added to the point's file as one more run
+    (:func:`topobench.runs.results.append_repeat`), unless the file holds no complete result yet.
 
     Runs in the child."""
     dataset = load_dataset(config.dataset, build=False)
@@ -310,7 +343,12 @@ def run_definition(config: RunConfig, definition: Definition, pending: list[int]
         result = _to_result(config, definition, dataset, index, qargs, m, build_time, size)
         result.memory = memory.record(build_memory, search_memory, loaded_rss)
         result.machine = facts
-        res.write_result(paths[i], result)
+        if config.repeat_index > 1 and res.result_problem(paths[i], config.count, len(dataset.test),
+                                                          list(definition.arguments), list(qargs)) is None:
+            number = res.append_repeat(paths[i], result)
+            logger.info("%s: run %d of %d kept beside the earlier ones", result.name, number, config.repeat)
+        else:
+            res.write_result(paths[i], result)
         if written is not None:
             written.append(i)
         res.failure_path(paths[i]).unlink(missing_ok=True)
