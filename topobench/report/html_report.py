@@ -4,9 +4,9 @@ Each dataset page has a section per (count, mode) found in its results, each wit
 k-NN recall ≥ 0.9 / 0.95 / 0.99 and the parameters that achieved it, with min / median / max over runs where points
 were repeated), the cost of each build (index size beside peak memory) and the Pareto plots of :data:`PLOTS` — k-NN
 recall and the task metrics against QPS; distance computations, build time, index size and peak memory against
-recall — drawn by :func:`topobench.report.plotting.figure`, plus recall against ``nprobe`` for the inverted-file indexes (those whose
-``stats_names`` include ``lists_probed``). A plot whose metrics apply to no result (nDCG@10 on blobs) is listed as not
-drawn, with the reason. The dataset's facts and its geometry statistics close the page.
+recall — drawn by :func:`topobench.report.plotting.figure`, plus recall against ``nprobe`` for the inverted-file
+indexes (those whose ``stats_names`` include ``lists_probed``). A plot whose metrics apply to no result (nDCG@10 on
+blobs) is listed as not drawn, with the reason. The dataset's facts and its geometry statistics close the page.
 
 ``OUT`` is written under a temporary name and renamed when complete, so a failed report leaves nothing behind; an
 existing ``OUT`` is replaced only when it is an earlier report (its ``index.html`` was generated here).
