@@ -42,8 +42,12 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def _alive_nodes(address: str) -> int:
+    """Nodes joined (connecting with the executor's authentication, as run.py does)."""
     import ray
 
+    from topobench.runs.executors.ray import use_cluster_token
+
+    use_cluster_token()
     ray.init(address=address, logging_level="ERROR", include_dashboard=False)
     try:
         return sum(1 for n in ray.nodes() if n.get("Alive"))
@@ -54,7 +58,9 @@ def _alive_nodes(address: str) -> int:
 @contextmanager
 def ray_cluster(cpus: list[int], log_dir: Path) -> Iterator[str]:
     """Start a head with ``cpus[0]`` CPUs and a node per further entry, on 127.0.0.1; yield the head's address."""
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # Token authentication on every node (Ray turns it on for a head when ~/.ray/auth_token exists, which any local
+    # ray.init creates, but never for a node joining by address: that node would then be refused).
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
     port = free_port()
     address = f"127.0.0.1:{port}"
     log_dir.mkdir(parents=True, exist_ok=True)

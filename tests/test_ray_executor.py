@@ -135,3 +135,50 @@ def test_hang_crash_and_exception_are_recorded_and_the_rest_finish(workspace, ti
     # a rerun retries the failed points and skips the finished ones
     code, lines = call(run_main, [*argv[:-1], "--algorithm", "crash,raises,toy", "-q"], capsys)
     assert code == 1 and sum(line.startswith("failed: ") for line in lines) == 2
+
+
+STUDY = """\
+tiny-stock:
+  description: "the stock model on a 300-document corpus"
+  corpus: synthetic
+  encoders: [minilm]
+  variants: [zeroshot]
+  algorithms: [toy, hnsw]
+  count: 10
+  runs: 1
+  definitions: {algos}
+"""
+
+
+def test_a_study_cell_on_the_cluster_equals_the_local_one(workspace, cluster, capsys, monkeypatch):
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from training_fixtures import write_beir_zip
+
+    from topobench.cli.study import study_main
+    from topobench.datasets.store import load_dataset
+
+    write_beir_zip(workspace / "mirror", "synthetic", docs=300, queries=48, test_queries=24)
+    monkeypatch.setenv("TOPOBENCH_MIRROR", str(workspace / "mirror"))
+    monkeypatch.setenv("TOPOBENCH_CACHE", str(workspace / "cache"))
+    (workspace / "studies.yaml").write_text(STUDY.format(algos=_grid(workspace, GRID)))
+    argv = ["-q", "--studies", str(workspace / "studies.yaml"), "run", "tiny-stock"]
+    cells, arrays, recalls = {}, {}, {}
+    for side in ("local", "ray"):
+        for env in ("TOPOBENCH_DATASETS", "TOPOBENCH_RESULTS", "TOPOBENCH_STUDIES", "TOPOBENCH_CHECKPOINTS"):
+            monkeypatch.setenv(env, str(workspace / side / env.split("_")[1].lower()))
+        extra = ["--executor", "ray", "--ray-address", cluster] if side == "ray" else []
+        code, lines = call(study_main, [*argv, *extra], capsys)
+        assert code == 0, lines
+        (path,) = (workspace / side / "studies" / "tiny-stock" / "cells").glob("*.json")
+        cells[side] = json.loads(path.read_text())
+        dataset = load_dataset("synthetic-minilm", build=False)
+        arrays[side] = (dataset.train, dataset.test, dataset.neighbors)
+        recalls[side] = _recalls(dataset.name)
+        assert not list((workspace / side / "studies" / "tiny-stock" / "running").glob("*"))
+    for a, b in zip(arrays["local"], arrays["ray"], strict=True):
+        assert (a == b).all()
+    assert sorted(recalls["ray"]) == sorted(recalls["local"])
+    for key, recall in recalls["local"].items():
+        assert recalls["ray"][key] == pytest.approx(recall, abs=0 if key[0] == "toy" else 0.02), key
+    assert cells["ray"]["exact"] == cells["local"]["exact"] and cells["ray"]["dataset"] == cells["local"]["dataset"]

@@ -56,8 +56,9 @@ def add_executor_options(p: argparse.ArgumentParser) -> None:
     from topobench.runs.executors import EXECUTORS
 
     p.add_argument("--executor", choices=EXECUTORS, default="local",
-                   help="where each index build and its sweep runs: local (a spawned process per build, one at a "
-                        "time; default) or ray (Ray tasks, as many at once as the cluster's CPUs allow)")
+                   help="where each unit of work runs (run.py: an index build and its sweep; study.py: a cell): "
+                        "local (one at a time on this machine; default) or ray (Ray tasks, as many at once as the "
+                        "cluster allows)")
     p.add_argument("--ray-address", metavar="HOST:PORT",
                    help="with --executor ray: the cluster to use (what `ray start --head` printed); default: a local "
                         "Ray runtime started for the run and stopped after it")

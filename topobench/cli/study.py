@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from topobench.cli.common import add_verbosity, guarded
+from topobench.cli.main import add_executor_options, executor_from
 from topobench.core.errors import ConfigError, NoResultsError
 
 
@@ -26,6 +27,8 @@ def study_parser() -> argparse.ArgumentParser:
         if name != "report":
             c.add_argument("--cells", nargs="+", metavar="CELL",
                            help="only these cells, separated by spaces (names as `status` prints them)")
+        if name == "run":
+            add_executor_options(c)
         else:
             c.add_argument("-o", "--output", type=Path, help="report folder (default: studies/NAME/report)")
     return p
@@ -53,8 +56,9 @@ def _study(args: argparse.Namespace) -> int:
         from topobench.study.runner import run_study
 
         check_writable_dir(studies_dir(), "studies folder", f"set {STUDIES_ENV} to a writable folder")
-
-        ran = run_study(study, _cells(args))
+        names = _cells(args)
+        with executor_from(args) as executor:  # Ray: connected and checked before any cell starts
+            ran = run_study(study, names, executor)
         print(f"study {study.name}: {len(ran)} cells run")
         return _print_status(study, None)
     if args.command == "status":

@@ -66,9 +66,7 @@ def read_cell(path: Path, cell: Cell | None = None) -> dict[str, Any]:
 def run_cell(study: Study, cell: Cell) -> dict[str, Any]:
     """Train, encode and benchmark ``cell`` (whatever of it is missing), then write and return its cell file."""
     started = time.perf_counter()
-    lock = running_path(study.name, cell.name)
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    lock.write_text(json.dumps({"pid": os.getpid(), "started": _now()}), encoding="utf-8")
+    lock = mark_running(study.name, cell.name)
     try:
         dataset = load_dataset(cell.dataset)
         built = time.perf_counter()
@@ -81,13 +79,27 @@ def run_cell(study: Study, cell: Cell) -> dict[str, Any]:
         benchmarked = time.perf_counter()
         record = cell_record(study, cell, dataset)
         record["cost_seconds"] = _cost(cell, dataset, built - started, benchmarked - built)
-        path = cell_path(study.name, cell.name)
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        path = write_cell(study.name, cell.name, record)
         logger.info("cell %s written to %s (%.0f s)", cell.name, path, time.perf_counter() - started)
         return record
     finally:
         lock.unlink(missing_ok=True)
+
+
+def mark_running(study: str, cell: str) -> Path:
+    """Say that this process runs ``cell`` (``running/<cell>.json``: pid, start), for ``study.py status``."""
+    lock = running_path(study, cell)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text(json.dumps({"pid": os.getpid(), "started": _now()}), encoding="utf-8")
+    return lock
+
+
+def write_cell(study: str, cell: str, record: dict[str, Any]) -> Path:
+    """Write a cell's file (atomically, last: its presence means the cell is done); return its path."""
+    path = cell_path(study, cell)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return path
 
 
 def cell_record(study: Study, cell: Cell, dataset: Dataset) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 from tqdm import tqdm
 
 from topobench.core.errors import ConfigError
+from topobench.runs.executors.base import Executor
 from topobench.study.cells import cell_path, read_cell, run_cell, running_path
 from topobench.study.spec import Cell, Study
 from topobench.training.checkpoints import LOG_FILE, read_summary
@@ -87,10 +88,17 @@ def study_status(study: Study, names: list[str] | None = None) -> list[CellStatu
     return [cell_status(study, c) for c in select_cells(study, names)]
 
 
-def run_study(study: Study, names: list[str] | None = None) -> list[str]:
-    """Run every missing cell (of ``names``, else of the study) in order; return the names of the cells run."""
+def run_study(study: Study, names: list[str] | None = None, executor: Executor | None = None) -> list[str]:
+    """Run every missing cell (of ``names``, else of the study) in order; return the names of the cells run.
+
+    With an ``executor`` that runs work elsewhere (Ray), the cells are its tasks, run at once as far as it allows
+    (:mod:`topobench.study.remote`)."""
     todo = [s.cell for s in study_status(study, names) if s.state != "done"]
     logger.info("study %s: %d cells to run", study.name, len(todo))
+    if executor is not None and executor.name != "local" and todo:
+        from topobench.study.remote import run_cells
+
+        return run_cells(study, todo, executor)
     ran = []
     for cell in tqdm(todo, desc=f"study {study.name}", unit="cell"):
         logger.info("cell %s (%s)", cell.name, cell.dataset)

@@ -25,11 +25,12 @@ import logging
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from topobench.core.errors import ConfigError
 from topobench.runs import points
 from topobench.runs import results as res
 from topobench.runs.definitions import Definition
@@ -116,6 +117,15 @@ class Executor(ABC):
     @abstractmethod
     def run(self, units: Sequence[Unit]) -> Iterator[Outcome]:
         """Run every unit; yield one Outcome per unit as it ends (in any order)."""
+
+    def call_each(self, fn: Callable[..., Any], calls: Sequence[tuple], whole_node: bool = False,
+                  gpu: bool = False) -> Iterator[tuple[int, Any, BaseException | None]]:
+        """Run ``fn(*args)`` for each ``args`` of ``calls`` where this executor runs work (a study's cells):
+        yield ``(position, value, None)`` or ``(position, None, error)`` as each ends, in any order. ``whole_node``
+        asks for every CPU of a node, ``gpu`` for a GPU where there is one. ``fn`` must be importable by name.
+
+        An executor that runs only sweeps leaves this out; the caller then runs the calls itself."""
+        raise ConfigError(f"the {self.name} executor runs sweeps only; leave --executor out")
 
     _entered: int = 0  # nesting depth of ``with``: the CLI enters first (to fail before any work), run_sweep again
 

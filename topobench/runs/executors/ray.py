@@ -36,7 +36,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,20 @@ def check_reachable(address: str) -> None:
                           "--ray-address (leave it out to run on a local Ray runtime)") from exc
 
 
+def use_cluster_token() -> None:
+    """Authenticate to a cluster as ``ray start`` does: in token mode when a token is at hand (``RAY_AUTH_TOKEN``,
+    ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``) and ``RAY_AUTH_MODE`` is not set. A plain ``ray.init(address)``
+    connects without it and is refused by a cluster that ``ray start`` put in token mode. Ray 2.60's own function
+    (what ``ray start`` calls; it also refreshes Ray's cached configuration)."""
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:  # another Ray version: its ray.init decides
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
 def worker_env() -> dict[str, str]:
     """The driver's environment variables the workers need (plugin folders, caches), without the folders the worker
     sets itself."""
@@ -117,6 +131,7 @@ class RayExecutor(Executor):
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         if self.address:
             check_reachable(self.address)
+            use_cluster_token()
         options: dict[str, Any] = {"runtime_env": {"env_vars": worker_env()}, "logging_level": logging.WARNING,
                                    "include_dashboard": False}
         try:
@@ -127,6 +142,11 @@ class RayExecutor(Executor):
                 ray.init(address="local", num_cpus=os.cpu_count() or 1, **options)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray runtime"
+            cause = f"{exc}\n{exc.__cause__ or ''}"
+            if "InvalidAuthToken" in cause or "Authentication" in cause:
+                raise ConfigError(f"the Ray cluster at {self.address} refused this driver's authentication token: "
+                                  "give it the cluster's token (RAY_AUTH_TOKEN, or RAY_AUTH_TOKEN_PATH; "
+                                  "`ray get-auth-token` on the head prints it)") from exc
             raise ConfigError(f"cannot start the Ray executor on {where}: {str(exc).splitlines()[0]} (check "
                               "`ray status` there; leave --ray-address out to run on a local runtime)") from exc
         self._ray = ray
@@ -140,7 +160,7 @@ class RayExecutor(Executor):
             self.stop()
             raise
         logger.info("Ray executor on %s: %d nodes, %g CPUs, %g GPUs", self.address or "a local runtime",
-                    len(self._alive_nodes()), ray.cluster_resources().get("CPU", 0),
+                    self.node_count(), ray.cluster_resources().get("CPU", 0),
                     ray.cluster_resources().get("GPU", 0))
 
     def stop(self) -> None:
@@ -152,6 +172,10 @@ class RayExecutor(Executor):
 
     def _alive_nodes(self) -> list[dict[str, Any]]:
         return [n for n in self._ray.nodes() if n.get("Alive")]
+
+    def node_count(self) -> int:
+        """The cluster's alive nodes (after ``start``)."""
+        return len(self._alive_nodes())
 
     def largest_node_cpus(self) -> int:
         """The CPUs of the cluster's largest alive node (what a --batch unit asks for)."""
@@ -211,6 +235,29 @@ class RayExecutor(Executor):
                     ray.cancel(generator, force=True)
                     del live[generator]
                     yield self._fail(state, f"timeout: no result after {state.unit.config.timeout:g} s (--timeout)")
+
+    def call_each(self, fn: Callable[..., Any], calls: Sequence[tuple], whole_node: bool = False,
+                  gpu: bool = False) -> Iterator[tuple[int, Any, BaseException | None]]:
+        """Each call as a Ray task (never retried): every CPU of the largest node when ``whole_node`` (one with a GPU
+        when ``gpu`` and the cluster has GPUs); a dead worker comes back as a ConfigError naming the cause."""
+        ray = self._ray
+        options: dict[str, Any] = {"max_retries": 0, "num_cpus": self.largest_node_cpus() if whole_node else 1}
+        if gpu and self.cluster_gpus():
+            options.update(num_gpus=1, num_cpus=1)
+        task = ray.remote(**options)(fn)
+        refs = {task.remote(*args): i for i, args in enumerate(calls)}
+        while refs:
+            ready, _ = ray.wait(list(refs), num_returns=1)
+            for ref in ready:
+                i = refs.pop(ref)
+                try:
+                    yield i, ray.get(ref), None
+                except ray.exceptions.RayTaskError as exc:
+                    cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else exc
+                    yield i, None, cause
+                except ray.exceptions.RayError as exc:
+                    yield i, None, ConfigError(f"the Ray worker died ({type(exc).__name__}: "
+                                               f"{str(exc).splitlines()[0][:300]})")
 
     def _step(self, generator: Any, state: _Live) -> bool:
         """Take the generator's next message; True when the unit is over."""
