@@ -7,13 +7,16 @@ Runs in the default suite when Ray is installed (the ``ray`` extra, in ``all``);
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import pytest
 from faults import assert_one_error, call, files_under
+from helpers import TEST_PLUGIN_DIRS, TESTS
 from ray_cluster import free_port, ray_cluster
 
 from topobench.cli.main import run_main
+from topobench.core.registry import get_registry
 from topobench.report.export import load_points
 from topobench.runs import results as res
 
@@ -39,6 +42,8 @@ float:
     raises:
       args: []
     toy:
+      args: []
+    kill_worker:
       args: []
 """
 DATASET = "random-xs-20-angular"
@@ -117,7 +122,10 @@ def test_same_points_and_recall_as_the_local_executor_and_a_rerun_skips_them(wor
     assert capsys.readouterr().out.splitlines()[0] == f"{DATASET}: 0 points run, 5 already done, 0 retried, 0 failed"
 
 
-def test_hang_crash_and_exception_are_recorded_and_the_rest_finish(workspace, tiny_dataset, cluster, capsys):
+def test_hang_crash_and_exception_are_recorded_and_the_rest_finish(workspace, tiny_dataset, cluster, capsys,
+                                                                    monkeypatch):
+    monkeypatch.setenv("TOPOBENCH_PLUGIN_DIRS", os.pathsep.join([TEST_PLUGIN_DIRS, str(TESTS / "plugins_ray")]))
+    get_registry.cache_clear()
     argv = ["--dataset", tiny_dataset, "--runs", "1", "--timeout", "8", "--definitions", _grid(workspace, FAULTY),
             "--executor", "ray", "--ray-address", cluster, "-q"]
     code, lines = call(run_main, argv, capsys)
@@ -127,11 +135,13 @@ def test_hang_crash_and_exception_are_recorded_and_the_rest_finish(workspace, ti
                for p in folder.glob("*/*.failed.json")}
     statuses = {key: record["status"].split(":")[0] for key, record in records.items()}
     assert statuses == {"hang hang": "timeout", "hang ok2": "timeout", "crash default": "crashed",
-                        "raises default": "error"}
+                        "raises default": "error", "kill_worker default": "crashed"}
+    assert records["crash default"]["status"] == "crashed: exit code 3"  # as the local executor records it
+    assert "the Ray worker died" in records["kill_worker default"]["status"]
     assert "deliberate failure while building" in records["raises default"]["error"]
     done = sorted(p.parent.name + " " + p.name.split("-")[0] for p in folder.glob("*/*.hdf5"))
     assert done == ["hang ok", "toy default"]  # the point measured before the hang is kept
-    assert sum(line.startswith("failed: ") for line in lines) == 4
+    assert sum(line.startswith("failed: ") for line in lines) == 5
     # a rerun retries the failed points and skips the finished ones
     code, lines = call(run_main, [*argv[:-1], "--algorithm", "crash,raises,toy", "-q"], capsys)
     assert code == 1 and sum(line.startswith("failed: ") for line in lines) == 2

@@ -8,17 +8,20 @@ Ray; nothing else is shared:
 - **the dataset travels with the work**: the driver puts the dataset file into Ray's object store once per sweep and
   each node keeps one copy in its temporary folder, keyed by the file's sha256 (a file over ``SHIP_LIMIT`` is not
   shipped: the nodes must then see it at the driver's path);
-- **results travel back**: the task builds the index once and measures each pending point with the runner's own
-  ``run_definition`` into a scratch results folder on the worker, and streams each result file's bytes back as soon
-  as it is written (a Ray generator task); the driver writes them at their place (temporary name, then rename), so a
-  point finished before a timeout or a crash is kept;
+- **results travel back**: the task spawns a child process, as the local executor does, that builds the index once
+  and measures each pending point with the runner's own ``run_definition`` into a scratch results folder on the
+  worker; the task streams each result file's bytes back as soon as it is written (a Ray generator task) and the
+  driver writes them at their place (temporary name, then rename), so a point finished before a timeout or a crash is
+  kept;
 - **same failures as local**: ``--timeout`` counts from the moment the task starts on its worker and then cancels it
-  (force: the worker process is killed) and records ``timeout: …``; a worker that dies (``os._exit``, a segfault, Ray's
-  OOM killer) is recorded as ``crashed: …``; an exception as ``error: …`` with its traceback. Tasks are never retried
-  (``max_retries=0``), so a crash is reported, not repeated;
-- **same measurement**: a single-query unit asks for one CPU (Ray then sets ``OMP_NUM_THREADS=1`` in the worker and the
-  timing loop sets the index to one thread, as locally); a ``--batch`` unit asks for all the CPUs of the largest node,
-  so a batch measurement has its node to itself.
+  (force: the worker process is killed, and the child with it) and records ``timeout: …``; a measuring child that
+  dies (``os._exit``, a segfault) is recorded as ``crashed: exit code …`` / ``killed by signal …`` exactly as locally,
+  a Ray worker that dies (Ray's OOM killer, a lost node) as ``crashed: the Ray worker died …``; an exception as
+  ``error: …`` with its traceback. Tasks are never retried (``max_retries=0``), so a crash is reported, not repeated;
+- **same measurement**: the measuring process is a fresh interpreter as locally (the Ray worker's own ~100 MB stay out
+  of the peak-memory figures); a single-query unit asks for one CPU (Ray then sets ``OMP_NUM_THREADS=1``, so the build
+  runs on that one CPU, and the timing loop sets the index to one thread, as locally); a ``--batch`` unit asks for all
+  the CPUs of the largest node, so a batch measurement has its node to itself.
 
 Units run concurrently, as many as the cluster's CPUs allow. Environment variables named ``TOPOBENCH_*`` and ``HF_*``
 (plugin folders, corpus cache and mirror, the model cache) are passed to the workers, except ``TOPOBENCH_RESULTS`` and
@@ -34,8 +37,6 @@ import queue
 import re
 import socket
 import tempfile
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,7 @@ SHIP_LIMIT = 1 << 30  # dataset files up to 1 GiB go through the object store; l
 CONNECT_TIMEOUT = 10.0  # seconds to reach --ray-address before calling it unreachable
 PASSED_ENV = re.compile(r"(TOPOBENCH_|HF_)")
 WORKER_SET_ENV = (res.RESULTS_DIR_ENV, DATA_DIR_ENV)
+CHILD_POLL = 1.0  # seconds between checks that the measuring child is alive while it has nothing to announce
 
 
 def import_ray() -> Any:
@@ -285,6 +287,8 @@ class RayExecutor(Executor):
         elif kind == "error":
             _, status, error = message
             self._fail(state, status, extra={"error": error}, check_fresh=False)
+        elif kind == "crashed":
+            self._fail(state, message[1])
         return False
 
     def _write(self, state: _Live, i: int, data: bytes) -> None:
@@ -353,7 +357,7 @@ class _Announce(list):
     """The ``written`` list handed to ``run_definition``: each position appended is also put on a queue, so the task
     can send that result back while the sweep goes on."""
 
-    def __init__(self, channel: queue.Queue) -> None:
+    def __init__(self, channel: Any) -> None:
         super().__init__()
         self.channel = channel
 
@@ -362,49 +366,69 @@ class _Announce(list):
         self.channel.put(("written", i))
 
 
+def child_main(unit: Unit, log_level: int, channel: Any) -> None:
+    """The measuring process the task spawns, as the local executor does (a fresh interpreter: the same memory
+    baseline and threads as a local run, none of the Ray worker's): ``run_definition`` into the scratch results
+    folder the task set in the environment, announcing each point written; an exception goes to the task."""
+    from topobench.runs.executors.local import die_with_parent
+    from topobench.runs.runner import run_definition  # the runner imports the executors: resolved in the child
+
+    die_with_parent()
+    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        run_definition(unit.config, unit.definition, list(unit.pending), False, _Announce(channel))
+    except Exception as exc:  # noqa: BLE001 - sent to the driver, which records it per point
+        channel.put(("error", *failure_status(exc)))
+    channel.put(("done",))
+
+
 def run_unit_task(unit: Unit, shipment: DatasetShipment, log_level: int) -> Iterator[tuple]:
     """The Ray task (a generator): ``("started", node)``, then ``("result", i, file bytes)`` per point as it is
-    measured, or ``("error", status, traceback)`` when the build or the sweep raised.
+    measured, ``("error", status, traceback)`` when the build or the sweep raised, ``("crashed", status)`` when the
+    measuring process died.
 
-    The runner's ``run_definition`` runs in a thread with ``TOPOBENCH_RESULTS`` pointing at a scratch folder; this
-    (main) thread only waits for its announcements, so it takes no CPU from the measurement."""
-    from topobench.runs.runner import run_definition  # the runner imports the executors: resolved in the worker
+    The unit is measured in a spawned child (:func:`child_main`) with ``TOPOBENCH_RESULTS`` pointing at a scratch
+    folder; this process only waits for its announcements (a blocking queue read), so it takes no CPU from the
+    measurement. A task cancelled by the driver takes the child with it (the child dies with its parent)."""
+    import multiprocessing as mp
 
     yield ("started", f"{socket.gethostname()} (pid {os.getpid()})")
     logging.getLogger("topobench").setLevel(log_level)
     dataset_file = node_dataset(shipment)
     saved = {k: os.environ.get(k) for k in WORKER_SET_ENV}
-    channel: queue.Queue = queue.Queue()
-    written = _Announce(channel)
-
-    def work() -> None:
-        try:
-            run_definition(unit.config, unit.definition, list(unit.pending), False, written)
-        except Exception as exc:  # noqa: BLE001 - sent to the driver, which records it per point
-            channel.put(("error", *failure_status(exc)))
-        finally:
-            channel.put(("done",))
-
+    context = mp.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="topobench-ray-") as scratch:
-        os.environ[res.RESULTS_DIR_ENV] = scratch
+        os.environ[res.RESULTS_DIR_ENV] = scratch  # inherited by the child, read by run_definition's result paths
         os.environ[DATA_DIR_ENV] = str(dataset_file.parent)
         try:
             scratch_paths = [res.result_path(unit.config.dataset, unit.config.count, unit.definition.algorithm,
                                              unit.config.batch, list(unit.definition.arguments), list(qargs))
                              for qargs in unit.definition.query_argument_groups]
-            thread = threading.Thread(target=work, name=f"topobench-{unit.definition.algorithm}", daemon=True)
-            started = time.perf_counter()
-            thread.start()
-            while True:
-                message = channel.get()
+            channel = context.Queue()
+            child = context.Process(target=child_main, args=(unit, log_level, channel),
+                                    name=f"topobench-{unit.definition.algorithm}")
+            child.start()
+            finished = False
+            while not finished:
+                try:
+                    message = channel.get(timeout=CHILD_POLL)
+                except queue.Empty:
+                    if child.is_alive():
+                        continue
+                    try:  # the child died: what it announced before still counts
+                        message = channel.get(timeout=CHILD_POLL)
+                    except queue.Empty:
+                        break
                 if message[0] == "written":
                     yield ("result", message[1], scratch_paths[message[1]].read_bytes())
                 elif message[0] == "error":
                     yield message
                 else:
-                    break
-            thread.join()
-            logging.getLogger(__name__).info("%s done in %.1f s", unit, time.perf_counter() - started)
+                    finished = True
+            child.join()
+            code = child.exitcode
+            if code:
+                yield ("crashed", f"crashed: killed by signal {-code}" if code < 0 else f"crashed: exit code {code}")
         finally:
             for key, value in saved.items():
                 if value is None:
