@@ -113,3 +113,41 @@ def test_spread_over_repeats_is_tabulated_and_drawn(workspace, tiny_dataset):
     assert "qps min / median / max over runs" in summary_table(tiny_dataset)[1]
     ax = figure([tiny_dataset]).axes[0]
     assert "bars min-max" in ax.get_title() and ax.collections  # the error bars
+
+
+def test_threads_mode_answers_every_query_each_round_from_every_thread(workspace, tiny_dataset):
+    """--threads N: its own results folder per level, every call's latency kept, the answers those of one query at a
+    time; single-query and batch listings leave it out."""
+    import numpy as np
+    from helpers import TEST_PLUGIN_DIRS, cli
+
+    from topobench.datasets.store import load_dataset
+    from topobench.report.export import result_sections, threads_sections, threads_table
+
+    cfg = config(workspace, tiny_dataset, PID_GRID.replace("pid:", "toy:"), rounds=3)
+    for level in (1, 3):
+        report = run_sweep(RunConfig(**{**cfg.__dict__, "threads": level}))
+        assert report.ran == 3 and not report.failed
+    folder = workspace / "results" / tiny_dataset / "10"
+    assert sorted(p.name for p in folder.iterdir()) == ["hnsw-threads1", "hnsw-threads3", "toy-threads1",
+                                                        "toy-threads3"]
+    ds = load_dataset(tiny_dataset)
+    exact = only_result(workspace, tiny_dataset, "toy-threads3")
+    assert exact.threads == 3 and exact.rounds == 3 and exact.latencies.shape == (3 * 20,)
+    assert np.all(exact.latencies > 0) and exact.times.shape == (20,)
+    assert np.array_equal(np.sort(exact.neighbors, axis=1), np.sort(ds.neighbors[:, :10], axis=1))
+    values = evaluate(ds, exact, ["k-nn", "qps", "p999"])
+    assert values["k-nn"] == 1.0 and values["qps"] == 1.0 / exact.best_search_time
+    assert values["p999"] == np.percentile(exact.latencies, 99.9) * 1000.0
+    assert list(res.iter_results(tiny_dataset)) == [] and len(list(res.iter_results(tiny_dataset, threads=3))) == 3
+    assert result_sections(tiny_dataset) == [] and threads_sections(tiny_dataset) == {10: [1, 3]}
+    table = threads_table(tiny_dataset, levels=[1, 3])
+    assert table[1].split()[:5] == ["algorithm", "level", "threads", "k-nn", "qps"]
+    assert any(line.split()[:3] == ["toy", "0.99", "3"] for line in table)
+    # Bad input: one line, exit 2, nothing written.
+    for args, needle in ((["--threads", "0"], "thread counts are 1 or more"),
+                         (["--threads", "2", "--batch"], "two different modes")):
+        out = cli("run.py", "--dataset", "random-xs-8-euclidean", *args,
+                  env={"TOPOBENCH_PLUGIN_DIRS": TEST_PLUGIN_DIRS}, cwd=workspace)
+        assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and needle in out.stderr
+    assert not (workspace / "datasets" / "random-xs-8-euclidean.hdf5").exists()

@@ -8,13 +8,14 @@ stderr (``error: …``) and exit status 2; a sweep in which some points failed e
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from topobench.cli.common import add_verbosity, guarded
-from topobench.cli.options import OneLineParser, fraction, positive_int, seconds
+from topobench.cli.options import OneLineParser, fraction, positive_int, seconds, thread_levels
 from topobench.core.errors import ConfigError, TopobenchError
 from topobench.core.paths import check_output_dir, check_output_file, check_writable_dir, writing
 from topobench.report.formats import image_format
@@ -35,6 +36,12 @@ def run_parser() -> argparse.ArgumentParser:
                    help="run every point R times, each a fresh build in a fresh process, and keep every run: the "
                         "summary and the plots give min / median / max over them (default 1)")
     p.add_argument("--batch", action="store_true", help="batch mode: all queries at once, all cores")
+    p.add_argument("--threads", type=thread_levels, metavar="N[,M...]",
+                   help="throughput mode: N threads answer the queries concurrently against one index, for --rounds "
+                        "rounds; QPS is completed queries per second of wall time, with p50/p95/p99/p999 latency; "
+                        "each level is a sweep of its own (results under <algorithm>-threads<N>/)")
+    p.add_argument("--rounds", type=positive_int,
+                   help="with --threads: rounds over all the queries per timed pass (default 10)")
     p.add_argument("--force", action="store_true", help="rerun points that already have a complete result")
     p.add_argument("--skip-failed", action="store_true",
                    help="do not retry points whose last attempt failed (they still count as failed)")
@@ -103,19 +110,30 @@ def _run(args: argparse.Namespace) -> int:
     if args.save_index is not None and args.executor != "local":
         raise TopobenchError(f"--save-index writes the index on the machine that builds it: leave --executor "
                              f"{args.executor} out to save indexes")
+    if args.threads and args.batch:
+        raise ConfigError("--threads and --batch are two different modes: leave one out")
+    if args.rounds is not None and not args.threads:
+        raise ConfigError("--rounds applies to --threads runs: add --threads N or leave --rounds out")
     config = RunConfig(dataset=args.dataset, count=args.count, runs=args.runs, batch=args.batch, force=args.force,
                        timeout=args.timeout, definitions_file=args.definitions or default_definitions(),
                        save_index=args.save_index is not None, save_args=save_args, skip_failed=args.skip_failed,
-                       repeat=args.repeat)
+                       repeat=args.repeat, rounds=args.rounds or 10)
+    failed: list[str] = []
     with executor:  # started (Ray: connected, checked) before anything is built or written
-        report = run_sweep(config, algorithms, executor)
-    print(f"{args.dataset}: {report.ran} points run, {report.skipped} already done, {report.retried} retried, "
-          f"{len(report.failed)} failed")
-    for folder in report.saved:
-        print(f"saved index: {folder}")
-    _print_summary(args.dataset, args.count, args.batch)
-    if report.failed:
-        for line in report.failed:
+        for level in args.threads or [None]:  # each --threads level is a sweep of its own
+            report = run_sweep(dataclasses.replace(config, threads=level), algorithms, executor)
+            mode = f" ({level} thread{'s' * (level != 1)})" if level else ""
+            print(f"{args.dataset}{mode}: {report.ran} points run, {report.skipped} already done, {report.retried} "
+                  f"retried, {len(report.failed)} failed")
+            for folder in report.saved:
+                print(f"saved index: {folder}")
+            failed += report.failed
+    if args.threads:
+        _print_threads_summary(args.dataset, args.count, args.threads)
+    else:
+        _print_summary(args.dataset, args.count, args.batch)
+    if failed:
+        for line in failed:
             print(f"failed: {line}", file=sys.stderr)
         return 1
     return 0
@@ -125,6 +143,13 @@ def _print_summary(dataset: str, count: int, batch: bool) -> None:
     from topobench.report.export import summary_table
 
     for line in summary_table(dataset, count=count, batch=batch):
+        print(line)
+
+
+def _print_threads_summary(dataset: str, count: int, levels: list[int]) -> None:
+    from topobench.report.export import threads_table
+
+    for line in threads_table(dataset, count=count, levels=levels):
         print(line)
 
 
@@ -142,7 +167,11 @@ def plot_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", action="append",
                    help="dataset to draw (repeat to overlay several); default: every dataset with results, one PNG "
                         "each under plots/; with --report: the datasets to report on (default: all with results)")
-    p.add_argument("-x", "--x-axis", default="k-nn", help="metric on the x axis (default k-nn)")
+    p.add_argument("-x", "--x-axis", default="k-nn",
+                   help="metric on the x axis (default k-nn); 'threads' draws QPS against query threads of the "
+                        "run.py --threads results at k-nn >= --level")
+    p.add_argument("--level", type=fraction, default=0.95,
+                   help="with -x threads: the k-nn recall the QPS of each thread count must reach (default 0.95)")
     p.add_argument("-y", "--y-axis", default="qps", help="metric on the y axis (default qps)")
     p.add_argument("--count", type=positive_int,
                    help=f"results of this --count (default {DEFAULT_PLOT_COUNT}; without --dataset: each dataset's "
@@ -168,6 +197,15 @@ def _plot(args: argparse.Namespace) -> int:
         print(f"wrote {len(pages)} pages to {args.report}: {', '.join(p.name for p in pages)}")
         return 0
     only = [a.strip() for a in args.algorithm.split(",") if a.strip()] if args.algorithm else None
+    if args.x_axis == "threads":
+        from topobench.report.plotting import plot_threads
+
+        if not args.dataset or len(args.dataset) != 1:
+            raise ConfigError("-x threads draws one dataset's --threads results: name it with one --dataset")
+        count = args.count or DEFAULT_PLOT_COUNT
+        out = args.output or Path("plots") / f"{args.dataset[0]}_threads_qps_{count}.png"
+        print(f"wrote {plot_threads(args.dataset[0], count, args.level, out)}")
+        return 0
     if not args.dataset:
         if args.output:
             raise TopobenchError("-o names one file, but without --dataset plot.py draws one PNG per dataset under "

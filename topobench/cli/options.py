@@ -91,3 +91,21 @@ def integer(text: str) -> int:
     """Any whole number (ranges are checked where the value is used)."""
     return int(_number(text, int, "a whole number"))
 
+
+
+def thread_levels(text: str) -> list[int]:
+    """``1,2,4``: thread counts, each a whole number ≥ 1, no repeats (``--threads 0`` names the fix)."""
+    parts = [p.strip() for p in text.split(",")]
+    levels = []
+    for part in parts:
+        try:
+            value = int(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected thread counts such as 1,2,4, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"thread counts are 1 or more, got {value} in {text!r}: use e.g. "
+                                             "--threads 1,2 (leave --threads out for single-query mode)")
+        if value in levels:
+            raise argparse.ArgumentTypeError(f"thread count {value} is given twice in {text!r}")
+        levels.append(value)
+    return levels

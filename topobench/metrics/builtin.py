@@ -32,7 +32,8 @@ def _megabytes(key: str) -> Callable[[Scoring], float | None]:
 
 def _latency(percentile: float) -> Callable[[Scoring], float | None]:
     def compute(s: Scoring) -> float | None:
-        times = np.asarray(s.result.times, dtype=np.float64)
+        # Every call of a --threads run (rounds × queries), else the per-query latencies of the best pass.
+        times = np.asarray(s.result.times if s.result.latencies is None else s.result.latencies, dtype=np.float64)
         return float(np.percentile(times, percentile) * 1000.0) if times.size else None
 
     return compute

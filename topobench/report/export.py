@@ -21,7 +21,7 @@ from topobench.core.errors import DatasetError, NoResultsError
 from topobench.datasets.store import dataset_path, datasets_dir, load_dataset
 from topobench.metrics.registry import METRICS, Point, get_metric, score, summarize, summarize_spread
 from topobench.metrics.scoring import SUMMARY_LEVELS
-from topobench.runs.results import iter_results, results_dir
+from topobench.runs.results import folder_threads, iter_results, results_dir
 
 logger = logging.getLogger(__name__)
 
@@ -46,17 +46,22 @@ def no_results_message(dataset: str, count: int | None, batch: bool | None) -> s
 
 
 def load_points(dataset: str, names: Sequence[str] | None = None, count: int | None = None,
-                batch: bool | None = None) -> list[Point]:
-    """Score every stored result of ``dataset`` on the named metrics (all by default).
+                batch: bool | None = None, threads: int | str | None = None) -> list[Point]:
+    """Score every stored result of ``dataset`` on the named metrics (all by default); ``threads``: the results of
+    ``run.py --threads`` at that level (``ANY_THREADS``: every level) instead of the single-query and batch ones.
 
     The dataset file is loaded only when one of the metrics needs it. Raises ``NoResultsError`` when there is no result,
     ``DatasetError`` when a needed dataset file is missing or unreadable.
     """
     dataset_path(dataset)  # rejects names that are not dataset names before they reach a glob
     metrics = [get_metric(n) for n in names] if names is not None else list(METRICS.values())
-    results = iter_results(dataset, count, batch)
+    results = iter_results(dataset, count, batch, threads=threads)
     first = next(results, None)
     if first is None:
+        if threads is not None:
+            raise NoResultsError(f"no --threads results for dataset {dataset!r}" + (
+                f" with count {count}" if count is not None else "") + f" under {results_dir()}: run `python run.py "
+                f"--dataset {dataset} --threads 1,2` first")
         raise NoResultsError(no_results_message(dataset, count, batch))
     loaded = None
     needing = [m.name for m in metrics if m.needs_dataset]
@@ -80,9 +85,20 @@ def result_sections(dataset: str) -> list[tuple[int, bool]]:
     """The (count, batch) combinations ``dataset`` has results for: counts ascending, single-query mode first."""
     found = set()
     for folder in (results_dir() / dataset).glob("*/*"):
-        if folder.is_dir() and folder.parent.name.isdigit() and any(folder.glob("*.hdf5")):
+        if (folder.is_dir() and folder.parent.name.isdigit() and folder_threads(folder.name) is None
+                and any(folder.glob("*.hdf5"))):
             found.add((int(folder.parent.name), folder.name.endswith("-batch")))
     return sorted(found)
+
+
+def threads_sections(dataset: str) -> dict[int, list[int]]:
+    """The counts ``dataset`` has ``run.py --threads`` results for, each with its thread levels (ascending)."""
+    found: dict[int, set[int]] = {}
+    for folder in (results_dir() / dataset).glob("*/*"):
+        level = folder_threads(folder.name)
+        if level is not None and folder.is_dir() and folder.parent.name.isdigit() and any(folder.glob("*.hdf5")):
+            found.setdefault(int(folder.parent.name), set()).add(level)
+    return {count: sorted(levels) for count, levels in sorted(found.items())}
 
 
 def _cell(value: Any) -> str:
@@ -167,6 +183,55 @@ def summary_table(dataset: str, count: int = 10, batch: bool = False, levels: Se
         else:
             lines.append([r["algorithm"], f"{r['level']:g}", f"{r[quality]:.4f}", f"{r[speed]:.1f}", *spread,
                           r["parameters"]])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    return [title] + ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in lines]
+
+
+THREAD_LATENCIES = ("p50", "p95", "p99", "p999")
+
+
+def threads_rows(dataset: str, count: int = 10, levels: Sequence[int] | None = None,
+                 recall_levels: Sequence[float] = SUMMARY_LEVELS, quality: str = "k-nn") -> list[dict[str, Any]]:
+    """Throughput against threads (``run.py --threads``): per algorithm, thread level and recall level, the best QPS
+    (completed queries per second of wall time; median over runs where repeated) among points whose ``quality``
+    reaches the level, with that point's ``quality``, p50 / p95 / p99 / p999 latency (ms, every call of every round)
+    and parameters. One row per (algorithm, threads, level); ``qps`` None where no point reaches it."""
+    levels = list(levels) if levels else threads_sections(dataset).get(count, [])
+    if not levels:
+        raise NoResultsError(f"no --threads results for dataset {dataset!r} with count {count}: run `python run.py "
+                             f"--dataset {dataset} --threads 1,2` first")
+    rows = []
+    for threads in levels:
+        try:
+            points = load_points(dataset, [quality, "qps", *THREAD_LATENCIES], count, threads=threads)
+        except NoResultsError:
+            continue
+        by_params = {(p.algorithm, p.parameters): p for p in points}
+        for row in summarize(points, recall_levels, quality, "qps"):
+            best = by_params.get((row["algorithm"], row["parameters"]))
+            rows.append({"dataset": dataset, "threads": threads, **row,
+                         **{m: best.values[m] if best else None for m in THREAD_LATENCIES}})
+    return sorted(rows, key=lambda r: (r["algorithm"], r["level"], r["threads"]))
+
+
+def threads_table(dataset: str, count: int = 10, levels: Sequence[int] | None = None,
+                  recall_levels: Sequence[float] = SUMMARY_LEVELS) -> list[str]:
+    """``threads_rows`` as aligned text lines: throughput and latency per algorithm, recall level and threads."""
+    rows = threads_rows(dataset, count, levels, recall_levels)
+    title = f"throughput at k-nn >= level by query threads: {dataset} (count {count})"
+    lines = [["algorithm", "level", "threads", "k-nn", "qps", "x 1 thread", "p50 ms", "p99 ms", "p999 ms",
+              "parameters"]]
+    single = {(r["algorithm"], r["level"]): r["qps"] for r in rows if r["threads"] == 1}
+    for r in rows:
+        if r["qps"] is None:
+            lines.append([r["algorithm"], f"{r['level']:g}", str(r["threads"]), "-", "-", "-", "-", "-", "-",
+                          "(not reached)"])
+            continue
+        base = single.get((r["algorithm"], r["level"]))
+        lines.append([r["algorithm"], f"{r['level']:g}", str(r["threads"]), f"{r['k-nn']:.4f}", f"{r['qps']:.1f}",
+                      f"{r['qps'] / base:.2f}" if base else "-",
+                      *(f"{r[m]:.3f}" if r[m] is not None else "-" for m in ("p50", "p99", "p999")),
+                      r["parameters"]])
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     return [title] + ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in lines]
 

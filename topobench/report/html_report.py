@@ -25,7 +25,16 @@ from topobench.datasets.store import dataset_path, load_dataset
 from topobench.metrics.registry import get_metric
 from topobench.metrics.scoring import SUMMARY_LEVELS
 from topobench.report import html as h
-from topobench.report.export import cost_rows, load_points, result_datasets, result_sections, run_hint, summary_rows
+from topobench.report.export import (
+    cost_rows,
+    load_points,
+    result_datasets,
+    result_sections,
+    run_hint,
+    summary_rows,
+    threads_rows,
+    threads_sections,
+)
 from topobench.runs.results import results_dir
 
 logger = logging.getLogger(__name__)
@@ -144,6 +153,30 @@ def _section(dataset: str, count: int, batch: bool, img: Path) -> list[str]:
     return out
 
 
+def _threads_section(dataset: str, count: int, levels: list[int], img: Path) -> list[str]:
+    """The HTML of the ``run.py --threads`` results at ``count``: throughput and latency per thread count, and QPS
+    against threads at k-NN recall 0.95."""
+    from topobench.report.plotting import threads_figure
+
+    out = [h.heading(2, f"k = {count}, {' / '.join(map(str, levels))} query threads", f"k{count}-threads")]
+    rows = threads_rows(dataset, count, levels)
+    out.append(h.heading(3, "Throughput (completed queries per second of wall time) and latency by query threads"))
+    out.append(h.table(["algorithm", "recall ≥", "threads", "k-nn", "QPS", "p50 ms", "p95 ms", "p99 ms", "p999 ms",
+                        "parameters"],
+                       [[r["algorithm"], r["level"], r["threads"], r["k-nn"], r["qps"], r["p50"], r["p95"], r["p99"],
+                         r["p999"], r["parameters"] or "(not reached)"] for r in rows],
+                       [False, True, True, True, True, True, True, True, True, False]))
+    try:
+        fig = threads_figure(dataset, count, 0.95)
+    except NoResultsError as exc:
+        return [*out, h.paragraph(f"Not drawn: QPS vs threads: {exc}", "note")]
+    path = img / f"{dataset}-{count}-threads-qps.png"
+    fig.savefig(path, dpi=100)
+    out.append('<div class="plots">' + h.figure(f"img/{path.name}", "QPS vs query threads at k-NN recall ≥ 0.95")
+               + "</div>")
+    return out
+
+
 def _dataset_facts(dataset: str) -> list[str]:
     if not dataset_path(dataset).exists():
         return [h.paragraph(f"The dataset file {dataset_path(dataset)} is missing: no facts or geometry.", "note")]
@@ -161,14 +194,20 @@ def _dataset_facts(dataset: str) -> list[str]:
 def dataset_page(dataset: str, img: Path) -> tuple[str, list[tuple[int, bool]]]:
     """The HTML page of ``dataset`` and the (count, batch) sections it has."""
     found = result_sections(dataset)
-    if not found:
+    threaded = threads_sections(dataset)
+    if not found and not threaded:
         raise NoResultsError(f"no results for dataset {dataset!r} under {results_dir()}: run {run_hint(dataset)} first")
     body = [h.heading(1, f"topobench: {dataset}"), f'<p>{h.link("index.html", "← all datasets")}</p>']
     body.append(h.bullets([h.link(f"#k{c}{'-batch' if b else ''}", f"k = {c}, {'batch' if b else 'single query'}")
-                           for c, b in found] + [h.link("#dataset", "dataset and geometry")]))
+                           for c, b in found]
+                          + [h.link(f"#k{c}-threads", f"k = {c}, query threads {', '.join(map(str, levels))}")
+                             for c, levels in threaded.items()]
+                          + [h.link("#dataset", "dataset and geometry")]))
     for count, batch in found:
         logger.info("report: %s, count %d, %s", dataset, count, "batch" if batch else "single query")
         body += _section(dataset, count, batch, img)
+    for count, levels in threaded.items():
+        body += _threads_section(dataset, count, levels, img)
     body += _dataset_facts(dataset)
     return h.page(f"topobench: {dataset}", body), found
 

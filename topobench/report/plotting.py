@@ -21,7 +21,7 @@ from topobench.core.errors import DatasetError, NoResultsError, TopobenchError
 from topobench.core.registry import get_registry
 from topobench.metrics.registry import Point, get_metric
 from topobench.metrics.scoring import Metric
-from topobench.report.export import load_points, result_datasets, result_sections, run_hint
+from topobench.report.export import load_points, result_datasets, result_sections, run_hint, threads_rows
 from topobench.report.formats import image_format
 from topobench.runs.results import results_dir
 
@@ -134,6 +134,51 @@ def figure(datasets: Sequence[str], x: str = "k-nn", y: str = "qps", count: int 
     ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
     return fig
 
+
+
+def threads_figure(dataset: str, count: int = 10, level: float = 0.95) -> Figure:
+    """Throughput against query threads (``run.py --threads``): per algorithm, the best QPS (completed queries per
+    second of wall time) among points reaching k-NN recall ``level`` at each thread count, with the line of perfect
+    scaling from one thread dashed beside it. Raises ``NoResultsError`` when there are no ``--threads`` results or no
+    point reaches ``level``."""
+    rows = [r for r in threads_rows(dataset, count, recall_levels=(level,)) if r["qps"] is not None]
+    if not rows:
+        raise NoResultsError(f"no --threads result of {dataset!r} (count {count}) reaches k-nn {level:g}: lower "
+                             "--level or run more query settings")
+    algorithms = sorted({r["algorithm"] for r in rows} | set(get_registry().names("indexes")))
+    cmap = colormaps["tab10" if len(algorithms) <= 10 else "tab20"]
+    fig = Figure(figsize=(9, 6), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    levels = sorted({r["threads"] for r in rows})
+    for algorithm in sorted({r["algorithm"] for r in rows}):
+        a = algorithms.index(algorithm)
+        mine = sorted((r["threads"], r["qps"]) for r in rows if r["algorithm"] == algorithm)
+        color = cmap(a % cmap.N)
+        ax.plot([t for t, _ in mine], [q for _, q in mine], marker=MARKERS[a % len(MARKERS)], color=color,
+                label=algorithm)
+        one = dict(mine).get(1)
+        if one:
+            ax.plot(levels, [one * t for t in levels], linestyle=":", color=color, alpha=0.6)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(levels, [str(t) for t in levels])
+    ax.set_yscale("log")
+    ax.set_xlabel("query threads (each answering one query at a time against the same index)")
+    ax.set_ylabel(f"{get_metric('qps').description}, completed queries / wall time — higher is better")
+    ax.set_title(f"qps vs threads at k-nn >= {level:g}: {dataset} (k={count}; dotted: perfect scaling)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
+    return fig
+
+
+def plot_threads(dataset: str, count: int = 10, level: float = 0.95, out: Path = Path("threads.png")) -> Path:
+    """Save :func:`threads_figure` to ``out`` (format from its suffix)."""
+    fmt = image_format(out)
+    fig = threads_figure(dataset, count, level)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=100, format=fmt)
+    logger.info("wrote %s", out)
+    return out
 
 
 def draw_spread(ax, points: Sequence[Point], x: str, y: str, color) -> None:

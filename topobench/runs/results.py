@@ -1,7 +1,8 @@
 """Result files: ann-benchmarks' layout and attrs, plus topobench's per-run extras.
 
 One file per (dataset, count, algorithm, mode, build args, query args) point:
-``results/<dataset>/<count>/<algorithm>[-batch]/<params>.hdf5``, where ``<params>`` is a readable form of the
+``results/<dataset>/<count>/<algorithm>[-batch|-threads<N>]/<params>.hdf5`` (``-threads<N>``: ``run.py --threads``,
+with ``rounds`` and every call's ``latencies``), where ``<params>`` is a readable form of the
 parameters (``16_200_80``) followed by a short hash of their exact JSON (``-3f9a…``), so two different parameter points
 never share a file even when their readable forms agree (``[0.9, 0.4]`` and ``[0, 9, 0, 4]``). Files named by earlier
 versions (the readable form alone) and files written by ann-benchmarks are still read (an ann-benchmarks file has no
@@ -75,22 +76,38 @@ def params_slug(build_args: Any, query_args: Any) -> str:
     return f"{readable_params(build_args, query_args)}-{digest}"
 
 
-def _folder(dataset: str, count: int, algorithm: str, batch: bool, root: Path | None) -> Path:
+THREADS_FOLDER = re.compile(r"-threads(\d+)$")  # <algorithm>-threads<N>: results of run.py --threads N
+
+
+def mode_suffix(batch: bool, threads: int | None = None) -> str:
+    """The folder suffix of a mode: ``-batch``, ``-threads<N>`` (N query threads, ``--threads``), or none (single)."""
+    return "-batch" if batch else f"-threads{int(threads)}" if threads else ""
+
+
+def folder_threads(folder_name: str) -> int | None:
+    """N for a ``<algorithm>-threads<N>`` results folder, None for single-query and batch folders."""
+    found = THREADS_FOLDER.search(folder_name)
+    return int(found.group(1)) if found else None
+
+
+def _folder(dataset: str, count: int, algorithm: str, batch: bool, root: Path | None,
+            threads: int | None = None) -> Path:
     check_name(dataset, "dataset")
     check_name(algorithm, "algorithm")
-    return (root or results_dir()) / dataset / str(int(count)) / (algorithm + ("-batch" if batch else ""))
+    return (root or results_dir()) / dataset / str(int(count)) / (algorithm + mode_suffix(batch, threads))
 
 
 def result_path(dataset: str, count: int, algorithm: str, batch: bool, build_args: list[Any],
-                query_args: list[Any], root: Path | None = None) -> Path:
-    """Where the result of one point is written."""
-    return _folder(dataset, count, algorithm, batch, root) / f"{params_slug(build_args, query_args)}.hdf5"
+                query_args: list[Any], root: Path | None = None, threads: int | None = None) -> Path:
+    """Where the result of one point is written (``threads``: the level of a ``--threads`` run)."""
+    return _folder(dataset, count, algorithm, batch, root, threads) / f"{params_slug(build_args, query_args)}.hdf5"
 
 
 def legacy_result_path(dataset: str, count: int, algorithm: str, batch: bool, build_args: list[Any],
-                       query_args: list[Any], root: Path | None = None) -> Path:
+                       query_args: list[Any], root: Path | None = None, threads: int | None = None) -> Path:
     """Where an earlier version wrote the result of this point (possibly a colliding point's: check ``parameters``)."""
-    return _folder(dataset, count, algorithm, batch, root) / f"{legacy_params_slug(build_args, query_args)}.hdf5"
+    return (_folder(dataset, count, algorithm, batch, root, threads)
+            / f"{legacy_params_slug(build_args, query_args)}.hdf5")
 
 
 def failure_path(path: Path) -> Path:
@@ -126,6 +143,10 @@ class Result:
     path: Path | None = None
     # How many runs of this point the file keeps (run.py --repeat): this one (the first) and ``repeats/<2..>``.
     repeats: int = 1
+    # run.py --threads N: rounds over the queries answered by ``threads`` threads, and every call's latency (seconds,
+    # rounds × queries); 0 and None in single-query and batch mode.
+    rounds: int = 0
+    latencies: np.ndarray | None = None
     # A file without topobench's ``parameters`` (written by ann-benchmarks): the point is told apart by its ``name``.
     parameters_from_name: bool = False
 
@@ -174,6 +195,9 @@ def _write_run(group: h5py.Group, result: Result) -> None:
     group.create_dataset("neighbors", data=np.asarray(result.neighbors, np.int64))
     group.create_dataset("distances", data=np.asarray(result.distances, np.float32))
     group.create_dataset("search_times", data=np.asarray(result.search_times, np.float64))
+    if result.rounds:
+        a["rounds"] = result.rounds
+        group.create_dataset("latencies", data=np.asarray(result.latencies, np.float64))
 
 
 REPEATS = "repeats"  # the group holding runs 2, 3, … of a point (run.py --repeat), one subgroup each, named "2", "3", …
@@ -269,7 +293,7 @@ def _read_run(f: h5py.File, group: h5py.Group, path: Path) -> Result:
     size = int(r.get("index_size_bytes", -1))
     return Result(
         dataset=_text(a.get("dataset", path.parents[2].name)),
-        algorithm=_text(a.get("algo", path.parent.name.removesuffix("-batch"))),
+        algorithm=_text(a.get("algo", THREADS_FOLDER.sub("", path.parent.name.removesuffix("-batch")))),
         name=_text(a["name"]),
         count=int(a["count"]),
         batch=bool(a["batch_mode"]),
@@ -290,6 +314,8 @@ def _read_run(f: h5py.File, group: h5py.Group, path: Path) -> Result:
         memory=_json_attr(r, "memory"),
         machine=_json_attr(r, "machine"),
         path=path,
+        rounds=int(r.get("rounds", 0)),
+        latencies=group["latencies"][:] if "latencies" in group else None,
     )
 
 
@@ -342,15 +368,24 @@ def read_failure(path: Path) -> dict[str, Any]:
     return info if isinstance(info, dict) else {}
 
 
+ANY_THREADS = "any"
+
+
 def iter_results(dataset: str | None = None, count: int | None = None, batch: bool | None = None,
-                 root: Path | None = None) -> Iterator[Result]:
-    """Every readable result file, optionally filtered. Unreadable files are skipped with a warning."""
+                 root: Path | None = None, threads: int | str | None = None) -> Iterator[Result]:
+    """Every readable result file, optionally filtered. Unreadable files are skipped with a warning.
+
+    ``threads`` None: single-query and batch results only (``batch`` chooses between them); N: the ``--threads N``
+    results; :data:`ANY_THREADS`: the results of every ``--threads`` level."""
     base = root or results_dir()
     if dataset is not None:
         check_name(dataset, "dataset")
     pattern = f"{dataset or '*'}/{int(count) if count is not None else '*'}/*/*.hdf5"
     for path in sorted(base.glob(pattern)):
         if path.name.startswith("."):
+            continue
+        level = folder_threads(path.parent.name)
+        if (level is None) != (threads is None) or (threads not in (None, ANY_THREADS) and level != threads):
             continue
         is_batch = path.parent.name.endswith("-batch")
         if batch is not None and is_batch != batch:

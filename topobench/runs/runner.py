@@ -37,7 +37,7 @@ from topobench.runs import results as res
 from topobench.runs.definitions import Definition, check_signatures, parse_definitions
 from topobench.runs.executors.base import Executor, Unit
 from topobench.runs.executors.local import LocalExecutor
-from topobench.runs.timing import Measurement, measure_batch, measure_single, measure_texts
+from topobench.runs.timing import Measurement, measure_batch, measure_single, measure_texts, measure_threads
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,8 @@ class RunConfig:
     skip_failed: bool = False  # leave points whose last attempt failed alone (they still count as failed)
     repeat: int = 1  # runs of every point, each in a fresh process (run.py --repeat); every run is kept
     repeat_index: int = 1  # which of those runs a unit's child makes (set per unit by run_sweep)
+    threads: int | None = None  # run.py --threads N: N threads answer the queries concurrently (None: single/batch)
+    rounds: int = 10  # with threads: rounds over the queries per timed pass
 
 
 @dataclass
@@ -82,7 +84,7 @@ class SweepReport:
 def _point_paths(config: RunConfig, definition: Definition) -> list[Path]:
     return [
         res.result_path(config.dataset, config.count, definition.algorithm, config.batch, list(definition.arguments),
-                        list(qargs))
+                        list(qargs), threads=config.threads)
         for qargs in definition.query_argument_groups
     ]
 
@@ -96,7 +98,7 @@ def _states(config: RunConfig, definition: Definition, n_queries: int) -> list[p
     out = []
     for qargs, path in zip(definition.query_argument_groups, _point_paths(config, definition), strict=True):
         legacy = res.legacy_result_path(config.dataset, config.count, definition.algorithm, config.batch,
-                                        list(definition.arguments), list(qargs))
+                                        list(definition.arguments), list(qargs), threads=config.threads)
         out.append(points.point_state(path, legacy, config.count, n_queries, list(definition.arguments), list(qargs)))
     return out
 
@@ -169,6 +171,8 @@ def select_definitions(config: RunConfig, dataset: Dataset, algorithms: list[str
         reason = registry.unavailable_reason("indexes", d.algorithm)
         if not reason and registry.get("indexes", d.algorithm).cls.needs_texts and not has_texts(dataset):
             reason = f"it searches texts and {dataset.name!r} has none (use a corpus dataset such as scifact-minilm)"
+        if not reason and registry.get("indexes", d.algorithm).cls.needs_texts and config.threads:
+            reason = "--threads times concurrent vector searches and it searches texts"
         if reason:
             unavailable[d.algorithm] = reason
             continue
@@ -338,6 +342,8 @@ def run_definition(config: RunConfig, definition: Definition, pending: list[int]
                 m = measure_texts(index, query_texts, config.count, config.runs, config.batch)
             elif config.batch:
                 m = measure_batch(index, dataset.test, config.count, config.runs)
+            elif config.threads:
+                m = measure_threads(index, dataset.test, config.count, config.runs, config.threads, config.rounds)
             else:
                 m = measure_single(index, dataset.test, config.count, config.runs)
         result = _to_result(config, definition, dataset, index, qargs, m, build_time, size)
@@ -370,5 +376,5 @@ def _to_result(config: RunConfig, definition: Definition, dataset: Dataset, inde
         batch=config.batch, distance=dataset.distance, build_args=list(definition.arguments),
         query_args=list(qargs), build_time=build_time, index_size_bytes=size, best_search_time=m.best_search_time,
         run_count=config.runs, threads=m.threads, times=m.times, neighbors=m.neighbors, distances=distances,
-        search_times=m.search_times, stats=stats,
+        search_times=m.search_times, stats=stats, rounds=m.rounds, latencies=m.latencies,
     )

@@ -1,4 +1,5 @@
-"""Timing one query-argument point honestly: a warm-up, then best of N, keeping the latencies of that best run.
+"""Timing one query-argument point honestly: a warm-up, then best of N, keeping the latencies of that best run —
+one query at a time on one thread, all queries in one batch call, or several threads answering concurrently.
 
 Kept apart from the process management in ``runner.py`` so ``bench/overhead.py`` can time the exact same loop that the
 runner uses against a plain loop calling the library directly.
@@ -7,6 +8,7 @@ runner uses against a plain loop calling the library directly.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter, perf_counter_ns
@@ -29,6 +31,8 @@ class Measurement:
     search_times: list[float] = field(default_factory=list)  # mean seconds per query of every run
     stats: dict[str, float] = field(default_factory=dict)  # per-query means of the index's counters (best run)
     threads: int = 1
+    rounds: int = 0  # measure_threads: rounds over the queries (0 otherwise)
+    latencies: np.ndarray | None = None  # measure_threads: every call's latency (s), rounds × queries, flattened
 
 
 def _pad(rows: list[np.ndarray], k: int) -> np.ndarray:
@@ -90,6 +94,90 @@ def measure_single(index: Index, queries: np.ndarray, k: int, runs: int) -> Meas
         search_times.append(mean)
         if best is None or mean < best.best_search_time:
             best = Measurement(found, None, times, mean, stats=_per_query(stats, n), threads=1)
+    best.search_times = search_times
+    return best
+
+
+def measure_threads(index: Index, queries: np.ndarray, k: int, runs: int, threads: int, rounds: int) -> Measurement:
+    """Throughput under concurrency: ``threads`` threads answer all the queries ``rounds`` times against one index.
+
+    Each round, thread t answers queries t, t + threads, t + 2·threads, … (a static split: no lock or queue between
+    the threads), one at a time through ``index.searcher(k)``, each call timed as in single-query mode; the index
+    itself searches with one thread per call (``set_threads(1)`` in every thread: OpenMP's thread count is a
+    per-thread setting), so the parallelism is the threads', as in a server answering concurrent requests. The
+    threads start together at a barrier; the wall time runs from there until the last one finishes.
+
+    The best of ``runs`` passes (highest throughput) is kept: ``best_search_time`` is its wall time per completed
+    query (1 / throughput), ``latencies`` every call's latency (rounds × queries), ``times`` each query's mean over
+    the rounds, and the answers are those of the first round. faiss and hnswlib release the GIL while they search;
+    the Python around each call does not, which is part of what this measures."""
+    n = len(queries)
+    rows = list(queries)
+    index.set_threads(1)
+    search = index.searcher(k)
+    for q in rows[:WARMUP_QUERIES]:
+        search(q)
+    best: Measurement | None = None
+    search_times = []
+    for _ in range(max(1, runs)):
+        index.reset_stats()
+        ticks = np.zeros((rounds, n), dtype=np.int64)
+        answers: list = [None] * n  # the first round's, copied out once the clock has stopped
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(threads + 1)
+
+        def work(t: int, ticks: np.ndarray = ticks, answers: list = answers, errors: list = errors,
+                 barrier: threading.Barrier = barrier) -> None:
+            try:
+                index.set_threads(1)
+                mine = list(range(t, n, threads))
+                my_rows = [rows[i] for i in mine]
+                spent = [0] * len(mine)
+                first: list = [None] * len(mine)
+                clock = perf_counter_ns
+                barrier.wait()
+                for r in range(rounds):
+                    j = 0
+                    for q in my_rows:
+                        start = clock()
+                        ids = search(q)
+                        end = clock()
+                        spent[j] = end - start
+                        if r == 0:
+                            first[j] = ids
+                        j += 1
+                    ticks[r, mine] = spent
+                for i, ids in zip(mine, first, strict=True):
+                    answers[i] = ids
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+                errors.append(exc)
+                barrier.abort()
+
+        workers = [threading.Thread(target=work, args=(t,), name=f"topobench-query-{t}") for t in range(threads)]
+        for w in workers:
+            w.start()
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:
+            pass
+        start = perf_counter_ns()
+        for w in workers:
+            w.join()
+        wall = (perf_counter_ns() - start) * 1e-9
+        if errors:
+            raise errors[0]
+        per_query = wall / (rounds * n)
+        search_times.append(per_query)
+        if best is None or per_query < best.best_search_time:
+            latencies = ticks.astype(np.float64) * 1e-9
+            out = np.full((n, k), -1, dtype=np.int64)
+            for i, ids in enumerate(answers):
+                ids = np.asarray(ids)
+                m = min(ids.shape[-1], k)
+                out[i, :m] = ids[..., :m]
+            best = Measurement(out, None, latencies.mean(axis=0), per_query,
+                               stats=_per_query(index.stats(), rounds * n), threads=threads, rounds=rounds,
+                               latencies=latencies.ravel())
     best.search_times = search_times
     return best
 
