@@ -117,6 +117,9 @@ def test_same_points_and_recall_as_the_local_executor_and_a_rerun_skips_them(wor
     for path in (workspace / "ray").rglob("*.hdf5"):
         result = res.read_result(path)
         assert result.threads == 1 and len(result.times) == 1000
+        # measured in a fresh interpreter as locally: none of the Ray worker's memory in the peak figures
+        local_result = res.read_result(workspace / "local" / path.relative_to(workspace / "ray"))
+        assert abs(result.memory["loaded_rss_bytes"] - local_result.memory["loaded_rss_bytes"]) < 10e6
     assert not list((workspace / "ray").rglob("*.failed.json")) and not list((workspace / "ray").rglob("*.tmp-*"))
     assert run_main([*argv, "--executor", "ray", "--ray-address", cluster]) == 0
     assert capsys.readouterr().out.splitlines()[0] == f"{DATASET}: 0 points run, 5 already done, 0 retried, 0 failed"
