@@ -4,7 +4,9 @@ task metrics per query, positive-pair cosines, and the IVF/PQ geometry statistic
 Interpolation along a frontier: the frontier is the set of points not beaten on both k-NN recall and QPS, sorted by
 recall. At a level r between two consecutive frontier points (r₀ ≤ r ≤ r₁), a value v is interpolated linearly in
 recall on log(v) (QPS and cost counters span orders of magnitude); a point exactly at r gives its own values; a level
-above the best recall gives None (the index never reached it there).
+above the best recall gives None (the index never reached it there); a level below the frontier's lowest recall gives
+that cheapest point's values, flagged ``bound`` (an upper bound on the cost at the level) with the recall it
+``reached``.
 """
 
 from __future__ import annotations
@@ -47,10 +49,14 @@ def at_level(front: Sequence[Point], level: float, quality: str = "k-nn") -> dic
     above = next(i for i, p in enumerate(front) if p.values[quality] >= level)
     hi = front[above]
     if above == 0 or hi.values[quality] == level:
-        return {k: _number(hi.values.get(k)) for k in COSTS}
+        # Below the frontier's lowest point the cheapest setting already exceeds the level: its cost is an upper
+        # bound on the cost at the level (``reached`` says which recall it was measured at).
+        return {**{k: _number(hi.values.get(k)) for k in COSTS}, "reached": float(hi.values[quality]),
+                "bound": above == 0 and hi.values[quality] > level}
     lo = front[above - 1]
     t = (level - lo.values[quality]) / (hi.values[quality] - lo.values[quality])
-    return {k: _log_interpolate(lo.values.get(k), hi.values.get(k), t) for k in COSTS}
+    return {**{k: _log_interpolate(lo.values.get(k), hi.values.get(k), t) for k in COSTS}, "reached": level,
+            "bound": False}
 
 
 def _number(value: Any) -> float | None:
@@ -80,7 +86,8 @@ def algorithm_summary(points: Sequence[Point], exact_ndcg: float | None) -> dict
     if exact_ndcg is not None:
         level = 0.99 * exact_ndcg
         ndcg_front = frontier(points, "ndcg@10")
-        out["at_ndcg"] = {"level": level, **(at_level(ndcg_front, level, "ndcg@10") or dict.fromkeys(COSTS))}
+        out["at_ndcg"] = {"level": level,
+                          **(at_level(ndcg_front, level, "ndcg@10") or dict.fromkeys([*COSTS, "reached", "bound"]))}
     return out
 
 
