@@ -114,7 +114,7 @@ def cell_record(study: Study, cell: Cell, dataset: Dataset) -> dict[str, Any]:
     return {
         "format": FORMAT, "study": study.name, "cell": cell.name, "dataset": cell.dataset,
         "corpus": cell.variant.corpus, "encoder": cell.variant.encoder, "recipe": cell.variant.recipe,
-        "overrides": cell.variant.overrides, "factors": cell.factors, "seed": cell.seed,
+        "overrides": cell.variant.overrides, "factors": cell.factors, "seed": cell.seed, "count": study.count,
         "fingerprint": config.fingerprint() if config else None,
         "config": json.loads(json.dumps(config.to_dict(), default=str)) if config else None,
         "provenance": {**dataset_provenance(dataset), "created": _now()},
