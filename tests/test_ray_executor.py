@@ -195,3 +195,26 @@ def test_a_study_cell_on_the_cluster_equals_the_local_one(workspace, cluster, ca
     for key, recall in recalls["local"].items():
         assert recalls["ray"][key] == pytest.approx(recall, abs=0 if key[0] == "toy" else 0.02), key
     assert cells["ray"]["exact"] == cells["local"]["exact"] and cells["ray"]["dataset"] == cells["local"]["dataset"]
+
+
+def test_a_corpus_encoded_in_shards_on_the_cluster_equals_the_one_pass_encoding(tmp_path, cluster, monkeypatch):
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from test_sharded_encoding import assert_same_dataset, encode
+    from training_fixtures import write_beir_zip, write_tiny_bert
+
+    from topobench.encoding.sharded import PARTS, SHARD_DOCS_ENV, ShardPlan
+    from topobench.runs.executors.ray import RayExecutor
+
+    write_beir_zip(tmp_path / "mirror", "synthetic", docs=300, queries=48, test_queries=24)
+    model = str(write_tiny_bert(tmp_path / "model"))
+    for env, folder in (("TOPOBENCH_MIRROR", "mirror"), ("TOPOBENCH_CACHE", "cache"),
+                        ("TOPOBENCH_DATASETS", "datasets")):
+        monkeypatch.setenv(env, str(tmp_path / folder))
+    plan = ShardPlan("synthetic-minilm", "minilm", {"checkpoint": model, "progress": False})
+    whole = encode(model, plan)
+    monkeypatch.setenv(SHARD_DOCS_ENV, "120")
+    with RayExecutor(cluster):  # the build's shards go to the cluster's workers (the executor is the active one)
+        sharded = encode(model, plan)
+    assert_same_dataset(whole, sharded)
+    assert len(list((tmp_path / "datasets" / PARTS / "synthetic-minilm").glob("*/*.npz"))) == 3

@@ -26,6 +26,7 @@ from topobench.core.errors import DatasetError
 from topobench.core.registry import get_registry
 from topobench.corpus.corpora import Corpus, load_corpus
 from topobench.datasets.store import GROUND_TRUTH_K, register_builder
+from topobench.encoding.sharded import ShardPlan, encode_sharded, shard_docs
 from topobench.training.variants import parse_variant, split_dataset_name
 
 logger = logging.getLogger(__name__)
@@ -63,8 +64,11 @@ def make_encoder(name: str, **options: Any):
     return get_registry().create("encoders", name, **options)
 
 
-def encode_corpus(corpus: Corpus, encoder, split: str) -> dict[str, Any]:
-    """The arrays and attributes of a dataset file for ``corpus`` (its ``split`` queries) under ``encoder``."""
+def encode_corpus(corpus: Corpus, encoder, split: str, plan: ShardPlan | None = None) -> dict[str, Any]:
+    """The arrays and attributes of a dataset file for ``corpus`` (its ``split`` queries) under ``encoder``.
+
+    With a ``plan`` (the dataset and how to make the encoder again), a corpus larger than one shard is encoded in
+    shards, with the ground truth, by the active executor's workers or here (:mod:`topobench.encoding.sharded`)."""
     doc_ids = corpus.doc_ids()
     qrels_split = corpus.qrels.get(split, {})
     answers_split = corpus.answers.get(split, {})
@@ -72,12 +76,21 @@ def encode_corpus(corpus: Corpus, encoder, split: str) -> dict[str, Any]:
     if not query_ids or not doc_ids:
         raise DatasetError(f"corpus {corpus.name!r} split {split!r} has no judged queries or no documents")
     logger.info("encoding %d documents and %d %s queries of %s", len(doc_ids), len(query_ids), split, corpus.name)
-    start = time.perf_counter()
-    train = encoder.encode(corpus.doc_texts(doc_ids), kind="doc")
-    doc_seconds = time.perf_counter() - start
-    test = encoder.encode([corpus.queries[split][q] for q in query_ids], kind="query")
     distance = encoder.distance
-    neighbors, distances = exact_knn(train, test, distance, GROUND_TRUTH_K)
+    start = time.perf_counter()
+    if plan is not None and len(doc_ids) > shard_docs():
+        test = encoder.encode([corpus.queries[split][q] for q in query_ids], kind="query")
+        files = [{k: f.get(k) for k in ("name", "sha256", "size")} for f in corpus.provenance.get("files", [])]
+        train, neighbors, distances = encode_sharded(
+            plan.dataset, corpus.doc_texts(doc_ids), plan.encoder, plan.options, encoder.provenance(),
+            {"corpus": corpus.name, "files": files, "subset": corpus.provenance.get("subset"), "docs": len(doc_ids)},
+            test, distance, GROUND_TRUTH_K)
+        doc_seconds = time.perf_counter() - start
+    else:
+        train = encoder.encode(corpus.doc_texts(doc_ids), kind="doc")
+        doc_seconds = time.perf_counter() - start
+        test = encoder.encode([corpus.queries[split][q] for q in query_ids], kind="query")
+        neighbors, distances = exact_knn(train, test, distance, GROUND_TRUTH_K)
     doc_row = {d: i for i, d in enumerate(doc_ids)}
     qrels = [(qi, doc_row[d], grade) for qi, q in enumerate(query_ids)
              for d, grade in qrels_split.get(q, {}).items() if d in doc_row]
@@ -130,7 +143,8 @@ def build_corpus_dataset(name: str) -> dict[str, Any]:
         raise DatasetError(f"cannot split {name!r} into <corpus>-<encoder>[-<recipe>[@key=value,…]]")
     if not variant.trains:
         corpus = load_corpus(variant.corpus)
-        arrays = encode_corpus(corpus, make_encoder(variant.encoder), query_split(corpus))
+        arrays = encode_corpus(corpus, make_encoder(variant.encoder), query_split(corpus),
+                               ShardPlan(variant.name, variant.encoder, {}))
         arrays["attrs"]["encoder_name"] = variant.encoder
         return arrays
     from topobench.training.recipes import trained_checkpoint
@@ -138,7 +152,8 @@ def build_corpus_dataset(name: str) -> dict[str, Any]:
     config = variant.config()
     checkpoint, summary = trained_checkpoint(config)
     corpus = load_corpus(variant.corpus)
-    arrays = encode_corpus(corpus, make_encoder(variant.encoder, checkpoint=checkpoint), query_split(corpus))
+    arrays = encode_corpus(corpus, make_encoder(variant.encoder, checkpoint=checkpoint), query_split(corpus),
+                           ShardPlan(variant.name, variant.encoder, {"checkpoint": str(checkpoint)}))
     best = summary["kept"][0] if summary["kept"] else {}
     arrays["attrs"].update({
         "encoder_name": variant.encoder, "recipe": variant.recipe,

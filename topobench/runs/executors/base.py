@@ -132,13 +132,24 @@ class Executor(ABC):
     def __enter__(self) -> Executor:
         if self._entered == 0:
             self.start()
+            _ACTIVE.append(self)
         self._entered += 1
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._entered -= 1
         if self._entered == 0:
+            _ACTIVE.remove(self)
             self.stop()
+
+
+_ACTIVE: list[Executor] = []  # executors inside a ``with`` block, innermost last
+
+
+def active_executor() -> Executor | None:
+    """The executor of the innermost ``with`` block, if any: work found on the way (a dataset to build in shards)
+    can go where the sweep's units go."""
+    return _ACTIVE[-1] if _ACTIVE else None
 
 
 def now() -> float:
