@@ -218,3 +218,22 @@ def test_a_corpus_encoded_in_shards_on_the_cluster_equals_the_one_pass_encoding(
         sharded = encode(model, plan)
     assert_same_dataset(whole, sharded)
     assert len(list((tmp_path / "datasets" / PARTS / "synthetic-minilm").glob("*/*.npz"))) == 3
+
+
+def test_units_asking_for_a_gpu_are_refused_on_a_cluster_without_one(workspace, cluster):
+    from topobench.core.errors import ConfigError
+    from topobench.runs.definitions import parse_definitions
+    from topobench.runs.executors.base import Unit
+    from topobench.runs.executors.ray import RayExecutor
+    from topobench.runs.runner import RunConfig
+
+    path = workspace / "algos.yaml"
+    path.write_text("float:\n  any:\n    gpu_flat:\n      args: []\n    toy:\n      args: []\n")
+    config = RunConfig(dataset=DATASET, definitions_file=path)
+    units = [Unit(config, d, (0,), 1000, (workspace / f"{d.algorithm}.hdf5",))
+             for d in parse_definitions(path, "float", "angular", 10, 20)]
+    with RayExecutor(cluster) as executor:
+        assert executor.resources(units[0]) == {"num_cpus": 1, "num_gpus": 1}
+        executor.check(units[1:])  # toy: one CPU, which the cluster has
+        with pytest.raises(ConfigError, match="gpu_flat asks for a GPU"):
+            executor.check(units)

@@ -35,12 +35,14 @@ class Index(Component, ABC):
         needs_texts: True when the index searches raw texts (BM25): it then gets ``fit_texts``/``query_texts``.
         stats_names: the per-query counters ``stats()`` reports, e.g. ``("distcomps", "hops")``.
         can_save: True when ``save`` and ``load`` are implemented (``run.py --save-index``, ``serve.py``).
+        gpus: CUDA devices a build needs (faiss's GPU indexes: 1); the Ray executor asks the cluster for them.
     """
 
     metrics: ClassVar[tuple[str, ...]] = ("angular", "euclidean")
     needs_texts: ClassVar[bool] = False
     stats_names: ClassVar[tuple[str, ...]] = ()
     can_save: ClassVar[bool] = False
+    gpus: ClassVar[int] = 0
 
     def __init__(self, metric: str, *args: Any) -> None:
         if metric not in self.metrics:

@@ -47,6 +47,7 @@ from typing import Any
 
 from topobench.core.atomic import atomic_path
 from topobench.core.errors import ConfigError
+from topobench.core.registry import get_registry
 from topobench.datasets.store import DATA_DIR_ENV, dataset_path
 from topobench.runs import results as res
 from topobench.runs.executors.base import Executor, Outcome, Unit, failure_status, now, record_failures
@@ -192,15 +193,27 @@ class RayExecutor(Executor):
     # --- running units -----------------------------------------------------------------------------------------------
 
     def check(self, units: Sequence[Unit]) -> None:
-        """Refuse what a worker cannot do: saving an index (it would be written on the worker's disk)."""
+        """Refuse what the cluster cannot run: units asking for more GPUs than any node has, and saving an index
+        (it would be written on the worker's disk)."""
         saving = [u for u in units if u.save]
         if saving:
             raise ConfigError("--save-index writes the index on the machine that builds it: run it with the local "
                               f"executor (leave --executor ray out); {len(saving)} build(s) asked to save")
+        most = max((n.get("Resources", {}).get("GPU", 0) for n in self._alive_nodes()), default=0)
+        short = sorted({u.definition.algorithm for u in units if self.resources(u).get("num_gpus", 0) > most})
+        if short:
+            raise ConfigError(f"{', '.join(short)} ask{'s' * (len(short) == 1)} for a GPU (num_gpus=1) and no node of "
+                              f"the Ray cluster at {self.address or 'local'} has one: add a GPU node (`ray start "
+                              "--address=HEAD:PORT --num-gpus=1`) or leave them out with --algorithm")
 
     def resources(self, unit: Unit) -> dict[str, Any]:
-        """What one unit asks of the cluster: one CPU in single-query mode, a whole (largest) node with --batch."""
-        return {"num_cpus": self.largest_node_cpus() if unit.config.batch else 1}
+        """What one unit asks of the cluster: one CPU in single-query mode, a whole (largest) node with --batch;
+        the GPUs its index class needs (``Index.gpus``)."""
+        out: dict[str, Any] = {"num_cpus": self.largest_node_cpus() if unit.config.batch else 1}
+        gpus = get_registry().get("indexes", unit.definition.algorithm).cls.gpus
+        if gpus:
+            out["num_gpus"] = gpus
+        return out
 
     def ship_dataset(self, name: str) -> DatasetShipment:
         """Put the dataset file into the object store once per sweep (or, over ``SHIP_LIMIT``, name its path)."""

@@ -1,0 +1,141 @@
+"""``gpu_flat``, ``gpu_ivf``, ``gpu_ivf_pq``: faiss's GPU indexes (GpuIndexFlat, GpuIndexIVFFlat, GpuIndexIVFPQ) on
+the first CUDA device, as algorithms of their own beside the CPU ones.
+
+They need a faiss build with GPU support (the ``gpu`` extra: ``pip uninstall faiss-cpu; pip install -e '.[gpu]'``)
+and a visible CUDA device; otherwise ``run.py --list`` shows them unavailable with the reason. The index is created on
+the CPU and moved to the GPU (``index_cpu_to_gpu``) before training, so k-means and the adds run on the GPU; queries
+are sent one at a time in single-query mode (latency includes the host-device copies, as a user's call would) and
+all at once with ``--batch``. Build args as the CPU counterparts: ``gpu_ivf`` ``(nlist,)``, ``gpu_ivf_pq``
+``(nlist, m)`` (m sub-quantizers of 8 bits, vectors zero-padded as ``ivf_pq`` when m does not divide d; the
+dimensions per sub-quantizer must be a size faiss's GPU PQ supports: 1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 28, 32);
+query args ``(nprobe,)``, clamped to nlist (GPU faiss caps nprobe at 2048). The
+GPU indexes report no per-query counters (faiss's IVF statistics are CPU-side) and are not saved
+(``--save-index``). Units of these algorithms ask the Ray executor for ``num_gpus=1`` (``gpus = 1``). CAGRA needs a
+faiss built with cuVS (``faiss-gpu-cu12-cuvs``) and is not registered here.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+from topobench.backends import faiss_index as common
+from topobench.core.hookspecs import hookimpl
+
+GPU_INSTALL_HINT = "pip uninstall faiss-cpu && pip install -e '.[gpu]' (faiss-gpu-cu12; a CUDA 12 driver)"
+MAX_GPU_NPROBE = 2048
+
+
+class FaissGPUIndex(common.FaissIndex):
+    """A faiss index that lives on the first CUDA device."""
+
+    install_hint: ClassVar[str] = GPU_INSTALL_HINT
+    can_save: ClassVar[bool] = False
+    gpus: ClassVar[int] = 1
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        reason = super().unavailable_reason()
+        if reason:
+            return reason
+        faiss = common.import_faiss()
+        if not hasattr(faiss, "StandardGpuResources"):
+            return f"the installed faiss has no GPU support; install with {GPU_INSTALL_HINT}"
+        if faiss.get_num_gpus() < 1:
+            return "faiss sees no CUDA device (check nvidia-smi and CUDA_VISIBLE_DEVICES)"
+        return None
+
+    @abstractmethod
+    def cpu_index(self, d: int, n: int) -> Any:
+        """The untrained CPU index (over ``n`` vectors of dimension ``d``) to move to the GPU."""
+
+    def build(self, X: np.ndarray) -> Any:
+        faiss = common.import_faiss()
+        self.resources = faiss.StandardGpuResources()
+        index = faiss.index_cpu_to_gpu(self.resources, 0, self.cpu_index(X.shape[1], len(X)))
+        if not index.is_trained:
+            index.train(X)
+        index.add(X)
+        return index
+
+    def index_size(self) -> int | None:
+        if self.index is None:
+            return None
+        faiss = common.import_faiss()
+        return int(faiss.serialize_index(faiss.index_gpu_to_cpu(self.index)).nbytes)
+
+
+class GpuFlat(FaissGPUIndex):
+    """Exact search on the GPU (GpuIndexFlat)."""
+
+    def __init__(self, metric: str) -> None:
+        super().__init__(metric)
+
+    def cpu_index(self, d: int, n: int) -> Any:
+        faiss = common.import_faiss()
+        return faiss.IndexFlat(d, self.faiss_metric())
+
+
+class GpuIVFBase(FaissGPUIndex):
+    """Inverted lists on the GPU: build args start with ``nlist``, query args ``(nprobe,)``."""
+
+    def __init__(self, metric: str, nlist: int, *args: Any) -> None:
+        super().__init__(metric, nlist, *args)
+        self.nlist = int(nlist)
+        self.nprobe = 1
+
+    def lists(self, n: int) -> int:
+        """nlist clamped to the corpus size (faiss's k-means throws when nlist > n)."""
+        self.nlist = common.clamp_lists(type(self).__name__, self.nlist, n)
+        return self.nlist
+
+    def set_query_arguments(self, nprobe: int) -> None:
+        super().set_query_arguments(nprobe)
+        self.nprobe = max(1, min(int(nprobe), self.nlist, MAX_GPU_NPROBE))
+        if self.index is not None:
+            self.after_load()
+
+    def fit(self, X: np.ndarray) -> None:
+        super().fit(X)
+        self.after_load()
+
+    def after_load(self) -> None:
+        common.import_faiss().GpuParameterSpace().set_index_parameter(self.index, "nprobe", self.nprobe)
+
+
+class GpuIVF(GpuIVFBase):
+    """Inverted lists of full vectors on the GPU (GpuIndexIVFFlat); query arg nprobe."""
+
+    def __init__(self, metric: str, nlist: int) -> None:
+        super().__init__(metric, nlist)
+
+    def cpu_index(self, d: int, n: int) -> Any:
+        faiss = common.import_faiss()
+        return faiss.IndexIVFFlat(faiss.IndexFlat(d, self.faiss_metric()), d, self.lists(n), self.faiss_metric())
+
+
+class GpuIVFPQ(GpuIVFBase):
+    """Inverted lists of PQ codes on the GPU (GpuIndexIVFPQ, 8-bit sub-quantizers, no re-ranking)."""
+
+    angular_by_l2: ClassVar[bool] = True
+
+    def __init__(self, metric: str, nlist: int, m: int) -> None:
+        super().__init__(metric, nlist, m)
+        self.m = int(m)
+
+    def cpu_index(self, d: int, n: int) -> Any:
+        faiss = common.import_faiss()
+        m, padded, transform = common.pad_for_subquantizers("gpu_ivf_pq", d, self.m)  # as ivf_pq: zero-padded
+        nbits = common.clamp_bits("gpu_ivf_pq", 8, n)
+        ivf = faiss.IndexIVFPQ(faiss.IndexFlat(padded, self.faiss_metric()), padded, self.lists(n), m, nbits,
+                               self.faiss_metric())
+        return common.with_transform(transform, ivf)
+
+
+@hookimpl
+def register_indexes(register):
+    register("gpu_flat", GpuFlat)
+    register("gpu_ivf", GpuIVF)
+    register("gpu_ivf_pq", GpuIVFPQ)
