@@ -14,7 +14,7 @@ export TOPOBENCH_MIRROR ?= $(SHARED)/mirror
 MAIN_DATASET ?= scifact-minilm
 MAIN_COUNT ?= 100
 
-.PHONY: main test test-slow lint setup
+.PHONY: main test test-slow lint setup docker docker-daemon
 
 setup: $(VENV)/.installed
 
@@ -43,3 +43,11 @@ test-slow: setup
 
 lint: setup
 	$(PY) -m ruff check .
+
+# run.py --docker: a Docker daemon (installed with apt and started when none answers; needs root), then the image built
+# from this checkout (topobench:latest; the Debian base is made once with debootstrap and kept).
+docker-daemon:
+	scripts/docker-daemon.sh
+
+docker: setup docker-daemon
+	$(PY) run.py --build-image

@@ -54,8 +54,28 @@ def run_parser() -> argparse.ArgumentParser:
                    help="also keep each built index under indexes/<dataset>/<algorithm>/ for serve.py; with ARGS "
                         "(comma-separated build args, e.g. 32,200) only that build")
     add_executor_options(p)
+    p.add_argument("--docker", action="store_true",
+                   help="run each index build and its sweep in its own container (same as --executor docker): "
+                        "pinned CPUs (one in single-query mode), a memory limit, no network")
+    p.add_argument("--memory", type=memory_size, metavar="SIZE",
+                   help="with --docker: each container's memory limit, e.g. 2g or 512m (default: three quarters of "
+                        "this machine's memory); a run group's `memory:` in algos.yaml wins")
+    p.add_argument("--image", metavar="NAME", help="with --docker: the image to run (default topobench:latest)")
+    p.add_argument("--build-image", action="store_true",
+                   help="build the --docker image from this checkout (topobench:latest, or --image), then run "
+                        "--dataset if given")
     add_verbosity(p)
     return p
+
+
+def memory_size(text: str) -> int:
+    """``--memory``: a size such as 64m or 2g, in bytes."""
+    from topobench.runs.definitions import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_executor_options(p: argparse.ArgumentParser) -> None:
@@ -75,7 +95,8 @@ def executor_from(args: argparse.Namespace):
     """The executor the flags ask for (checked: an option of another executor, Ray missing, … are errors)."""
     from topobench.runs.executors import make_executor
 
-    return make_executor(args.executor, ray_address=args.ray_address)
+    return make_executor(args.executor, ray_address=args.ray_address, image=getattr(args, "image", None),
+                         memory=getattr(args, "memory", None))
 
 
 def _list_plugins() -> int:
@@ -98,6 +119,17 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.list:
         return _list_plugins()
+    if args.docker:
+        if args.executor not in ("local", "docker"):
+            raise ConfigError(f"--docker and --executor {args.executor} name two executors: leave one out")
+        args.executor = "docker"
+    if args.build_image:
+        from topobench.runs.executors.docker import DEFAULT_IMAGE, build_image
+
+        tag = args.image or DEFAULT_IMAGE
+        print(f"built {tag} ({build_image(tag)[7:19]})")
+        if not args.dataset:
+            return 0
     if not args.dataset:
         raise TopobenchError("--dataset is required (e.g. --dataset random-xs-20-angular); see --help")
     algorithms = [a.strip() for a in args.algorithm.split(",") if a.strip()] if args.algorithm else None

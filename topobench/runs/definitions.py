@@ -15,6 +15,9 @@ Grammar (as ann-benchmarks' classic single file)::
           args: [[256, 1024]]
           query-args: [[1, 5, 10]]
 
+An entry or a run group may name ``memory: 64m`` (or ``2g``…): the container memory limit of its builds under
+``run.py --docker`` (default ``--memory``); the group's wins over the entry's. Without ``--docker`` it is not used.
+
 An element that is not a list is a single alternative. A mapping instead of a list (``args: {M: [16, 32]}``) expands to
 one dict per combination, passed as one argument. ``@metric``, ``@count`` and ``@dimension`` are substituted anywhere.
 The index is constructed as ``cls(metric, *base_args, *args)``.
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +41,31 @@ from topobench.core.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 DISTANCE_KEYS = ("any", "angular", "euclidean", "ip")
-ENTRY_KEYS = {"disabled", "base-args", "run-groups", "args", "query-args", "docker-tag", "module", "constructor"}
-GROUP_KEYS = {"args", "query-args"}
+ENTRY_KEYS = {"disabled", "base-args", "run-groups", "args", "query-args", "docker-tag", "module", "constructor",
+              "memory"}
+GROUP_KEYS = {"args", "query-args", "memory"}
+SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)b?\s*$", re.IGNORECASE)
+SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(text: Any) -> int:
+    """``64m``, ``2g``, ``1.5G``, ``512k`` or a number of bytes → bytes (binary units, as ``docker run --memory``);
+    ValueError for anything else."""
+    found = SIZE.match(str(text))
+    if isinstance(text, bool) or not found:
+        raise ValueError(f"expected a size such as 64m or 2g, got {text!r}")
+    value = int(float(found.group(1)) * SIZE_UNITS[found.group(2).lower()])
+    if value <= 0:
+        raise ValueError(f"expected a size above 0, got {text!r}")
+    return value
+
+
+def format_size(size: int) -> str:
+    """Bytes as the shortest exact ``docker run --memory`` spelling (``64m``, ``2g``), else in MiB (``1536m``)."""
+    for unit in ("t", "g", "m", "k"):
+        if size % SIZE_UNITS[unit] == 0:
+            return f"{size // SIZE_UNITS[unit]}{unit}"
+    return f"{size}b" if size < SIZE_UNITS["m"] else f"{size / SIZE_UNITS['m']:.0f}m"
 
 
 @dataclass(frozen=True)
@@ -51,6 +78,7 @@ class Definition:
     query_argument_groups: tuple[tuple[Any, ...], ...]
     disabled: bool
     source: str
+    memory: int | None = None  # bytes: the container memory limit of run.py --docker for this build (algos.yaml)
 
     def __str__(self) -> str:
         return f"{self.algorithm}{list(self.arguments)} ({self.source})"
@@ -123,6 +151,16 @@ def _expand(value: Any, where: str, what: str) -> list[Any]:
     raise ConfigError(f"{where}: {what} must be a list or a mapping, got {type(value).__name__} {value!r}")
 
 
+def _memory(mapping: dict, where: str) -> int | None:
+    """The optional ``memory`` of an entry or run group (a size: ``64m``, ``2g``) in bytes."""
+    if mapping.get("memory") is None:
+        return None
+    try:
+        return parse_size(mapping["memory"])
+    except ValueError as exc:
+        raise ConfigError(f"{where}: memory: {exc}") from None
+
+
 def _substitute(value: Any, variables: dict[str, Any]) -> Any:
     if isinstance(value, str) and value in variables:
         return variables[value]
@@ -142,6 +180,7 @@ def _definitions_for_entry(path: Path, algorithm: str, entry: Any, variables: di
     disabled = entry.get("disabled", False)
     if not isinstance(disabled, bool):
         raise ConfigError(f"{where}: 'disabled' must be true or false, got {disabled!r}")
+    entry_memory = _memory(entry, where)
     base_args = entry.get("base-args", [])
     if not isinstance(base_args, list):
         raise ConfigError(f"{where}: 'base-args' must be a list")
@@ -159,11 +198,13 @@ def _definitions_for_entry(path: Path, algorithm: str, entry: Any, variables: di
         if not isinstance(group, dict):
             raise ConfigError(f"{gwhere}: a run group must be a mapping with 'args' and optionally 'query-args'")
         group = _checked_keys(group, GROUP_KEYS, gwhere)
+        memory = _memory(group, gwhere) or entry_memory
         expanded_queries = _expand(group.get("query-args"), gwhere, "query-args")
         query_groups = tuple(tuple(_substitute(q, variables)) for q in expanded_queries)
         for args in _expand(group.get("args"), gwhere, "args"):
             arguments = tuple(_substitute(list(base_args) + list(args), variables))
-            definitions.append(Definition(algorithm, str(group_name), arguments, query_groups, disabled, gwhere))
+            definitions.append(Definition(algorithm, str(group_name), arguments, query_groups, disabled, gwhere,
+                                          memory))
     return definitions
 
 

@@ -243,12 +243,14 @@ def run_sweep(config: RunConfig, algorithms: list[str] | None = None, executor: 
         return report
     executor = executor or LocalExecutor()
     counted: set[tuple[int, int]] = set()
-    with executor, tqdm(desc=f"{config.dataset}", unit="build", total=len(units)) as bar:
-        executor.check(units)
+    with executor:
+        executor.check(units)  # before the progress bar: a refusal is one line
+        bar = tqdm(desc=f"{config.dataset}", unit="build", total=len(units))
         for wave in waves:  # one wave at a time: a point's runs are appended in order, whatever runs at once
             for outcome in executor.run(wave):
                 _account(outcome.unit, outcome.started, report, counted)
                 bar.update()
+        bar.close()
     return report
 
 
