@@ -3,6 +3,8 @@ throughput from several threads."""
 
 from __future__ import annotations
 
+import pytest
+
 from topobench.metrics.registry import evaluate
 from topobench.runs import memory
 from topobench.runs import results as res
@@ -151,3 +153,19 @@ def test_threads_mode_answers_every_query_each_round_from_every_thread(workspace
                   env={"TOPOBENCH_PLUGIN_DIRS": TEST_PLUGIN_DIRS}, cwd=workspace)
         assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and needle in out.stderr
     assert not (workspace / "datasets" / "random-xs-8-euclidean.hdf5").exists()
+
+
+def test_repeat_and_threads_through_the_ray_executor(workspace, tiny_dataset, capsys):
+    """The runs of --repeat and the folders of --threads come out of a Ray sweep as out of a local one (the driver
+    appends a later run to the point's file instead of replacing it)."""
+    pytest.importorskip("ray")
+    from topobench.cli.main import run_main
+
+    (workspace / "algos.yaml").write_text(PID_GRID.replace("pid:", "toy:"))
+    argv = ["--dataset", tiny_dataset, "--algorithm", "toy", "--runs", "1", "--definitions",
+            str(workspace / "algos.yaml"), "--executor", "ray", "--repeat", "2", "--threads", "1,2", "-q"]
+    assert run_main(argv) == 0, capsys.readouterr().err
+    folder = workspace / "results" / tiny_dataset / "10"
+    for level in (1, 2):
+        runs = res.read_repeats(next((folder / f"toy-threads{level}").glob("*.hdf5")))
+        assert len(runs) == 2 and all(r.threads == level and r.rounds == 10 for r in runs)

@@ -286,6 +286,18 @@ def read_repeats(path: Path) -> list[Result]:
     return runs
 
 
+def place_result(path: Path, data: bytes, append: bool = False) -> None:
+    """Put a result file made elsewhere (a Ray worker's, as bytes) at ``path``, atomically: replacing what is there,
+    or, with ``append`` (a unit making a later run of ``--repeat``) and a result already there, as one more run."""
+    if append and repeat_count(path) > 0:
+        with atomic_path(path.with_name(path.name + ".incoming")) as incoming:
+            incoming.write_bytes(data)
+            append_repeat(path, read_result(incoming))
+        return
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def _read_run(f: h5py.File, group: h5py.Group, path: Path) -> Result:
     """One run: the point's identity from the file's attrs, the run's own figures and arrays from ``group``."""
     a, r = f.attrs, group.attrs

@@ -249,7 +249,7 @@ def cpus_for(unit: Unit, available: Sequence[int]) -> list[int]:
     config = unit.config
     if config.batch:
         return list(available)
-    wanted = getattr(config, "threads", None) or 1
+    wanted = config.threads or 1
     if wanted > len(available):
         logger.warning("--threads %d under --docker: only %d CPUs to pin to; the threads share them", wanted,
                        len(available))

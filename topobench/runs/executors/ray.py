@@ -207,9 +207,11 @@ class RayExecutor(Executor):
                               "--address=HEAD:PORT --num-gpus=1`) or leave them out with --algorithm")
 
     def resources(self, unit: Unit) -> dict[str, Any]:
-        """What one unit asks of the cluster: one CPU in single-query mode, a whole (largest) node with --batch;
-        the GPUs its index class needs (``Index.gpus``)."""
-        out: dict[str, Any] = {"num_cpus": self.largest_node_cpus() if unit.config.batch else 1}
+        """What one unit asks of the cluster: one CPU in single-query mode (N, at most a node's, with --threads N), a
+        whole (largest) node with --batch; the GPUs its index class needs (``Index.gpus``)."""
+        threads = unit.config.threads or 1  # run.py --threads N: N query threads at once
+        out: dict[str, Any] = {"num_cpus": self.largest_node_cpus() if unit.config.batch else
+                               min(threads, self.largest_node_cpus())}
         gpus = get_registry().get("indexes", unit.definition.algorithm).cls.gpus
         if gpus:
             out["num_gpus"] = gpus
@@ -311,8 +313,7 @@ class RayExecutor(Executor):
         """Write one result the worker sent back, at its place, atomically; a failed write is recorded."""
         path = state.unit.paths[i]
         try:
-            with atomic_path(path) as tmp:
-                tmp.write_bytes(data)
+            res.place_result(path, data, append=state.unit.config.repeat_index > 1)
             res.failure_path(path).unlink(missing_ok=True)
         except OSError as exc:
             status, error = failure_status(exc)
@@ -431,7 +432,8 @@ def run_unit_task(unit: Unit, shipment: DatasetShipment, log_level: int) -> Iter
         os.environ[DATA_DIR_ENV] = str(dataset_file.parent)
         try:
             scratch_paths = [res.result_path(unit.config.dataset, unit.config.count, unit.definition.algorithm,
-                                             unit.config.batch, list(unit.definition.arguments), list(qargs))
+                                             unit.config.batch, list(unit.definition.arguments), list(qargs),
+                                             threads=unit.config.threads)
                              for qargs in unit.definition.query_argument_groups]
             channel = context.Queue()
             child = context.Process(target=child_main, args=(unit, log_level, channel),
