@@ -55,8 +55,7 @@ def timed_pass(search: Callable[[np.ndarray], np.ndarray], rows: list[np.ndarray
     The clock (``perf_counter_ns``: an int, no float allocated) is read right before and right after the call and
     nothing else happens between the two reads. The output is allocated before the loop and each answer copied into it
     after the clock stops, so the library's result buffers are freed and reused from one query to the next as in a
-    plain loop (keeping every answer alive makes each search allocate fresh, cold memory: +4 % per query measured on
-    a 10 µs IVF search); the query vectors are sliced beforehand and every name the loop uses is a local."""
+    plain loop; the query vectors are sliced beforehand and every name the loop uses is a local."""
     n = len(rows)
     ticks = [0] * n
     out = np.full((n, k), -1, dtype=np.int64)
