@@ -154,7 +154,7 @@ def encode_sharded(dataset: str, texts: list[str], encoder: str, options: dict[s
                 len(done))
     shards = [Shard(a, b, texts[a:b], encoder, options, queries, metric, k_shard) for a, b in todo]
     executor = active_executor()
-    if todo and executor is not None and executor.name != "local":
+    if todo and executor is not None and executor.runs_calls:
         failures = []
         for i, value, error in executor.call_each(encode_shard, [(s,) for s in shards], whole_node=True, gpu=True):
             r = todo[i]

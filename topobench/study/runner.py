@@ -91,11 +91,12 @@ def study_status(study: Study, names: list[str] | None = None) -> list[CellStatu
 def run_study(study: Study, names: list[str] | None = None, executor: Executor | None = None) -> list[str]:
     """Run every missing cell (of ``names``, else of the study) in order; return the names of the cells run.
 
-    With an ``executor`` that runs work elsewhere (Ray), the cells are its tasks, run at once as far as it allows
-    (:mod:`topobench.study.remote`)."""
+    With an ``executor`` that runs other work than sweeps (Ray: ``runs_calls``), the cells are its tasks, run at
+    once as far as it allows (:mod:`topobench.study.remote`); with any other, the cells run here and their sweeps
+    are the local executor's."""
     todo = [s.cell for s in study_status(study, names) if s.state != "done"]
     logger.info("study %s: %d cells to run", study.name, len(todo))
-    if executor is not None and executor.name != "local" and todo:
+    if executor is not None and executor.runs_calls and todo:
         from topobench.study.remote import run_cells
 
         return run_cells(study, todo, executor)

@@ -101,6 +101,7 @@ class Executor(ABC):
     once."""
 
     name: ClassVar[str]
+    runs_calls: ClassVar[bool] = False  # whether ``call_each`` runs other work (study cells, encoding shards) there
 
     def start(self) -> None:
         """Make the executor ready; raise ConfigError (one line, the fix) when it cannot be."""
@@ -124,7 +125,8 @@ class Executor(ABC):
         yield ``(position, value, None)`` or ``(position, None, error)`` as each ends, in any order. ``whole_node``
         asks for every CPU of a node, ``gpu`` for a GPU where there is one. ``fn`` must be importable by name.
 
-        An executor that runs only sweeps leaves this out; the caller then runs the calls itself."""
+        An executor that runs only sweeps leaves this out (``runs_calls`` False): callers check ``runs_calls`` and
+        then run the work themselves, here."""
         raise ConfigError(f"the {self.name} executor runs sweeps only; leave --executor out")
 
     _entered: int = 0  # nesting depth of ``with``: the CLI enters first (to fail before any work), run_sweep again

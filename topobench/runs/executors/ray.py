@@ -123,6 +123,7 @@ class RayExecutor(Executor):
     """Units as Ray tasks on a cluster (``address``) or on a local Ray runtime started for the sweep."""
 
     name = "ray"
+    runs_calls = True
 
     def __init__(self, address: str | None = None) -> None:
         self.address = address
