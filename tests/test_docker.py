@@ -139,3 +139,17 @@ def test_sizes_read_and_print_as_docker_spells_them():
     for bad in ("", "12x", "-1m", "0", True):
         with pytest.raises(ValueError):
             parse_size(bad)
+
+
+def test_memory_of_an_entry_or_a_run_group_in_algos_yaml(tmp_path):
+    from topobench.runs.definitions import parse_definitions
+
+    path = tmp_path / "algos.yaml"
+    path.write_text("float:\n  any:\n    hnsw:\n      memory: 2g\n      run-groups:\n        small:\n"
+                    "          memory: 64m\n          args: [[8], [40]]\n        big:\n          args: [[32], [40]]\n"
+                    "    ivf:\n      args: [[8]]\n")
+    found = {(d.algorithm, d.run_group): d.memory for d in parse_definitions(path, "float", "angular", 10, 8)}
+    assert found == {("hnsw", "small"): 64 << 20, ("hnsw", "big"): 2 << 30, ("ivf", "default"): None}
+    path.write_text("float:\n  any:\n    ivf:\n      memory: lots\n      args: [[8]]\n")
+    with pytest.raises(ConfigError, match=r"algos.yaml:4 \(ivf\): memory: expected a size such as 64m or 2g"):
+        parse_definitions(path, "float", "angular", 10, 8)
