@@ -249,6 +249,20 @@ def test_dpr_pool_corpus(dpr_mirror, offline):
         load_corpus("nq-pool", splits=["test"])
 
 
+def test_pool_protocol_keeps_every_relevant_document_and_draws_the_rest(dpr_mirror, offline):
+    full = load_corpus("nq")
+    relevant = {"1", "2", "3", "4"}  # train-0's and the dev questions' positive_ctxs
+    pool = load_corpus("nq-pool6")
+    assert pool.name == "nq-pool6" and len(pool.docs) == 6 and relevant <= set(pool.docs)
+    assert list(pool.docs) == [d for d in full.docs if d in pool.docs]  # the corpus's order
+    assert pool.queries == full.queries and pool.qrels == full.qrels and pool.answers == full.answers
+    assert pool.provenance["pool"] == 6 and pool.provenance["pool_of"] == "nq"
+    assert set(load_corpus("nq-pool6").docs) == set(pool.docs)  # seeded: the same name, the same pool
+    assert set(load_corpus("nq-pool1k").docs) == set(full.docs)  # more than the corpus: all of it
+    with pytest.raises(DatasetError, match="4 judged-relevant documents, more than the pool of 3"):
+        load_corpus("nq-pool3")
+
+
 def test_truncated_gzip_in_the_mirror(dpr_mirror, offline, tmp_path):
     data = (dpr_mirror / "biencoder-nq-dev.json.gz").read_bytes()
     (dpr_mirror / "biencoder-nq-dev.json.gz").write_bytes(data[: len(data) - 20])
@@ -425,7 +439,8 @@ def test_answer_accuracy_counts_every_query():
 
 
 def test_nq_dataset_is_built_by_name_and_scored_with_answer_accuracy(dpr_mirror, offline, workspace):
-    """`nq-toy`: the DPR test split (answers, no qrels) encoded by the toy encoder; acc@k matches DPR's rule."""
+    """`nq-toy`: the DPR dev split (gold passages as qrels, and answers), as the seed benchmarks NQ, encoded by the
+    toy encoder; acc@k matches DPR's rule and the task metrics apply."""
     import dataclasses
 
     import numpy as np
@@ -438,7 +453,7 @@ def test_nq_dataset_is_built_by_name_and_scored_with_answer_accuracy(dpr_mirror,
     from topobench.runs.runner import RunConfig, run_sweep
 
     ds = load_dataset("nq-toy")
-    assert ds.attrs["corpus"] == "nq" and ds.attrs["split"] == "test" and not ds.has_qrels
+    assert ds.attrs["corpus"] == "nq" and ds.attrs["split"] == "dev" and ds.has_qrels
     (workspace / "algos.yaml").write_text("float:\n  any:\n    flat:\n      args: []\n")
     with pytest.raises(ConfigError, match="--count 20 is more than the 8 neighbours"):  # 8 documents: 12 of padding
         run_sweep(RunConfig(dataset="nq-toy", count=20, runs=1, definitions_file=workspace / "algos.yaml"), ["flat"])
@@ -451,8 +466,16 @@ def test_nq_dataset_is_built_by_name_and_scored_with_answer_accuracy(dpr_mirror,
     padded = dataclasses.replace(result, count=20, neighbors=np.pad(result.neighbors, pad, constant_values=-1),
                                  distances=np.pad(result.distances, pad, constant_values=np.inf))
     values = evaluate(ds, padded, ["acc@20", "acc@100", "ndcg@10"])
-    corpus = load_corpus("nq", splits=["test"])
+    corpus = load_corpus("nq", splits=["dev"])
     texts = [[corpus.docs[ds.doc_ids[row]].text for row in rows if row >= 0] for rows in result.neighbors]
-    answers = [corpus.answers["test"][q] for q in ds.query_ids]
+    answers = [corpus.answers["dev"][q] for q in ds.query_ids]
     assert values["acc@20"] == pytest.approx(answer_accuracy(texts, answers, k=20))
-    assert values["acc@100"] is None and values["ndcg@10"] is None
+    assert values["acc@100"] is None and values["ndcg@10"] is not None
+
+
+def test_pool_dataset_is_built_by_name(dpr_mirror, offline, workspace):
+    from topobench.datasets.store import load_dataset
+
+    ds = load_dataset("nq-pool6-toy")
+    assert len(ds.train) == 6 and ds.attrs["corpus"] == "nq-pool6" and ds.attrs["split"] == "dev" and ds.has_qrels
+    assert {"2", "3", "4"} <= set(ds.doc_ids)  # the dev questions' gold passages are in the pool

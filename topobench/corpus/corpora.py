@@ -17,13 +17,20 @@ the upstream address):
   ``https://msmarco.z22.web.core.windows.net/msmarcoranking/`` (Microsoft's own files rather than BEIR's re-packing,
   so its official qrels and query ids are used); splits ``train`` and ``dev`` (the standard 6,980-query dev.small).
 * ``local:<path>`` or a filesystem path: a folder in BEIR layout (a BEIR zip, or a folder of MS MARCO files, also work).
+* ``<corpus>-pool<N>`` (``N`` a count, with an optional ``k`` or ``m``: ``nq-pool200k``): the seed's pool protocol over
+  any of the above — every document judged relevant to a query of any split, plus documents drawn at random (seed
+  ``POOL_SEED``) from the others up to ``N`` in all, in the corpus's order; the queries, qrels and answers unchanged.
+  The same name always gives the same pool. ``nq-pool200k``: NQ's 6,515 dev questions (and the training questions'
+  gold passages) over 200,000 of the 21M passages.
 
 Loading SciFact from the mirror takes well under a second, so there is no parsed cache.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -113,6 +120,34 @@ class Corpus:
         return f"{self.name}: {len(self.docs)} docs; " + "; ".join(parts)
 
 
+POOL_NAME = re.compile(r"(?P<base>.+)-pool(?P<count>[0-9]+)(?P<unit>[km]?)")
+POOL_SEED = 0
+
+
+def pool_corpus(corpus: Corpus, size: int, name: str) -> Corpus:
+    """``corpus`` cut to ``size`` documents: every judged-relevant one, then seeded random others (corpus order)."""
+    import numpy as np
+
+    relevant = {d for judged in corpus.qrels.values() for docs in judged.values() for d, g in docs.items() if g > 0}
+    relevant &= corpus.docs.keys()
+    if len(relevant) > size:
+        raise DatasetError(f"{name}: the corpus has {len(relevant)} judged-relevant documents, more than the pool of "
+                           f"{size}; use a pool of at least {len(relevant)}")
+    others = [d for d in corpus.docs if d not in relevant]
+    rng = np.random.default_rng(POOL_SEED)
+    drawn = rng.choice(len(others), size=min(size - len(relevant), len(others)), replace=False)
+    keep = relevant | {others[i] for i in drawn}
+    logger.info("%s: %d judged-relevant documents plus %d drawn from %d others (seed %d)", name, len(relevant),
+                len(keep) - len(relevant), len(others), POOL_SEED)
+    return dataclasses.replace(
+        corpus, name=name, docs={d: doc for d, doc in corpus.docs.items() if d in keep},
+        provenance={**corpus.provenance, "pool": size, "pool_seed": POOL_SEED, "pool_of": corpus.name})
+
+
+def pool_size(match: re.Match) -> int:
+    return int(match["count"]) * {"": 1, "k": 1_000, "m": 1_000_000}[match["unit"]]
+
+
 def corpus_names() -> list[str]:
     """The corpus names ``load_corpus`` accepts besides ``beir:<name>``, ``local:<path>`` and paths."""
     return sorted({*BEIR_NAMES, *DPR_FILES, *(f"{n}-pool" for n in DPR_FILES), "msmarco"})
@@ -124,6 +159,9 @@ def load_corpus(name: str, splits: Collection[str] | None = None) -> Corpus:
     Raises UnknownNameError for a name nothing knows, DatasetError for files that cannot be fetched or read.
     """
     started = time.perf_counter()
+    pooled = POOL_NAME.fullmatch(name)
+    if pooled and not name.startswith("local:"):
+        return pool_corpus(load_corpus(pooled["base"], splits), pool_size(pooled), name)
     if name.startswith("local:"):
         corpus = _load_local(name, Path(name[len("local:") :]).expanduser(), splits)
     elif name in DPR_FILES or (name.endswith("-pool") and name[: -len("-pool")] in DPR_FILES):
@@ -139,7 +177,8 @@ def load_corpus(name: str, splits: Collection[str] | None = None) -> Corpus:
         corpus = _load_beir(name, splits)  # any other BEIR-layout zip put in the mirror
     else:
         raise UnknownNameError(
-            f"unknown corpus {name!r}; known: {', '.join(corpus_names())}, beir:<name>, local:<path> or a folder path"
+            f"unknown corpus {name!r}; known: {', '.join(corpus_names())}, beir:<name>, local:<path>, a folder path, "
+            "or any of these as <corpus>-pool<N> (e.g. nq-pool200k)"
         )
     _check_splits(corpus, splits)
     _warn_dangling_qrels(corpus)

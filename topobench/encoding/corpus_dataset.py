@@ -5,7 +5,8 @@ the test-split queries as ``test``, computes the exact top-100 with faiss, and s
 (query row, document row, grade), answers (for open-domain QA corpora) and provenance. Texts are not copied: the corpus
 name and split are recorded, and ``topobench.datasets.texts`` reloads them (for BM25).
 
-The query split is the first of ``test``, ``dev`` that has judgements (or answers). A variant (``-infonce``,
+The query split is the first of ``test``, ``dev`` that has judgements, else the first with answers: NQ is benchmarked
+on its dev questions with their gold passages as qrels (and answers), as the seed does. A variant (``-infonce``,
 ``-topo@weight=0.8,seed=14``; grammar in :mod:`topobench.training.variants`) names a training configuration: its
 checkpoint is trained on the corpus's train split if missing, and the encoder loads it; the training run's facts go
 into the dataset's attributes. Every spelling of one configuration builds the one file of its canonical name.
@@ -35,9 +36,14 @@ QUERY_SPLITS = ("test", "dev")
 
 
 def query_split(corpus: Corpus) -> str:
-    """The split whose queries become the dataset's ``test`` set: the first of test, dev with judgements or answers."""
+    """The split whose queries become the dataset's ``test`` set: the first of test, dev with judgements (so the task
+    metrics apply), else the first with answers only. NQ is benchmarked as the seed does, on its dev questions with
+    their gold passages as qrels (and answers for acc@k), not on the test questions, which have answers only."""
     for split in QUERY_SPLITS:
-        if corpus.qrels.get(split) or corpus.answers.get(split):
+        if corpus.qrels.get(split):
+            return split
+    for split in QUERY_SPLITS:
+        if corpus.answers.get(split):
             return split
     raise DatasetError(f"corpus {corpus.name!r} has no test or dev split with judgements or answers to benchmark")
 
