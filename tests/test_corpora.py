@@ -258,6 +258,8 @@ def test_pool_protocol_keeps_every_relevant_document_and_draws_the_rest(dpr_mirr
     assert pool.queries == full.queries and pool.qrels == full.qrels and pool.answers == full.answers
     assert pool.provenance["pool"] == 6 and pool.provenance["pool_of"] == "nq"
     assert set(load_corpus("nq-pool6").docs) == set(pool.docs)  # seeded: the same name, the same pool
+    dev = load_corpus("nq-pool6", splits=["dev"])  # drawn from every split's judgements whatever is asked for
+    assert set(dev.docs) == set(pool.docs) and dev.splits() == ["dev"]
     assert set(load_corpus("nq-pool1k").docs) == set(full.docs)  # more than the corpus: all of it
     with pytest.raises(DatasetError, match="4 judged-relevant documents, more than the pool of 3"):
         load_corpus("nq-pool3")

@@ -161,7 +161,14 @@ def load_corpus(name: str, splits: Collection[str] | None = None) -> Corpus:
     started = time.perf_counter()
     pooled = POOL_NAME.fullmatch(name)
     if pooled and not name.startswith("local:"):
-        return pool_corpus(load_corpus(pooled["base"], splits), pool_size(pooled), name)
+        # the pool is drawn from every split's judgements, whichever splits are asked for: one name, one pool
+        corpus = pool_corpus(load_corpus(pooled["base"]), pool_size(pooled), name)
+        if splits is not None:
+            _check_splits(corpus, splits)
+            corpus = dataclasses.replace(corpus, **{
+                key: {s: v for s, v in getattr(corpus, key).items() if s in splits}
+                for key in ("queries", "qrels", "answers")})
+        return corpus
     if name.startswith("local:"):
         corpus = _load_local(name, Path(name[len("local:") :]).expanduser(), splits)
     elif name in DPR_FILES or (name.endswith("-pool") and name[: -len("-pool")] in DPR_FILES):
