@@ -10,6 +10,15 @@ from helpers import TEST_PLUGIN_DIRS, write_tiny_dataset
 from topobench.core.registry import get_registry
 
 
+@pytest.fixture(autouse=True, scope="session")
+def no_checkout_studies(tmp_path_factory: pytest.TempPathFactory):
+    """No test reads or writes the checkout's committed studies/ (the published cell files): every test sees an empty
+    studies folder unless it sets its own."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TOPOBENCH_STUDIES", str(tmp_path_factory.mktemp("no-studies")))
+        yield
+
+
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """datasets/, results/ and studies/ under tmp_path, the test plugins loaded, and a fresh registry."""
