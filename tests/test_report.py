@@ -31,6 +31,7 @@ def bench(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TOPOBENCH_DATASETS", str(root / "datasets"))
         mp.setenv("TOPOBENCH_RESULTS", str(root / "results"))
+        mp.setenv("TOPOBENCH_STUDIES", str(root / "studies"))  # not the checkout's committed studies/
         mp.setenv("TOPOBENCH_PLUGIN_DIRS", TEST_PLUGIN_DIRS)
         get_registry.cache_clear()
         write_benchmark(root)
