@@ -327,6 +327,7 @@ class DockerExecutor(Executor):
         spec.write_bytes(pickle.dumps(unit))
         spec.chmod(0o644)
         results = res.results_dir().resolve()
+        results.mkdir(parents=True, exist_ok=True)  # else Docker would create the mount point, owned by root
         data = datasets_dir().resolve()
         volumes = {str(data): {"bind": str(data), "mode": "ro"}, str(results): {"bind": str(results), "mode": "rw"},
                    str(spec.parent): {"bind": "/topobench-spec", "mode": "ro"}}
