@@ -59,7 +59,10 @@ def docker_image(tmp_path_factory):
     except ConfigError as exc:
         pytest.skip(str(exc))
     tag = f"topobench-test:{os.getpid()}"
-    build_image(tag, work=tmp_path_factory.mktemp("docker-build"))
+    try:
+        build_image(tag, work=tmp_path_factory.mktemp("docker-build"))
+    except ConfigError as exc:  # what this machine lacks to build one (root for debootstrap, debootstrap itself)
+        pytest.skip(f"cannot build the image here: {exc}")
     yield tag
     client.images.remove(tag, force=True)
     client.containers.prune(filters={"label": "topobench"})
