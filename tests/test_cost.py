@@ -48,6 +48,11 @@ def test_peak_memory_of_build_and_search_is_each_phase_s_own(workspace, tiny_dat
     values = evaluate(None, result, ["buildmem", "searchmem", "containermem", "indexsize"])
     assert values["buildmem"] == m["build_peak_bytes"] / 1e6 and values["searchmem"] == m["search_peak_bytes"] / 1e6
     assert values["containermem"] is None
+    from topobench.report.export import cost_rows
+
+    (row,) = cost_rows(tiny_dataset)
+    assert (row["algorithm"], row["args"], row["points"], row["runs"]) == ("hog", "[64, 32]", 1, 1)
+    assert row["buildmem"] == values["buildmem"] and row["searchmem"] == values["searchmem"]
 
 
 def test_phase_reset_gives_each_phase_its_own_peak():

@@ -254,7 +254,11 @@ def cost_rows(dataset: str, count: int = 10, batch: bool = False) -> list[dict[s
             value = p.values.get(name)
             if value is not None:  # the build's figures are the same on each point; search peaks: the largest
                 row[name] = value if row[name] is None else max(row[name], value)
-    return [builds[key] for key in sorted(builds)]
+    def order(key: tuple[str, str]) -> tuple:  # numbers by value ([8, 200] before [16, 200]), the rest as text
+        args = json.loads(key[1])
+        return key[0], [(0, a, "") if isinstance(a, (int, float)) else (1, 0, str(a)) for a in args]
+
+    return [builds[key] for key in sorted(builds, key=order)]
 
 
 def geometry_table(datasets: Sequence[str] | None = None) -> tuple[list[str], list[dict[str, float]]]:
