@@ -49,3 +49,31 @@ def test_a_gpu_index_finds_the_neighbours(name):
     assert recall >= (0.99 if name != "gpu_ivf_pq" else 0.6), recall
     index.batch_query(test, 10)
     assert index.index_size() > 0
+
+
+def test_exact_search_stays_on_the_cpu_without_a_device_or_when_told(monkeypatch):
+    import faiss
+
+    from topobench.core.distances import GPU_ENV, flat_index, gpu_available
+
+    monkeypatch.setenv(GPU_ENV, "0")
+    assert not gpu_available(faiss)
+    assert isinstance(flat_index(8, inner_product=True), faiss.IndexFlatIP)
+    assert isinstance(flat_index(8, inner_product=False), faiss.IndexFlatL2)
+    monkeypatch.delenv(GPU_ENV)
+    assert gpu_available(faiss) == _has_gpu()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("metric", ["angular", "euclidean", "ip"])
+def test_gpu_ground_truth_equals_the_cpu_one(metric, monkeypatch):
+    if not _has_gpu():
+        pytest.skip("no faiss GPU support or no CUDA device here")
+    from topobench.core.distances import GPU_ENV
+
+    X = make_blobs(4000 + 200, 32, centers=20, seed=5)
+    gpu_rows, gpu_dist = exact_knn(X[:4000], X[4000:], metric, k=50, progress=False)
+    monkeypatch.setenv(GPU_ENV, "0")
+    cpu_rows, cpu_dist = exact_knn(X[:4000], X[4000:], metric, k=50, progress=False)
+    np.testing.assert_allclose(gpu_dist, cpu_dist, rtol=1e-4, atol=1e-4)
+    assert (gpu_rows == cpu_rows).mean() > 0.999  # ties within float rounding may swap

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from topobench.backends.embedding_cache import EmbeddingCache
+from topobench.core.distances import flat_index
 from topobench.core.hookspecs import hookimpl
 from topobench.core.miners import Miner, MiningData, rank_window
 
@@ -45,14 +46,11 @@ class ModelMiner(Miner):
     def mine(self, data: MiningData, encoder: Any | None = None) -> dict[str, list[str]]:
         if encoder is None:
             raise ValueError("the model miner needs the encoder being trained")
-        import faiss
-
         docs = self.embedding_cache.encode(encoder, data.doc_texts, "doc")
         queries = self.embedding_cache.encode(encoder, data.query_texts, "query")
         most_positives = max((len(p) for p in data.positives.values()), default=0)
         k = min(len(data.doc_ids), self.depth + self.skip + most_positives)
-        flat = faiss.IndexFlatL2 if encoder.distance == "euclidean" else faiss.IndexFlatIP
-        index = flat(docs.shape[1])
+        index = flat_index(docs.shape[1], inner_product=encoder.distance != "euclidean")  # on the GPU where present
         index.add(np.ascontiguousarray(docs, dtype=np.float32))
         _, rows = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
         pools = {}

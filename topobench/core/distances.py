@@ -6,6 +6,9 @@ Conventions follow ann-benchmarks: ``angular`` is ``1 − cos``, ``euclidean`` i
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import numpy as np
 
 from topobench.core.indexes import normalize
@@ -33,24 +36,41 @@ def distances_to(metric: str, q: np.ndarray, X: np.ndarray, rows: np.ndarray) ->
     return out
 
 
+GPU_ENV = "TOPOBENCH_GPU"  # "0": exact search stays on the CPU even where faiss sees a CUDA device
+
+
+def gpu_available(faiss: Any) -> bool:
+    """True when the installed faiss has GPU support and sees a CUDA device (and ``TOPOBENCH_GPU`` is not ``0``)."""
+    if os.environ.get(GPU_ENV, "1") == "0":
+        return False
+    return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
+
+
+def flat_index(dimension: int, inner_product: bool) -> Any:
+    """A faiss exact (flat) index by inner product or L2: on every GPU where :func:`gpu_available`, else on the CPU.
+
+    Exact ground truth and model-mined negatives both search through it, so both move to the GPU together; a flat
+    index gives the same neighbours on either device (up to ties within float rounding)."""
+    import faiss
+
+    cpu = faiss.IndexFlatIP(dimension) if inner_product else faiss.IndexFlatL2(dimension)
+    return faiss.index_cpu_to_all_gpus(cpu) if gpu_available(faiss) else cpu
+
+
 def exact_knn(train: np.ndarray, test: np.ndarray, metric: str, k: int = 100, block: int = 1024,
               progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-``k`` neighbours and distances of every test vector, computed with faiss in blocks of queries."""
-    import faiss
+    """Exact top-``k`` neighbours and distances of every test vector, computed with faiss in blocks of queries (on
+    the GPU where :func:`gpu_available`)."""
     from tqdm import tqdm
 
     k = min(k, len(train))
     if metric == "angular":
         base, queries = normalize(train), normalize(test)
-        index = faiss.IndexFlatIP(base.shape[1])
-    elif metric == "euclidean":
+    elif metric in ("euclidean", "ip"):
         base, queries = np.ascontiguousarray(train, np.float32), np.ascontiguousarray(test, np.float32)
-        index = faiss.IndexFlatL2(base.shape[1])
-    elif metric == "ip":
-        base, queries = np.ascontiguousarray(train, np.float32), np.ascontiguousarray(test, np.float32)
-        index = faiss.IndexFlatIP(base.shape[1])
     else:
         raise ValueError(f"unknown distance {metric!r}")
+    index = flat_index(base.shape[1], inner_product=metric != "euclidean")
     index.add(base)
     neighbors = np.empty((len(queries), k), dtype=np.int32)
     dists = np.empty((len(queries), k), dtype=np.float32)
