@@ -2,9 +2,15 @@
 
 One optimiser (AdamW, no decay on biases and LayerNorm) and one schedule (linear warm-up, then linear decay to zero)
 span the whole curriculum; each stage names a miner and a length (see :mod:`topobench.training.config`). Dev
-evaluation runs after every stage and at every re-mining point, where the corpus is encoded anyway (the model miner and
-the evaluation share one :class:`EmbeddingCache`); the best ``keep_best`` checkpoints by dev nDCG@10 are kept in
-Hugging Face + sentence-transformers layout.
+evaluation runs where the corpus is encoded anyway — before a model miner's stage and at each of its re-minings (the
+miner and the evaluation share one :class:`EmbeddingCache`) — and at the end of the run (plus every ``eval_steps``
+when set); the best ``keep_best`` checkpoints by dev nDCG@10 are kept in Hugging Face + sentence-transformers layout.
+
+A stage end followed by a miner that encodes nothing (in-batch, BM25) is not evaluated: on SciFact that evaluation
+would encode the 5,183 documents for itself, about a tenth of a cell's cost (``bench/study.py``). The consequence:
+such a checkpoint (the in-batch warm-up's, in the recipes) can no longer be chosen as the best, which matters only when
+the later stages make the model worse on the dev queries (seed 13: 0.6745 after warm-up, 0.7039 at the end for
+w = 0; 0.6397 and 0.6705 for w = 1). Weights are unaffected: evaluating reads them and draws no random numbers.
 
 Resuming: everything random derives from ``seed`` and the position (data order from (seed, stage, epoch), negative
 sampling from (seed, stage, batch)), and the resume state holds weights, optimiser, scheduler, torch's RNG (dropout),
@@ -105,16 +111,45 @@ class Trainer:
         for miner in stage_miners:
             if miner.uses_encoder:
                 miner.embedding_cache = self.cache
+        self._plan_stages(stage_miners)
+        self._setup_optimiser()
+
+    def _plan_stages(self, miners: list[Any]) -> None:
+        """``plans`` and ``total_steps`` from the curriculum and ``self.data`` (``miners``: one per stage, instances
+        or classes: only their ``refreshes`` is read here)."""
+        cfg = self.config
         self.plans: list[StagePlan] = []
         start = 0
-        for index, (stage, miner) in enumerate(zip(cfg.stages, stage_miners, strict=True)):
+        for index, (stage, miner) in enumerate(zip(cfg.stages, miners, strict=True)):
             per_epoch = len(self._batches(index, 0))
             steps = max(1, math.ceil(stage.epochs * per_epoch / cfg.grad_accum))
             interval = stage.refresh_steps or math.ceil(stage.refresh_epochs * per_epoch / cfg.grad_accum)
             self.plans.append(StagePlan(index, miner, per_epoch, steps, start, interval if miner.refreshes else 0))
             start += steps
         self.total_steps = start
-        self._setup_optimiser()
+
+    def schedule(self) -> list[dict[str, Any]]:
+        """What the run does, computed without loading the model: ``{"event": "steps", "stage", "steps"}`` per
+        stage, then every mining and dev evaluation in order (``{"event": "mine" | "eval", "stage", "step"}``, the
+        step after which it runs; a mining's stage is the stage it mines for). The training loop takes the same
+        decisions (:meth:`_events_after`); ``bench/study.py`` costs a full run from it."""
+        if not hasattr(self, "plans"):
+            cfg = self.config
+            self.data = training_set(self._corpus or load_corpus(cfg.corpus), cfg.dev_queries, cfg.seed,
+                                     cfg.max_train_queries)
+            self._plan_stages([get_registry().get("miners", stage.miner).cls for stage in cfg.stages])
+        negatives = [stage.negatives for stage in self.config.stages]
+        out: list[dict[str, Any]] = [{"event": "steps", "stage": p.index + 1, "steps": p.steps} for p in self.plans]
+        if negatives[0]:
+            out.append({"event": "mine", "stage": 1, "step": 0})
+        for step in range(1, self.total_steps + 1):
+            plan = next(p for p in self.plans if p.start < step <= p.end)
+            evaluate, mine = self._events_after(plan, step)
+            if evaluate and self.data.dev_query_ids:
+                out.append({"event": "eval", "stage": plan.index + 1, "step": step})
+            if mine is not None and negatives[mine.index]:  # a stage without negatives mines nothing
+                out.append({"event": "mine", "stage": mine.index + 1, "step": step})
+        return out
 
     def _setup_optimiser(self) -> None:
         import torch
@@ -187,21 +222,22 @@ class Trainer:
             self.pools = {}
             return
         logger.info("stage %d (%s): mining hard negatives at step %d", plan.index + 1, stage.miner, step)
-        started = time.perf_counter()
+        clock, encodes = _Clock(), self.cache.encodes
         pools = plan.miner.mine(self.data.mining, self.encoder)
         Miner.check_pools(pools, self.data.mining)
         self.pools = {q: list(p) for q, p in pools.items()}
         ckpt.append_log(self.output, {"event": "mine", "stage": plan.index + 1, "miner": stage.miner, "step": step,
-                                      "queries": len(pools), "seconds": round(time.perf_counter() - started, 2)})
+                                      "queries": len(pools), "encodings": self.cache.encodes - encodes,
+                                      **clock.record()})
 
     def _evaluate(self, step: int) -> None:
         if not self.data.dev_query_ids or any(e["step"] == step for e in self.evaluations):
             return
-        started = time.perf_counter()
+        clock, encodes = _Clock(), self.cache.encodes
         metrics = dev_metrics(self.encoder, self.data, self.cache)
         kept = self.best.offer(self.output, step, metrics, self._save_model)
-        record = {"event": "eval", "step": step, **metrics, "kept": kept,
-                  "seconds": round(time.perf_counter() - started, 2)}
+        record = {"event": "eval", "step": step, **metrics, "kept": kept, "encodings": self.cache.encodes - encodes,
+                  **clock.record()}
         self.evaluations.append(record)
         ckpt.append_log(self.output, record)
         logger.info("dev at step %d: %s%s", step, ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()),
@@ -282,13 +318,13 @@ class Trainer:
                 if self.pools_mined[0] != plan.index:
                     self._mine(plan, step)
                 self.loss.set_progress(plan.index, step, self.total_steps)
-                started = time.perf_counter()
+                clock = _Clock()
                 components, examples = self._train_step(plan, step)
-                seconds = time.perf_counter() - started
-                self.seconds += seconds
+                timing = clock.record(3)
+                self.seconds += timing["seconds"]
                 self.examples += examples
                 step += 1
-                self._log_step(plan, step, components, examples / seconds, bar)
+                self._log_step(plan, step, components, examples, timing, bar)
                 self._after_step(plan, step)
         return self._finish()
 
@@ -321,31 +357,48 @@ class Trainer:
         self.scheduler.step()
         return totals, examples
 
-    def _log_step(self, plan: StagePlan, step: int, components: dict[str, float], speed: float, bar: tqdm) -> None:
+    def _log_step(self, plan: StagePlan, step: int, components: dict[str, float], examples: int,
+                  timing: dict[str, float], bar: tqdm) -> None:
+        speed = examples / max(timing["seconds"], 1e-9)
         record = {"step": step, "stage": plan.index + 1, "lr": self.scheduler.get_last_lr()[0],
-                  **{k: round(v, 6) for k, v in components.items()}, "examples_per_s": round(speed, 2)}
+                  **{k: round(v, 6) for k, v in components.items()}, "examples_per_s": round(speed, 2), **timing}
         ckpt.append_log(self.output, record)
         bar.set_postfix({"stage": plan.index + 1, **{k: f"{v:.4f}" for k, v in components.items()}}, refresh=False)
         bar.update(1)
 
+    def _events_after(self, plan: StagePlan, step: int) -> tuple[bool, StagePlan | None]:
+        """(evaluate?, the stage to mine for or None) after optimiser step ``step`` of ``plan``.
+
+        Mining: at a stage's end the next stage mines; a refreshing miner mines again at its re-mining points.
+        Evaluating: where a miner encodes the corpus with these weights anyway (the next stage's or a re-mining
+        model miner: the evaluation then costs the dev queries and one search), at the end of the run, and every
+        ``eval_steps``. A stage end followed by a miner that needs no encoding (in-batch, BM25) is not evaluated:
+        that evaluation would cost a whole corpus encoding for itself (see the module docstring)."""
+        if step == plan.end:
+            following = next((p for p in self.plans if p.start == step), None)
+            return following is None or self._encodes_corpus(following) or self._eval_step_due(step), following
+        if self._refresh_due(plan, step):
+            return True, plan
+        return self._eval_step_due(step), None
+
+    def _encodes_corpus(self, plan: StagePlan) -> bool:
+        """Whether mining for ``plan`` encodes the corpus with the current weights (a model miner with negatives)."""
+        return bool(plan.miner.uses_encoder and self.config.stages[plan.index].negatives)
+
+    def _eval_step_due(self, step: int) -> bool:
+        return bool(self.config.eval_steps and step % self.config.eval_steps == 0)
+
     def _after_step(self, plan: StagePlan, step: int) -> None:
         """Evaluate and re-mine where due, then save the resume state (always after an event, so none repeats)."""
-        event = False
-        if step == plan.end:
+        evaluate, mine = self._events_after(plan, step)
+        if evaluate:
             self._evaluate(step)
-            following = next((p for p in self.plans if p.start == step), None)
-            if following is not None:
-                self._mine(following, step)
-            event = True
-        elif self._refresh_due(plan, step):
-            self._evaluate(step)
-            self._mine(plan, step)
-            event = True
-        elif self.config.eval_steps and step % self.config.eval_steps == 0:
-            self._evaluate(step)
-            event = True
-        if step < self.total_steps and (event or step % self.config.save_steps == 0):
+        if mine is not None:
+            self._mine(mine, step)
+        if step < self.total_steps and (evaluate or mine is not None or step % self.config.save_steps == 0):
+            clock = _Clock()
             ckpt.save_resume_state(self.output, self._state(step))
+            ckpt.append_log(self.output, {"event": "save", "step": step, **clock.record()})
             logger.info("saved the resume state at step %d", step)
 
     @staticmethod
@@ -372,6 +425,19 @@ class Trainer:
         logger.info("trained %s: best checkpoint %s (%s)", self.output, summary["best"],
                     ", ".join(f"{k} {v:.4f}" for k, v in best.items() if k != "step"))
         return summary
+
+
+class _Clock:
+    """Wall and process CPU time since construction: the ``seconds`` and ``cpu_seconds`` of a log record. CPU time
+    (all of this process's threads) barely moves with what else runs on the machine, wall time does; the two side by
+    side tell a slow phase from a busy machine."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def record(self, digits: int = 2) -> dict[str, float]:
+        return {"seconds": round(time.perf_counter() - self.wall, digits),
+                "cpu_seconds": round(time.process_time() - self.cpu, digits)}
 
 
 def train(config: TrainConfig, output: str | Path) -> dict[str, Any]:
