@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -110,15 +111,21 @@ def machine_facts(import_torch: bool = False) -> dict[str, Any]:
             "in_docker": bool(os.environ.get(DOCKER_IMAGE_ENV)), "containerized": containerized()}
 
 
-def versions() -> dict[str, str]:
-    """Installed versions of :data:`PACKAGES` (read from package metadata; nothing is imported). topobench run from
-    its source tree (the Docker image puts it on ``PYTHONPATH``) reports its ``__version__``."""
+def installed_versions(packages: Sequence[str]) -> dict[str, str]:
+    """``{package: version}`` of those ``packages`` that are installed (package metadata; nothing is imported)."""
     out = {}
-    for package in PACKAGES:
+    for package in packages:
         try:
             out[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             continue
+    return out
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of :data:`PACKAGES` (read from package metadata; nothing is imported). topobench run from
+    its source tree (the Docker image puts it on ``PYTHONPATH``) reports its ``__version__``."""
+    out = installed_versions(PACKAGES)
     if "topobench" not in out:
         import topobench
 

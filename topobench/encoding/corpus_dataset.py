@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from importlib import metadata
 from typing import Any
 
 import numpy as np
 
 from topobench.core.distances import exact_knn
 from topobench.core.errors import DatasetError
+from topobench.core.machine import installed_versions
 from topobench.core.registry import get_registry
 from topobench.corpus.corpora import Corpus, load_corpus
 from topobench.datasets.store import GROUND_TRUTH_K, register_builder
@@ -121,13 +121,8 @@ def encode_corpus(corpus: Corpus, encoder, split: str, plan: ShardPlan | None = 
 
 
 def _library_versions() -> dict[str, str]:
-    out = {}
-    for package in ("topobench", "numpy", "faiss-cpu", "h5py", "torch", "transformers"):
-        try:
-            out[f"version_{package}"] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
+    versions = installed_versions(("topobench", "numpy", "faiss-cpu", "h5py", "torch", "transformers"))
+    return {f"version_{package}": version for package, version in versions.items()}
 
 
 def split_name(name: str) -> tuple[str, str, str | None] | None:

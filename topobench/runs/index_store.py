@@ -25,13 +25,13 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from topobench.core.atomic import atomic_path
 from topobench.core.errors import TopobenchError, UnavailableError
 from topobench.core.indexes import Index
+from topobench.core.machine import installed_versions
 from topobench.core.names import check_name
 from topobench.core.registry import get_registry
 from topobench.corpus.download import file_sha256
@@ -87,16 +87,6 @@ def dataset_encoder(dataset: Dataset) -> dict[str, Any] | None:
     return {"name": parts[1], "checkpoint": provenance.get("checkpoint"), "provenance": provenance}
 
 
-def _versions() -> dict[str, str]:
-    out = {}
-    for package in VERSIONED:
-        try:
-            out[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
-
-
 def save_index(index: Index, dataset: Dataset, algorithm: str, build_args: Sequence[Any],
                query_args: Sequence[Sequence[Any]], build_time: float) -> Path:
     """Write ``index`` (built on ``dataset``) and its record to :func:`index_folder`; replaces an older save."""
@@ -113,7 +103,7 @@ def save_index(index: Index, dataset: Dataset, algorithm: str, build_args: Seque
         "build_time": build_time,
         "index_size_bytes": index.index_size(),
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "versions": _versions(),
+        "versions": installed_versions(VERSIONED),
     }
     start = time.perf_counter()
     with atomic_path(folder) as tmp:
