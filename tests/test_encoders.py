@@ -280,6 +280,8 @@ def test_checkpoint_round_trip_in_both_layouts(tiny_bert, tmp_path):
 
 @pytest.mark.gpu
 def test_cuda_fp16(tiny_bert):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device here")
     encoder = encoder_class("bert-base")(checkpoint=tiny_bert, device="cuda", progress=False)
     cpu = encoder_class("bert-base")(checkpoint=tiny_bert, device="cpu", progress=False)
     assert next(encoder.torch_module().parameters()).dtype == torch.float16

@@ -242,3 +242,27 @@ def test_train_cli_errors_are_one_line(tiny, tmp_path, capsys):
     assert train_main(["--encoder", "minilm"]) == 2
     assert "--corpus and --encoder are required" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()  # a refused run leaves nothing behind
+
+
+@pytest.mark.gpu
+def test_training_on_cuda_with_mixed_precision_and_gpu_mining(tiny, tmp_path, monkeypatch):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device here")
+    summary = Trainer(tiny_config(tiny, device="cuda"), tmp_path / "run").run()
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    steps = [r for r in records if "step" in r and "event" not in r]
+    assert len(steps) == summary["total_steps"] == 15
+    assert all(np.isfinite(r["loss"]) and np.isfinite(r["grad_norm"]) for r in steps)
+    cls = get_registry().get("encoders", "minilm").cls
+    vectors = cls(checkpoint=summary["best"], device="cpu", progress=False).encode(["t1 t2 t3", "t40 t41"])
+    assert np.isfinite(vectors).all()
+
+    from topobench.core.distances import GPU_ENV
+
+    data = training_set(load_corpus(f"local:{tiny['corpus']}"), dev_queries=0, seed=0).mining
+    encoder = cls(checkpoint=summary["best"], device="cuda", progress=False)
+    on_gpu = get_registry().get("miners", "model").cls(depth=5, skip=0).mine(data, encoder)
+    monkeypatch.setenv(GPU_ENV, "0")
+    on_cpu = get_registry().get("miners", "model").cls(depth=5, skip=0).mine(data, encoder)
+    same = np.mean([on_gpu[q] == on_cpu[q] for q in on_cpu])
+    assert same >= 0.9, same  # exact search either way; fp ties may swap a neighbour

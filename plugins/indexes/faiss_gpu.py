@@ -1,5 +1,6 @@
-"""``gpu_flat``, ``gpu_ivf``, ``gpu_ivf_pq``: faiss's GPU indexes (GpuIndexFlat, GpuIndexIVFFlat, GpuIndexIVFPQ) on
-the first CUDA device, as algorithms of their own beside the CPU ones.
+"""``gpu_flat``, ``gpu_ivf``, ``gpu_ivf_pq``, ``gpu_cagra``: faiss's GPU indexes (GpuIndexFlat, GpuIndexIVFFlat,
+GpuIndexIVFPQ, and cuVS's CAGRA graph through GpuIndexCagra) on the first CUDA device, as algorithms of their own beside
+the CPU ones.
 
 They need a faiss build with GPU support (the ``gpu`` extra: ``pip uninstall faiss-cpu; pip install -e '.[gpu]'``)
 and a visible CUDA device; otherwise ``run.py --list`` shows them unavailable with the reason. The index is created on
@@ -10,13 +11,22 @@ all at once with ``--batch``. Build args as the CPU counterparts: ``gpu_ivf`` ``
 dimensions per sub-quantizer must be a size faiss's GPU PQ supports: 1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 28, 32);
 query args ``(nprobe,)``, clamped to nlist (GPU faiss caps nprobe at 2048). The
 GPU indexes report no per-query counters (faiss's IVF statistics are CPU-side) and are not saved
-(``--save-index``). Units of these algorithms ask the Ray executor for ``num_gpus=1`` (``gpus = 1``). CAGRA needs a
-faiss built with cuVS (``faiss-gpu-cu12-cuvs``) and is not registered here.
+(``--save-index``). Units of these algorithms ask the Ray executor for ``num_gpus=1`` (``gpus = 1``).
+
+``gpu_cagra`` needs a faiss built with cuVS (the ``gpu`` extra's ``faiss-gpu-cuvs``). Build args ``(graph_degree,
+intermediate_graph_degree[, build_algo])``: the kNN graph is built with ``intermediate_graph_degree`` neighbours per
+vector (by NN-descent, the default, or cuVS's IVF-PQ: ``"nn_descent"`` / ``"ivf_pq"``) and pruned to ``graph_degree``
+(both clamped below the corpus size). Query args ``(itopk_size[, search_width])``: the internal top-k list CAGRA keeps
+while walking the graph (its recall/speed knob, as efSearch is HNSW's; raised to ``k`` when smaller, since CAGRA cannot
+return more results than it keeps) and the graph nodes expanded per iteration (default 1); they travel as faiss
+``SearchParametersCagra`` with every search. Angular data is ranked by L2 between unit vectors. Its size is what the
+GPU holds: the pruned graph (4-byte ids) and the float32 vectors it searches over.
 """
 
 from __future__ import annotations
 
-from abc import abstractmethod
+import functools
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -24,7 +34,8 @@ import numpy as np
 from topobench.backends import faiss_index as common
 from topobench.core.hookspecs import hookimpl
 
-GPU_INSTALL_HINT = "pip uninstall faiss-cpu && pip install -e '.[gpu]' (faiss-gpu-cu12; a CUDA 12 driver)"
+GPU_INSTALL_HINT = "pip uninstall faiss-cpu && pip install -e '.[gpu]' (faiss-gpu-cuvs: CUDA 13, a driver >= 580)"
+BUILD_ALGOS = ("nn_descent", "ivf_pq")
 MAX_GPU_NPROBE = 2048
 
 
@@ -47,9 +58,10 @@ class FaissGPUIndex(common.FaissIndex):
             return "faiss sees no CUDA device (check nvidia-smi and CUDA_VISIBLE_DEVICES)"
         return None
 
-    @abstractmethod
     def cpu_index(self, d: int, n: int) -> Any:
-        """The untrained CPU index (over ``n`` vectors of dimension ``d``) to move to the GPU."""
+        """The untrained CPU index (over ``n`` vectors of dimension ``d``) that ``build`` moves to the GPU. Every index
+        built that way gives one; an index built on the GPU directly (CAGRA) overrides ``build`` instead."""
+        raise NotImplementedError(f"{type(self).__name__} gives neither cpu_index nor its own build")
 
     def build(self, X: np.ndarray) -> Any:
         faiss = common.import_faiss()
@@ -134,8 +146,70 @@ class GpuIVFPQ(GpuIVFBase):
         return common.with_transform(transform, ivf)
 
 
+
+class GpuCagra(FaissGPUIndex):
+    """CAGRA graph on the first CUDA device (faiss GpuIndexCagra)."""
+
+    angular_by_l2: ClassVar[bool] = True
+
+    def __init__(self, metric: str, graph_degree: int, intermediate_graph_degree: int,
+                 build_algo: str = "nn_descent") -> None:
+        super().__init__(metric, graph_degree, intermediate_graph_degree, build_algo)
+        if build_algo not in BUILD_ALGOS:
+            raise ValueError(f"gpu_cagra: build_algo must be one of {', '.join(BUILD_ALGOS)}, got {build_algo!r}")
+        if graph_degree < 1 or intermediate_graph_degree < graph_degree:
+            raise ValueError("gpu_cagra: need 1 <= graph_degree <= intermediate_graph_degree, got "
+                             f"{graph_degree} and {intermediate_graph_degree}")
+        self.graph_degree = int(graph_degree)
+        self.intermediate_graph_degree = int(intermediate_graph_degree)
+        self.build_algo = build_algo
+        self.itopk_size = 64
+        self.search_width = 1
+        self.dim = 0
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        reason = super().unavailable_reason()
+        if reason:
+            return reason
+        if not hasattr(common.import_faiss(), "GpuIndexCagra"):
+            return f"the installed faiss has no cuVS (no GpuIndexCagra); install with {GPU_INSTALL_HINT}"
+        return None
+
+    def build(self, X: np.ndarray) -> Any:
+        faiss = common.import_faiss()
+        n, self.dim = X.shape
+        config = faiss.GpuIndexCagraConfig()
+        config.intermediate_graph_degree = max(1, min(self.intermediate_graph_degree, n - 1))
+        config.graph_degree = max(1, min(self.graph_degree, config.intermediate_graph_degree))
+        config.build_algo = (faiss.graph_build_algo_NN_DESCENT if self.build_algo == "nn_descent"
+                             else faiss.graph_build_algo_IVF_PQ)
+        self.graph_degree = int(config.graph_degree)
+        self.resources = faiss.StandardGpuResources()
+        index = faiss.GpuIndexCagra(self.resources, self.dim, self.faiss_metric(), config)
+        index.train(X)  # CAGRA's train builds the graph over the whole base set
+        return index
+
+    def set_query_arguments(self, itopk_size: int, search_width: int = 1) -> None:
+        super().set_query_arguments(itopk_size, search_width)
+        self.itopk_size = max(1, int(itopk_size))
+        self.search_width = max(1, int(search_width))
+
+    def search_function(self, k: int) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        params = common.import_faiss().SearchParametersCagra()
+        params.itopk_size = max(self.itopk_size, k)
+        params.search_width = self.search_width
+        return functools.partial(self.index.search, params=params)
+
+    def index_size(self) -> int | None:
+        if self.index is None:
+            return None
+        return int(self.n * (self.graph_degree * 4 + self.dim * 4))
+
+
 @hookimpl
 def register_indexes(register):
     register("gpu_flat", GpuFlat)
     register("gpu_ivf", GpuIVF)
     register("gpu_ivf_pq", GpuIVFPQ)
+    register("gpu_cagra", GpuCagra)

@@ -149,6 +149,11 @@ class FaissIndex(Index):
     def build(self, X: np.ndarray) -> Any:
         """Create, train and fill the faiss index over ``X`` (already normalised for angular, float32, contiguous)."""
 
+    def search_function(self, k: int) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+        """faiss's ``search`` as this index calls it for ``k`` results. Default: ``index.search`` itself; an index
+        whose query arguments travel as faiss ``SearchParameters`` (CAGRA) binds them here."""
+        return self.index.search
+
     def fit(self, X: np.ndarray) -> None:
         faiss = import_faiss()
         faiss.omp_set_num_threads(build_threads())
@@ -162,7 +167,7 @@ class FaissIndex(Index):
         self._queries += 1
         if self.unit_queries:
             q = q / max(float(np.linalg.norm(q)), 1e-30)
-        ids = self.index.search(q[None], min(k, self.n))[1][0]
+        ids = self.search_function(k)(q[None], min(k, self.n))[1][0]
         # faiss sorts results best first and puts its -1 padding last, so checking the last id is enough.
         return ids if ids[-1] >= 0 else ids[ids >= 0]
 
@@ -170,7 +175,7 @@ class FaissIndex(Index):
         """One query as the plain ``index.search(q[None], k)`` call a user would write, with ``k`` clamped and the
         metric's code path chosen once, not per call; it returns faiss's 1 × k id matrix as it comes (-1 padding
         included: the runner copies the ids out after the clock stops)."""
-        search, found = self.index.search, min(k, self.n)
+        search, found = self.search_function(k), min(k, self.n)
         if self.unit_queries:
             norm = np.linalg.norm
 
@@ -188,7 +193,7 @@ class FaissIndex(Index):
         self._queries += len(Q)
         found = min(k, self.n)
         Q = normalize(Q) if self.unit_queries else np.ascontiguousarray(Q, dtype=np.float32)
-        ids = self.index.search(Q, found)[1]
+        ids = self.search_function(k)(Q, found)[1]
         if found < k:
             ids = np.pad(ids, ((0, 0), (0, k - found)), constant_values=-1)
         self._batch_results = ids
