@@ -4,11 +4,15 @@ exit status 2 and nothing written."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import h5py
 import numpy as np
 import pytest
 from faults import assert_one_error, call, files_under
-from helpers import write_tiny_dataset
+from helpers import ROOT, write_tiny_dataset
 
 from topobench.cli.main import export_main, plot_main, run_main
 from topobench.cli.serve import serve_main
@@ -242,3 +246,16 @@ def test_a_malformed_grid_or_unknown_algorithm_stops_before_a_dataset_is_built(w
                                 "--algorithm", "hnsww"], capsys)
     assert_one_error(code, err, "unknown algorithm 'hnsww'")
     assert files_under(workspace / "datasets") == [] and files_under(workspace / "results") == []
+
+
+@pytest.mark.parametrize("command", [["run.py", "--list"], ["study.py", "list"]])
+def test_a_reader_that_closed_the_pipe_ends_the_command_quietly(command):
+    """``run.py --list | head -1``: the reader is gone before the output is written; no traceback, status 1."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, *command], cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr

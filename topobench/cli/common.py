@@ -3,13 +3,15 @@
 ``run.py``, ``plot.py``, ``export.py`` (:mod:`topobench.cli.main`), ``train.py`` (:mod:`topobench.cli.train`) and
 ``serve.py`` (:mod:`topobench.cli.serve`) build their parser, call :func:`add_verbosity` on it, and hand their
 ``main(args)`` to :func:`guarded`: errors a user can cause (``TopobenchError``) end with ``error: …`` on stderr and exit
-status 2, an interrupt with status 130.
+status 2, an interrupt with status 130, a reader that closed the pipe early (``study.py status | head``) quietly with
+status 1 (as Python's documentation advises for SIGPIPE).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -43,3 +45,7 @@ def guarded(main: Callable[[argparse.Namespace], int], parser: argparse.Argument
     except KeyboardInterrupt:
         print("error: interrupted; finished points are kept, rerun the same command to continue", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader is gone: point stdout at /dev/null so the interpreter's final flush cannot raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
