@@ -153,3 +153,28 @@ def test_unwritable_outputs_are_one_line(workspace, capsys, monkeypatch):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "studies folder" in err[0] and "TOPOBENCH_STUDIES" in err[0]
     assert not (workspace / "checkpoints").exists()
+
+
+def test_bm25_beside_the_variants_reports_recall_at_100_at_count_10(workspace, capsys):
+    """A study at count 10 runs BM25 (which searches the texts: its task metrics come from its own results) once more
+    at depth 100, so its row has Recall@100; the dense algorithms' rows are unchanged by it."""
+    from topobench.core.registry import get_registry
+
+    if get_registry().unavailable_reason("indexes", "bm25"):
+        pytest.skip("bm25 unavailable here")
+    text = (workspace / "studies.yaml").read_text().replace("tiny-sweep:", "tiny-bm25:")
+    text = text.replace("algorithms: [flat, hnsw]", "algorithms: [flat, bm25]").replace("seeds: [1, 2]", "seeds: [1]")
+    text = text.replace("grid: {weight: [0.0, 1.0]}", "grid: {weight: [0.0]}")
+    (workspace / "studies.yaml").write_text(text)
+    algos = (workspace / "algos.yaml").read_text() + "    bm25:\n      args: [[0.9], [0.4]]\n"
+    (workspace / "algos.yaml").write_text(algos)
+    study = get_study("tiny-bm25", workspace / "studies.yaml")
+    assert study_main(["-q", "--studies", str(workspace / "studies.yaml"), "run", "tiny-bm25"]) == 0
+    capsys.readouterr()
+    cell = json.loads((workspace / "studies" / "tiny-bm25" / "cells" / f"{study.cells[0].name}.json").read_text())
+    bm25, flat = cell["algorithms"]["bm25"], cell["algorithms"]["flat"]
+    assert bm25["task"]["recall@100"] is not None and 0 < bm25["task"]["recall@100"] <= 1
+    assert bm25["task"]["ndcg@10"] > 0 and bm25["points"] == 1  # the summary itself stays at the study's count
+    assert flat["task"]["ndcg@10"] == pytest.approx(cell["exact"]["ndcg@10"], abs=1e-9)
+    assert sorted(p.name for p in (workspace / "results" / study.cells[0].dataset).iterdir()) == ["10", "100"]
+    assert [p.name for p in (workspace / "results" / study.cells[0].dataset / "100").iterdir()] == ["bm25"]

@@ -18,10 +18,17 @@ from typing import Any
 
 from topobench.core.atomic import atomic_path
 from topobench.core.errors import ConfigError
+from topobench.core.registry import get_registry
 from topobench.datasets.store import Dataset, load_dataset
 from topobench.report.export import load_points
 from topobench.runs.runner import RunConfig, run_sweep
-from topobench.study.measure import algorithm_summary, exact_metrics, index_geometry, positive_cosines
+from topobench.study.measure import (
+    algorithm_summary,
+    best_task,
+    exact_metrics,
+    index_geometry,
+    positive_cosines,
+)
 from topobench.study.provenance import dataset_provenance
 from topobench.study.spec import Cell, Study
 from topobench.training.checkpoints import read_summary
@@ -33,6 +40,7 @@ FORMAT = 1
 STUDIES_ENV = "TOPOBENCH_STUDIES"
 IVF_NLIST = 256  # the largest nlist of algos.yaml's ivf grid: the geometry the IVF index pays for
 PQ_BYTES_PER_DIM = 8  # one 8-bit sub-quantiser per 8 dimensions (PQ48 for 384-d MiniLM)
+TASK_DEPTH = 100  # results per query that Recall@100 needs
 
 
 def studies_dir() -> Path:
@@ -73,6 +81,10 @@ def run_cell(study: Study, cell: Cell) -> dict[str, Any]:
         sweep = run_sweep(RunConfig(dataset=dataset.name, count=study.count, runs=study.runs,
                                     **({"definitions_file": study.definitions} if study.definitions else {})),
                           study.algorithms)
+        deep = text_algorithms(study)
+        if deep and not sweep.failed:
+            sweep = run_sweep(RunConfig(dataset=dataset.name, count=TASK_DEPTH, runs=study.runs,
+                                        **({"definitions_file": study.definitions} if study.definitions else {})), deep)
         if sweep.failed:
             raise ConfigError(f"cell {cell.name}: {len(sweep.failed)} benchmark points failed ({sweep.failed[0]}); "
                               "see the .failed.json beside the results, fix the cause and run the study again")
@@ -84,6 +96,16 @@ def run_cell(study: Study, cell: Cell) -> dict[str, Any]:
         return record
     finally:
         lock.unlink(missing_ok=True)
+
+
+def text_algorithms(study: Study) -> list[str]:
+    """The study's algorithms that search the texts (BM25) when its count is below :data:`TASK_DEPTH`: their task
+    metrics come from their own results, and Recall@100 needs 100 of them, so they also run at that depth (dense
+    variants take their task metrics from exact search instead)."""
+    if study.count >= TASK_DEPTH:
+        return []
+    registry = get_registry()
+    return [a for a in study.algorithms if registry.get("indexes", a).cls.needs_texts]
 
 
 def mark_running(study: str, cell: str) -> Path:
@@ -106,10 +128,15 @@ def cell_record(study: Study, cell: Cell, dataset: Dataset) -> dict[str, Any]:
     """Everything a cell file holds except its cost (see docs/STUDIES.md for the schema)."""
     exact, per_query = exact_metrics(dataset)
     points = load_points(dataset.name, count=study.count, batch=False)
+    deep = text_algorithms(study)
+    deep_points = load_points(dataset.name, count=TASK_DEPTH, batch=False) if deep else []
     algorithms = {}
     for algorithm in study.algorithms:
         mine = [p for p in points if p.algorithm == algorithm]
         algorithms[algorithm] = algorithm_summary(mine, exact.get("ndcg@10")) if mine else None
+        task = best_task([p for p in deep_points if p.algorithm == algorithm]) if algorithm in deep else None
+        if algorithms[algorithm] is not None and task is not None:
+            algorithms[algorithm]["task"] = task  # from the run at TASK_DEPTH: Recall@100 included
     config = cell.variant.config() if cell.variant.trains else None
     return {
         "format": FORMAT, "study": study.name, "cell": cell.name, "dataset": cell.dataset,

@@ -79,16 +79,25 @@ def algorithm_summary(points: Sequence[Point], exact_ndcg: float | None) -> dict
         "frontier": [[p.values["k-nn"], p.values["qps"], _number(p.values.get("distcomps"))] for p in knn_front],
         "points": len(points),
     }
-    judged = [p for p in points if p.values.get("ndcg@10") is not None]
-    if judged:  # the task quality the algorithm reaches at its best point: BM25's row beside the dense variants
-        best = max(judged, key=lambda p: (p.values["ndcg@10"], p.values.get("qps") or 0.0, p.parameters))
-        out["task"] = {k: _number(best.values.get(k)) for k in ("ndcg@10", "recall@100", "mrr@10", "qps")}
+    task = best_task(points)
+    if task:
+        out["task"] = task
     if exact_ndcg is not None:
         level = 0.99 * exact_ndcg
         ndcg_front = frontier(points, "ndcg@10")
         out["at_ndcg"] = {"level": level,
                           **(at_level(ndcg_front, level, "ndcg@10") or dict.fromkeys([*COSTS, "reached", "bound"]))}
     return out
+
+
+def best_task(points: Sequence[Point]) -> dict[str, float | None] | None:
+    """The task quality an algorithm reaches at its best point (highest nDCG@10, then QPS): BM25's row beside the
+    dense variants. None when no point was judged."""
+    judged = [p for p in points if p.values.get("ndcg@10") is not None]
+    if not judged:
+        return None
+    best = max(judged, key=lambda p: (p.values["ndcg@10"], p.values.get("qps") or 0.0, p.parameters))
+    return {k: _number(best.values.get(k)) for k in ("ndcg@10", "recall@100", "mrr@10", "qps")}
 
 
 def exact_metrics(dataset: Dataset) -> tuple[dict[str, float], dict[str, Any]]:

@@ -23,7 +23,15 @@ from topobench.core.errors import ConfigError, TopobenchError
 from topobench.datasets.store import DATA_DIR_ENV, canonical_name, datasets_dir
 from topobench.runs import results as res
 from topobench.runs.executors.base import Executor
-from topobench.study.cells import STUDIES_ENV, mark_running, run_cell, running_path, write_cell
+from topobench.study.cells import (
+    STUDIES_ENV,
+    TASK_DEPTH,
+    mark_running,
+    run_cell,
+    running_path,
+    text_algorithms,
+    write_cell,
+)
 from topobench.study.spec import Cell, Study
 from topobench.training.recipes import CHECKPOINTS_ENV, checkpoints_dir
 
@@ -93,8 +101,9 @@ def cell_task(study: Study, cell: Cell, dirs: dict[str, str]) -> tuple[dict[str,
                 Path(folder).mkdir(parents=True, exist_ok=True)
             record = run_cell(study, cell)
             root = res.results_dir()
-            folder = root / canonical_name(cell.dataset) / str(study.count)
-            files = {str(p.relative_to(root)): p.read_bytes() for p in sorted(folder.glob("*/*.hdf5"))}
+            counts = [study.count, *([TASK_DEPTH] if text_algorithms(study) else [])]
+            files = {str(p.relative_to(root)): p.read_bytes() for count in counts
+                     for p in sorted((root / canonical_name(cell.dataset) / str(count)).glob("*/*.hdf5"))}
             return record, files
     finally:
         for key, value in saved.items():
