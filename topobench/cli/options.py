@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -31,66 +32,33 @@ def _number(text: str, kind: type, what: str) -> int | float:
     return value
 
 
-def positive_int(text: str) -> int:
-    """A whole number ≥ 1."""
-    value = int(_number(text, int, "a whole number >= 1"))
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
+def _ranged(kind: type, what: str, accept: Callable[[Any], bool], doc: str) -> Callable[[str], Any]:
+    """An argparse type: ``text`` read as ``kind`` (finite), refused with ``expected <what>`` unless ``accept``."""
 
+    def check(text: str) -> Any:
+        value = kind(_number(text, kind, what))
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
 
-def nonnegative_int(text: str) -> int:
-    """A whole number ≥ 0."""
-    value = int(_number(text, int, "a whole number >= 0"))
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
-
-
-def port(text: str) -> int:
-    """A TCP port, 0 (any free port) to 65535."""
-    value = int(_number(text, int, "a port number 0..65535"))
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number 0..65535, got {text!r}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """A finite number > 0."""
-    value = float(_number(text, float, "a finite number > 0"))
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
-    return value
+    check.__doc__ = doc
+    return check
 
 
 MAX_SECONDS = 10_000_000.0  # ~115 days: beyond this a timeout overflows the process-wait clock
 
-
-def seconds(text: str) -> float:
-    """A duration: a finite number of seconds > 0 and at most :data:`MAX_SECONDS`."""
-    value = float(_number(text, float, "a number of seconds > 0"))
-    if not 0 < value <= MAX_SECONDS:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0 and <= {MAX_SECONDS:g}, got {text!r}")
-    return value
-
-
-def fraction(text: str) -> float:
-    """A finite number in [0, 1] (a recall level, a share)."""
-    value = float(_number(text, float, "a number between 0 and 1"))
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
-    return value
-
-
-def finite_float(text: str) -> float:
-    """Any finite number (ranges are checked where the value is used)."""
-    return float(_number(text, float, "a finite number"))
-
-
-def integer(text: str) -> int:
-    """Any whole number (ranges are checked where the value is used)."""
-    return int(_number(text, int, "a whole number"))
-
+positive_int = _ranged(int, "a whole number >= 1", lambda v: v >= 1, "A whole number ≥ 1.")
+nonnegative_int = _ranged(int, "a whole number >= 0", lambda v: v >= 0, "A whole number ≥ 0.")
+port = _ranged(int, "a port number 0..65535", lambda v: 0 <= v <= 65535, "A TCP port, 0 (any free port) to 65535.")
+positive_float = _ranged(float, "a finite number > 0", lambda v: v > 0, "A finite number > 0.")
+seconds = _ranged(float, f"a number of seconds > 0 and <= {MAX_SECONDS:g}", lambda v: 0 < v <= MAX_SECONDS,
+                  "A duration: a finite number of seconds > 0 and at most :data:`MAX_SECONDS`.")
+fraction = _ranged(float, "a number between 0 and 1", lambda v: 0.0 <= v <= 1.0,
+                   "A finite number in [0, 1] (a recall level, a share).")
+finite_float = _ranged(float, "a finite number", lambda v: True,
+                       "Any finite number (ranges are checked where the value is used).")
+integer = _ranged(int, "a whole number", lambda v: True,
+                  "Any whole number (ranges are checked where the value is used).")
 
 
 def thread_levels(text: str) -> list[int]:
