@@ -13,12 +13,12 @@ driver holds its ``running/`` marker. Cells run concurrently; a failed cell is r
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from topobench.core.atomic import atomic_path
+from topobench.core.environment import temporary_environ
 from topobench.core.errors import ConfigError, TopobenchError
 from topobench.datasets.store import DATA_DIR_ENV, canonical_name, datasets_dir
 from topobench.runs import results as res
@@ -92,22 +92,13 @@ def write_results(files: dict[str, bytes]) -> None:
 def cell_task(study: Study, cell: Cell, dirs: dict[str, str]) -> tuple[dict[str, Any], dict[str, bytes]]:
     """In the worker: run the cell with the driver's folders and a scratch studies folder (the driver writes the
     cell file); return its record and the result files of its dataset, relative to the results folder."""
-    saved = {k: os.environ.get(k) for k in [*dirs, STUDIES_ENV]}
-    try:
-        with tempfile.TemporaryDirectory(prefix="topobench-cell-") as scratch:
-            os.environ.update(dirs)
-            os.environ[STUDIES_ENV] = scratch
-            for folder in dirs.values():
-                Path(folder).mkdir(parents=True, exist_ok=True)
-            record = run_cell(study, cell)
-            root = res.results_dir()
-            counts = [study.count, *([TASK_DEPTH] if text_algorithms(study) else [])]
-            files = {str(p.relative_to(root)): p.read_bytes() for count in counts
-                     for p in sorted((root / canonical_name(cell.dataset) / str(count)).glob("*/*.hdf5"))}
-            return record, files
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with tempfile.TemporaryDirectory(prefix="topobench-cell-") as scratch, \
+            temporary_environ({**dirs, STUDIES_ENV: scratch}):
+        for folder in dirs.values():
+            Path(folder).mkdir(parents=True, exist_ok=True)
+        record = run_cell(study, cell)
+        root = res.results_dir()
+        counts = [study.count, *([TASK_DEPTH] if text_algorithms(study) else [])]
+        files = {str(p.relative_to(root)): p.read_bytes() for count in counts
+                 for p in sorted((root / canonical_name(cell.dataset) / str(count)).glob("*/*.hdf5"))}
+        return record, files

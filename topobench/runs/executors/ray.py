@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from topobench.core.atomic import atomic_path
+from topobench.core.environment import temporary_environ
 from topobench.core.errors import ConfigError
 from topobench.core.registry import get_registry
 from topobench.datasets.store import DATA_DIR_ENV, dataset_path
@@ -426,45 +427,37 @@ def run_unit_task(unit: Unit, shipment: DatasetShipment, log_level: int) -> Iter
     yield ("started", f"{socket.gethostname()} (pid {os.getpid()})")
     logging.getLogger("topobench").setLevel(log_level)
     dataset_file = node_dataset(shipment)
-    saved = {k: os.environ.get(k) for k in WORKER_SET_ENV}
     context = mp.get_context("spawn")
-    with tempfile.TemporaryDirectory(prefix="topobench-ray-") as scratch:
-        os.environ[res.RESULTS_DIR_ENV] = scratch  # inherited by the child, read by run_definition's result paths
-        os.environ[DATA_DIR_ENV] = str(dataset_file.parent)
-        try:
-            scratch_paths = [res.result_path(unit.config.dataset, unit.config.count, unit.definition.algorithm,
-                                             unit.config.batch, list(unit.definition.arguments), list(qargs),
-                                             threads=unit.config.threads)
-                             for qargs in unit.definition.query_argument_groups]
-            channel = context.Queue()
-            child = context.Process(target=child_main, args=(unit, log_level, channel),
-                                    name=f"topobench-{unit.definition.algorithm}")
-            with plain_main():
-                child.start()
-            finished = False
-            while not finished:
-                try:
+    # The child inherits both: run_definition's result paths go to the scratch folder, the dataset is this node's copy.
+    with tempfile.TemporaryDirectory(prefix="topobench-ray-") as scratch, \
+            temporary_environ({res.RESULTS_DIR_ENV: scratch, DATA_DIR_ENV: str(dataset_file.parent)}):
+        scratch_paths = [res.result_path(unit.config.dataset, unit.config.count, unit.definition.algorithm,
+                                         unit.config.batch, list(unit.definition.arguments), list(qargs),
+                                         threads=unit.config.threads)
+                         for qargs in unit.definition.query_argument_groups]
+        channel = context.Queue()
+        child = context.Process(target=child_main, args=(unit, log_level, channel),
+                                name=f"topobench-{unit.definition.algorithm}")
+        with plain_main():
+            child.start()
+        finished = False
+        while not finished:
+            try:
+                message = channel.get(timeout=CHILD_POLL)
+            except queue.Empty:
+                if child.is_alive():
+                    continue
+                try:  # the child died: what it announced before still counts
                     message = channel.get(timeout=CHILD_POLL)
                 except queue.Empty:
-                    if child.is_alive():
-                        continue
-                    try:  # the child died: what it announced before still counts
-                        message = channel.get(timeout=CHILD_POLL)
-                    except queue.Empty:
-                        break
-                if message[0] == "written":
-                    yield ("result", message[1], scratch_paths[message[1]].read_bytes())
-                elif message[0] == "error":
-                    yield message
-                else:
-                    finished = True
-            child.join()
-            code = child.exitcode
-            if code:
-                yield ("crashed", f"crashed: killed by signal {-code}" if code < 0 else f"crashed: exit code {code}")
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+                    break
+            if message[0] == "written":
+                yield ("result", message[1], scratch_paths[message[1]].read_bytes())
+            elif message[0] == "error":
+                yield message
+            else:
+                finished = True
+        child.join()
+        code = child.exitcode
+        if code:
+            yield ("crashed", f"crashed: killed by signal {-code}" if code < 0 else f"crashed: exit code {code}")
