@@ -93,14 +93,34 @@ SPEC = {"name": "w-sweep", "baseline": {"weight": 0.0}, "factors": ["encoder", "
 # --- grouping, baseline, pairing ------------------------------------------------------------------------------------
 
 
+def test_speedup_over_flat_divides_out_the_machines_state():
+    """Cells benchmarked on a machine twice as busy: raw QPS halves for every index, QPS÷flat does not move, and
+    the report says why it is there."""
+    from topobench.study.analysis import Measure
+
+    quiet, busy = make_cell(1.0, 13), make_cell(1.0, 13)
+    for algo in busy["algorithms"].values():
+        for level in algo["at_knn"].values():
+            level["qps"] /= 2
+        algo["frontier"] = [[p[0], p[1] / 2, p[2]] for p in algo["frontier"]]
+    speedup, qps = Measure("speedup", "hnsw"), Measure("qps", "hnsw")
+    assert qps.value(busy) == pytest.approx(qps.value(quiet) / 2)
+    assert speedup.value(busy) == pytest.approx(speedup.value(quiet))
+    assert speedup.value(quiet) == pytest.approx(qps.value(quiet) / quiet["algorithms"]["flat"]["frontier"][0][1])
+    del quiet["algorithms"]["flat"]
+    assert speedup.value(quiet) is None  # no reference in the cell: no speedup
+    text = markdown_tables(sweep(), {"weight": 0}, SPEC["factors"], SPEC["algorithms"])
+    assert "hnsw QPS÷flat@0.95" in text and "a QPS difference that QPS÷flat does not show is the machine's" in text
+
+
 def test_variants_grouped_by_the_varying_factor_and_baseline_found():
     cells = sweep()
     a = analyse(list(reversed(cells)), {"weight": 0}, SPEC["factors"], SPEC["algorithms"], resamples=200)
     assert [v.label for v in a.variants] == ["topo weight=0.0", "topo weight=0.6", "topo weight=1.0"]
     assert a.shown == ("weight",) and a.constant_factors == {"encoder": "minilm", "variant": "topo"}
     assert a.baseline.label == "topo weight=0.0" and a.baseline.seeds == (13, 14, 15)  # 0 == 0.0, seeds sorted
-    assert [m.key for m in a.cost_measures] == ["hnsw distcomps", "hnsw qps", "ivf distcomps", "ivf lists_probed",
-                                                "ivf qps", "flat qps"]
+    assert [m.key for m in a.cost_measures] == ["hnsw distcomps", "hnsw qps", "hnsw speedup", "ivf distcomps",
+                                                "ivf lists_probed", "ivf qps", "ivf speedup", "flat qps"]
     assert [(m.key, x) for m, x in a.constant_costs] == [("flat distcomps", 5183.0)]
 
 

@@ -29,10 +29,15 @@ logger = logging.getLogger(__name__)
 
 KNN_LEVEL = "0.95"  # the k-NN recall level index costs are compared at (a key of a cell's ``at_knn``)
 TASK_METRICS = ("ndcg@10", "recall@100")  # exact-search metrics with per-query values in the cells
-COST_STATS = ("distcomps", "lists_probed", "qps")  # index costs at KNN_LEVEL, where an algorithm reports them
+COST_STATS = ("distcomps", "lists_probed", "qps", "speedup")  # index costs at KNN_LEVEL, where an algorithm has them
+# QPS depends on the machine's state when the cell was benchmarked (cells run hours apart, beside other work); the
+# exhaustive reference does the same work in every cell, so QPS divided by the reference's QPS, measured in the same
+# sweep, divides that state out: "speedup" over brute force.
+REFERENCE = "flat"
 LABELS = {"ndcg@10": "nDCG@10", "recall@100": "Recall@100", "mrr@10": "MRR@10", "distcomps": "distcomps",
-          "lists_probed": "lists probed", "qps": "QPS", "hops": "hops"}
-DECIMALS = {"ndcg@10": 4, "recall@100": 4, "mrr@10": 4, "distcomps": 1, "lists_probed": 2, "qps": 1, "hops": 1}
+          "lists_probed": "lists probed", "qps": "QPS", "hops": "hops", "speedup": f"QPS÷{REFERENCE}"}
+DECIMALS = {"ndcg@10": 4, "recall@100": 4, "mrr@10": 4, "distcomps": 1, "lists_probed": 2, "qps": 1, "hops": 1,
+            "speedup": 2}
 LOWER_IS_BETTER = {"distcomps", "lists_probed", "hops"}
 TOP_LEVEL_FACTORS = ("recipe", "encoder", "corpus")  # cell fields a factor may name when ``factors`` lacks it
 
@@ -79,7 +84,18 @@ class Measure:
         if self.algorithm is None:
             return finite_number((cell.get("exact") or {}).get(self.metric))
         algo = (cell.get("algorithms") or {}).get(self.algorithm) or {}
+        if self.metric == "speedup":
+            qps, reference = finite_number(((algo.get("at_knn") or {}).get(KNN_LEVEL) or {}).get("qps")), \
+                reference_qps(cell)
+            return qps / reference if qps is not None and reference else None
         return finite_number(((algo.get("at_knn") or {}).get(KNN_LEVEL) or {}).get(self.metric))
+
+
+def reference_qps(cell: Mapping[str, Any]) -> float | None:
+    """QPS of the exhaustive :data:`REFERENCE` in ``cell`` (its best frontier point), or None without it."""
+    front = ((cell.get("algorithms") or {}).get(REFERENCE) or {}).get("frontier") or []
+    values = [q for point in front if (q := finite_number(point[1] if len(point) > 1 else None))]
+    return max(values) if values else None
 
 
 def factor_value(cell: Mapping[str, Any], name: str) -> Any:
@@ -385,7 +401,7 @@ def analyse(cells: Sequence[Mapping[str, Any]], baseline: Mapping[str, Any] | st
     algos = tuple(algorithms) if algorithms is not None else tuple(found_algos)
     task = tuple(Measure(m) for m in TASK_METRICS if any(Measure(m).value(c) is not None for c in all_cells))
     cost_list, constant = [], []
-    for m in (Measure(s, a) for a in algos for s in COST_STATS):
+    for m in (Measure(s, a) for a in algos for s in COST_STATS if not (s == "speedup" and a == REFERENCE)):
         present = [x for c in all_cells if (x := m.value(c)) is not None]
         if len(present) > 1 and len(set(present)) == 1:
             constant.append((m, present[0]))  # e.g. flat's distance computations: n for every query

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from topobench.study import stats
-from topobench.study.analysis import KNN_LEVEL, Measure, StudyAnalysis, analyse, format_value, seed_text
+from topobench.study.analysis import KNN_LEVEL, REFERENCE, Measure, StudyAnalysis, analyse, format_value, seed_text
 
 MINUS = "\u2212"
 PERCENT = 95  # the level of every interval, in words (stats.LEVEL)
@@ -287,7 +287,11 @@ def report_sections(a: StudyAnalysis) -> list[Section]:
     sections = [Section("Variants", (
         f"Mean ± half-width of the {PERCENT} % Student t interval over seeds; index costs at k-NN recall "
         f"{KNN_LEVEL} (interpolated along each cell's Pareto frontier). Seeds: {', '.join(map(str, seeds)) or 'none'}. "
-        + (f"Fixed: {fixed}. " if fixed else "") + f"Baseline: {a.baseline.label}{chosen}.",
+        + (f"Fixed: {fixed}. " if fixed else "") + f"Baseline: {a.baseline.label}{chosen}."
+        + (f" QPS depends on the machine's state while each cell was benchmarked (cells run at different times); "
+           f"QPS÷{REFERENCE} divides it by the exhaustive {REFERENCE} search's QPS from the same sweep, which does "
+           "the same work in every cell: a QPS difference that QPS÷" + REFERENCE + " does not show is the machine's."
+           if any(m.metric == "speedup" for m in a.cost_measures) else ""),
         variant_table(a)))]
     if a.constant_costs:
         sections[0] = Section(sections[0].title, sections[0].parts + (
