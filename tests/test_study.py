@@ -82,6 +82,7 @@ def test_a_tiny_study_runs_end_to_end_and_resumes(workspace, capsys):
     assert len(cell["positive_cosines"]) >= 24 and cell["training"]["steps"] > 0
     assert cell["geometry"]["kmeans_inertia_rel"] > 0 and cell["geometry"]["pq_error_rel"] > 0
     assert cell["provenance"]["machine"]["cores"] >= 1 and cell["provenance"]["corpus_files"][0]["sha256"]
+    assert cell["benchmark_load"]["cores"] >= 1 and cell["benchmark_load"]["load_1min"] >= 0
 
     # Another spelling of the cell's variant is the same dataset and the same results: nothing runs again.
     again = run_sweep(RunConfig(dataset="synthetic-minilm-tiny@temperature=0.05,weight=0,seed=1", count=10, runs=1,

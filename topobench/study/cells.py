@@ -89,8 +89,10 @@ def run_cell(study: Study, cell: Cell) -> dict[str, Any]:
             raise ConfigError(f"cell {cell.name}: {len(sweep.failed)} benchmark points failed ({sweep.failed[0]}); "
                               "see the .failed.json beside the results, fix the cause and run the study again")
         benchmarked = time.perf_counter()
+        load = os.getloadavg()[0]  # the last minute, the benchmark's own search process (≈ 1) included
         record = cell_record(study, cell, dataset)
         record["cost_seconds"] = _cost(cell, dataset, built - started, benchmarked - built)
+        record["benchmark_load"] = {"load_1min": round(load, 2), "cores": os.cpu_count()}
         path = write_cell(study.name, cell.name, record)
         logger.info("cell %s written to %s (%.0f s)", cell.name, path, time.perf_counter() - started)
         return record
