@@ -3,8 +3,8 @@
 
 - ``encode``: documents per second of topobench's MiniLM encoder on DPR-sized passages (SciFact documents cut to
   their first 100 words, as DPR's Wikipedia passages are 100 words), and their mean token count;
-- ``exact``: exact inner-product search (faiss ``IndexFlatIP``, what the ground truth uses) in query × document
-  pairs per second, 384-d;
+- ``exact``: exact inner-product search (faiss's flat index, what the ground truth uses: on the GPU where faiss sees
+  one) in query × document pairs per second, 384-d;
 - ``hnsw``: faiss HNSW (M=32, efConstruction=200) build rate in vectors per second, 384-d normalised vectors;
 - ``cagra`` (where faiss has cuVS and sees a GPU): CAGRA (graph degree 32 of 64, NN-descent) build rate, same vectors.
 

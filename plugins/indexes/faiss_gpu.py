@@ -146,7 +146,6 @@ class GpuIVFPQ(GpuIVFBase):
         return common.with_transform(transform, ivf)
 
 
-
 class GpuCagra(FaissGPUIndex):
     """CAGRA graph on the first CUDA device (faiss GpuIndexCagra)."""
 
