@@ -5,6 +5,8 @@ refused."""
 from __future__ import annotations
 
 import json
+import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -179,3 +181,48 @@ def test_bm25_beside_the_variants_reports_recall_at_100_at_count_10(workspace, c
     assert flat["task"]["ndcg@10"] == pytest.approx(cell["exact"]["ndcg@10"], abs=1e-9)
     assert sorted(p.name for p in (workspace / "results" / study.cells[0].dataset).iterdir()) == ["10", "100"]
     assert [p.name for p in (workspace / "results" / study.cells[0].dataset / "100").iterdir()] == ["bm25"]
+
+
+def test_a_study_killed_mid_cell_resumes_that_cell_and_loses_or_repeats_none(workspace, capsys, caplog):
+    """SIGKILL ``study.py run`` while the second cell trains; the rerun keeps the first cell's file as it was, resumes
+    the second cell's training from its last resume state, and ends with every cell once."""
+    import signal
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    studies = str(workspace / "studies.yaml")
+    tiny = {**recipes.RECIPES["tiny"], "save_steps": 1}
+    script = ("import sys; from topobench.training import recipes; "
+              f"recipes.RECIPES['tiny'] = {tiny!r}; from topobench.cli.study import study_main; "
+              f"sys.exit(study_main(['--studies', {studies!r}, 'run', 'tiny-sweep']))")
+    killed = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    cells_written = 0
+    for line in killed.stderr:
+        cells_written += "written to" in line
+        if cells_written == 1 and "saved the resume state at step 2" in line:  # the second cell, mid-training
+            killed.send_signal(signal.SIGKILL)
+            break
+    killed.wait(timeout=120)
+    killed.stderr.close()
+    assert killed.returncode == -signal.SIGKILL
+    study = get_study("tiny-sweep", workspace / "studies.yaml")
+    cells = workspace / "studies" / "tiny-sweep" / "cells"
+    first, second = (cells / f"{c.name}.json" for c in study.cells[:2])
+    assert first.is_file() and not second.exists()
+    stamp = first.stat().st_mtime_ns
+    recipes.RECIPES["tiny"] = tiny  # the killed run's configuration (the fixture's monkeypatch restores the recipes)
+
+    assert study_main(["-q", "--studies", studies, "status", "tiny-sweep"]) == 0
+    status = capsys.readouterr().out
+    assert "1 done, 0 running, 3 missing" in status  # the killed run's marker names a dead process
+    assert re.search(rf"{re.escape(study.cells[1].name)}\s+missing\s+.*trained to step [2-9]", status), status
+
+    with caplog.at_level(logging.INFO, logger="topobench"):
+        assert study_main(["-q", "--studies", studies, "run", "tiny-sweep"]) == 0
+    assert sum("resuming" in r.getMessage() for r in caplog.records) == 1  # the second cell, and only it
+    assert first.stat().st_mtime_ns == stamp and second.is_file()
+    assert sorted(p.name for p in cells.iterdir()) == sorted(f"{c.name}.json" for c in study.cells)
+    assert len(list((workspace / "checkpoints").iterdir())) == 4
+    assert not list((workspace / "studies" / "tiny-sweep" / "running").glob("*.json"))
