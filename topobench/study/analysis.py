@@ -84,11 +84,11 @@ class Measure:
         if self.algorithm is None:
             return finite_number((cell.get("exact") or {}).get(self.metric))
         algo = (cell.get("algorithms") or {}).get(self.algorithm) or {}
+        at_level = (algo.get("at_knn") or {}).get(KNN_LEVEL) or {}
         if self.metric == "speedup":
-            qps, reference = finite_number(((algo.get("at_knn") or {}).get(KNN_LEVEL) or {}).get("qps")), \
-                reference_qps(cell)
+            qps, reference = finite_number(at_level.get("qps")), reference_qps(cell)
             return qps / reference if qps is not None and reference else None
-        return finite_number(((algo.get("at_knn") or {}).get(KNN_LEVEL) or {}).get(self.metric))
+        return finite_number(at_level.get(self.metric))
 
 
 def reference_qps(cell: Mapping[str, Any]) -> float | None:
