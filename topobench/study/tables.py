@@ -253,8 +253,13 @@ def resolution_sentences(a: StudyAnalysis) -> list[str]:
                            for (stat, cost), c in strong)
         out.append(f"Geometry vs index cost over {len(a.cells)} cells: {len(strong)} of {len(total)} rank correlations "
                    f"have a {PERCENT} % interval that excludes 0" + (f": {listed}." if listed else "."))
+    families = [(told, "seed-paired differences"), (boot_told, "bootstraps over queries"),
+                (len([c for c in a.correlations.values() if c.rho is not None]), "rank correlations")]
+    chance = "; ".join(f"{n * (100 - PERCENT) / 100:.1f} of the {n} {name}" for n, name in families if n)
     out.append(f"Each interval is a {PERCENT} % interval for its own comparison, with no correction for the number of "
-               "comparisons in this report: expect about 1 in 20 unresolved-in-truth differences to look resolved.")
+               "comparisons in this report: expect about 1 in 20 unresolved-in-truth differences to look resolved"
+               + (f" — if nothing differed at all, about {chance} (the measures are correlated, so this is rough)."
+                  if chance else "."))
     return out
 
 
