@@ -13,6 +13,28 @@ from topobench.datasets.store import make_blobs, write_dataset
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 TEST_PLUGIN_DIRS = os.pathsep.join([str(TESTS / "plugins"), str(TESTS / "plugins_faulty")])
+# The faulty test plugins (tests/plugins_faulty) beside the exact toy index: one point hangs, one index crashes its
+# process, one raises; the toy's points must still be written.
+FAULTY_GRID = """\
+float:
+  any:
+    hang:
+      args: []
+      query-args: [[ok, hang, ok2]]
+    crash:
+      args: []
+    raises:
+      args: []
+    toy:
+      args: []
+"""
+
+
+def toy_hnsw_grid(m: tuple[int, ...] = (8,), ef_search: tuple[int, ...] = (10, 40), extra: str = "") -> str:
+    """algos.yaml text of the sweep most tests run: the exact toy index and HNSW (M in ``m``, efConstruction 40,
+    efSearch in ``ef_search``), then ``extra`` (more entries, indented as the algorithms are)."""
+    return ("float:\n  any:\n    toy:\n      args: []\n    hnsw:\n"
+            f"      args: [{list(m)}, [40]]\n      query-args: [{list(ef_search)}]\n{extra}")
 
 
 def write_tiny_dataset(folder: Path, name: str = "tiny-16-euclidean", distance: str = "euclidean",

@@ -6,24 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from helpers import toy_hnsw_grid
 
 from topobench.core.distances import exact_knn
 from topobench.datasets.store import make_blobs, write_dataset
 from topobench.runs.runner import RunConfig, run_sweep
 
 DATASET = "judged-16-euclidean"
-GRID = """\
-float:
-  any:
-    toy:
-      args: []
-    hnsw:
-      args: [[8], [40]]
-      query-args: [[10, 40]]
-    ivf:
-      args: [[16]]
-      query-args: [[1, 4, 16]]
-"""
+GRID = toy_hnsw_grid(extra="    ivf:\n      args: [[16]]\n      query-args: [[1, 4, 16]]\n")
 
 
 def write_benchmark(root: Path) -> None:

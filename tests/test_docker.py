@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 import pytest
-from helpers import TEST_PLUGIN_DIRS, cli
+from helpers import TEST_PLUGIN_DIRS, cli, toy_hnsw_grid
 
 from topobench.core.errors import ConfigError
 from topobench.runs import results as res
@@ -23,15 +23,7 @@ from topobench.runs.runner import RunConfig, run_sweep
 
 pytestmark = pytest.mark.docker
 
-GRID = """\
-float:
-  any:
-    toy:
-      args: []
-    hnsw:
-      args: [[8], [40]]
-      query-args: [[10, 40]]
-"""
+GRID = toy_hnsw_grid()
 
 FAULTS = """\
 float:

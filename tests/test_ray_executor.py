@@ -12,7 +12,7 @@ import sys
 
 import pytest
 from faults import assert_one_error, call, files_under
-from helpers import TEST_PLUGIN_DIRS, TESTS
+from helpers import FAULTY_GRID, TEST_PLUGIN_DIRS, TESTS, toy_hnsw_grid
 from ray_cluster import free_port, ray_cluster
 
 from topobench.cli.main import run_main
@@ -22,30 +22,8 @@ from topobench.runs import results as res
 
 ray = pytest.importorskip("ray")
 
-GRID = """\
-float:
-  any:
-    toy:
-      args: []
-    hnsw:
-      args: [[8, 16], [40]]
-      query-args: [[10, 40]]
-"""
-FAULTY = """\
-float:
-  any:
-    hang:
-      args: []
-      query-args: [[ok, hang, ok2]]
-    crash:
-      args: []
-    raises:
-      args: []
-    toy:
-      args: []
-    kill_worker:
-      args: []
-"""
+GRID = toy_hnsw_grid(m=(8, 16))
+FAULTY = FAULTY_GRID + "    kill_worker:\n      args: []\n"  # the Ray worker itself dies too
 DATASET = "random-xs-20-angular"
 
 

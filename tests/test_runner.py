@@ -12,7 +12,7 @@ import time
 import h5py
 import numpy as np
 import pytest
-from helpers import ROOT, TEST_PLUGIN_DIRS, cli, write_tiny_dataset
+from helpers import FAULTY_GRID, ROOT, TEST_PLUGIN_DIRS, cli, write_tiny_dataset
 
 from topobench.runs import results as res
 from topobench.runs.runner import RunConfig, run_sweep
@@ -75,21 +75,6 @@ def test_batch_mode_goes_to_its_own_folder(workspace, tiny_dataset):
     assert report.ran == 2
     result = res.read_result(next((workspace / "results" / tiny_dataset / "10" / "hnsw-batch").glob("*.hdf5")))
     assert result.batch and result.threads == (os.cpu_count() or 1)
-
-
-FAULTY_GRID = """\
-float:
-  any:
-    hang:
-      args: []
-      query-args: [[ok, hang, ok2]]
-    crash:
-      args: []
-    raises:
-      args: []
-    toy:
-      args: []
-"""
 
 
 def test_hang_crash_and_exception_are_recorded_and_the_sweep_goes_on(workspace, tiny_dataset):

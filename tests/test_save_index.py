@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import cli, write_tiny_dataset
+from helpers import cli, toy_hnsw_grid, write_tiny_dataset
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see test_index_contract.py: sleeping OpenMP waiters
 
@@ -27,15 +27,7 @@ SETTINGS = {"ivf": ((16,), (5,)), "ivf_pq": ((16, 6), (5,)), "hnsw": ((4, 20), (
 SAVABLE = [n for n in REGISTRY.names("indexes") if (r := REGISTRY.get("indexes", n)).cls.can_save
            and not r.cls.needs_texts and r.unavailable_reason() is None]
 K = 10
-GRID = """\
-float:
-  any:
-    toy:
-      args: []
-    hnsw:
-      args: [[8, 12], [40]]
-      query-args: [[10, 30]]
-"""
+GRID = toy_hnsw_grid(m=(8, 12), ef_search=(10, 30))
 
 
 def test_the_builtin_indexes_can_save():

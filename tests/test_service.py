@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import ROOT, TEST_PLUGIN_DIRS, write_tiny_dataset
+from helpers import ROOT, TEST_PLUGIN_DIRS, toy_hnsw_grid, write_tiny_dataset
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see test_index_contract.py
 
@@ -40,15 +40,7 @@ from topobench.service.server import BackgroundServer, bind  # noqa: E402
 DOCS = [f"{subject} {verb} {obj}" for subject in ("aspirin", "insulin", "telomerase", "microglia", "zebrafish")
         for verb in ("inhibits", "regulates", "protects", "damages") for obj in ("platelets", "the heart", "neurons")]
 QUERIES = ["aspirin inhibits platelets", "microglia damage neurons", "zebrafish heart", "insulin regulation"]
-GRID = """\
-float:
-  any:
-    toy:
-      args: []
-    hnsw:
-      args: [[8], [40]]
-      query-args: [[10, 30]]
-"""
+GRID = toy_hnsw_grid(ef_search=(10, 30))
 LIMITS = Limits(max_texts=4, max_text_chars=200, max_k=50)
 DATASET = "docs-toy"
 
@@ -280,7 +272,7 @@ def test_serve_py_without_a_saved_index_or_results_is_one_error_line(space):
 def test_a_missing_index_is_built_from_the_build_the_results_favour(workspace, tiny_dataset, monkeypatch):
     monkeypatch.setenv(index_store.INDEXES_DIR_ENV, str(workspace / "indexes"))
     grid = workspace / "algos.yaml"
-    grid.write_text(GRID.replace("[[8], [40]]", "[[8, 12], [40]]"))
+    grid.write_text(toy_hnsw_grid(m=(8, 12), ef_search=(10, 30)))
     run_sweep(RunConfig(dataset=tiny_dataset, definitions_file=grid, runs=1), ["hnsw"])  # results, nothing saved
     with pytest.raises(IndexStoreError, match="no saved hnsw index"):
         RetrievalService.load(tiny_dataset, ["hnsw"])  # building is opt-in (serve.py: on unless --no-build)
