@@ -19,6 +19,8 @@ What lives here, so that every faiss backend behaves the same way:
   faiss pads with when it finds fewer than ``k`` results (IVF with a small ``nprobe``, HNSW with ``efSearch < k``) are
   removed by ``query`` and kept (as the runner expects) by ``searcher`` and in batch mode. ``searcher(k)`` — what the
   runner times per query — is the plain ``index.search(q[None], k)`` call with everything else decided beforehand.
+  Every search goes through ``search_function(k)``: ``index.search`` itself, or, for an index whose query arguments
+  are faiss ``SearchParameters`` (CAGRA), ``index.search`` with them bound.
 * size: the serialized size (``faiss.serialize_index``), the honest figure (an RSS delta is not).
 * persistence: ``save`` writes ``index.faiss`` with ``faiss.write_index``; ``load`` reads it back with
   ``faiss.read_index`` and re-applies the query arguments (``after_load``), so a loaded index answers as the built one.
