@@ -305,3 +305,28 @@ def test_html_report_links_a_page_per_study(workspace, monkeypatch):
     assert '<img src="task.png"' in page and '<a href="../../index.html">' in page
     assert "Baseline: topo weight=0.0 (the study names none: the first variant)." in page
     assert (workspace / "out" / "studies" / "mini" / "report.md").exists()
+
+
+def test_a_numeric_sweep_gets_one_trend_test_per_measure():
+    """Distance computations fall by 40 per unit of w (+ seed noise) in the synthetic sweep and task quality does not
+    move: the per-seed slopes find the first (about −40, resolved) and not the second; the report's words say so."""
+    a = analyse(sweep(), {"weight": 0}, SPEC["factors"], SPEC["algorithms"], resamples=200)
+    assert a.trend_factor == "weight"
+    cost = a.trends["hnsw distcomps"]
+    assert cost.seeds == (13, 14, 15) and cost.levels == 3 and cost.span == 1.0
+    assert cost.slope.resolved and -50 < cost.slope.mean < -30
+    assert not a.trends["ndcg@10"].slope.resolved
+    text = markdown_tables(sweep(), {"weight": 0}, SPEC["factors"], SPEC["algorithms"])
+    assert "## Trend over weight (every variant at once)" in text
+    assert re.search(r"Trend of hnsw distcomps@0\.95 over weight: slope −\d+\.\d+ \[.*\] per 1 weight over 3 seeds "
+                     r".*resolved at 95 % \(hnsw distcomps@0\.95 falls with weight\)", text)
+    assert "Trends over weight resolved at 95 %:" in text
+
+
+def test_no_trend_without_three_numeric_values_of_one_factor():
+    two = analyse(sweep(weights=(0.0, 1.0)), {"weight": 0}, SPEC["factors"], SPEC["algorithms"], resamples=200)
+    assert two.trend_factor is None and not two.trends
+    assert "Trend over" not in markdown_tables(sweep(weights=(0.0, 1.0)), {"weight": 0}, SPEC["factors"])
+    recipes = [make_cell(0.6, s, recipe=r) for r in ("infonce", "topo", "topo-staged") for s in (13, 14)]
+    named = analyse(recipes, {"variant": "infonce"}, SPEC["factors"], SPEC["algorithms"], resamples=200)
+    assert named.trend_factor is None  # recipes are names, not numbers

@@ -293,6 +293,54 @@ class QueryComparison:
     shared: bool
 
 
+MIN_TREND_LEVELS = 3  # values of the factor a seed needs for its slope (two points always fit a line exactly)
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A measure's dose-response over a numeric factor (the w of a w-sweep): each seed's least-squares slope of the
+    measure against the factor over the variants that seed has, and their mean with its t interval over seeds. One
+    test per measure that uses every cell, where the paired differences test each variant apart."""
+
+    slope: stats.Interval  # per unit of the factor
+    seeds: tuple[int, ...]
+    levels: int  # the fewest factor values in any seed's fit
+    span: float  # the factor's range (max − min) over the fits: slope × span is the change across the sweep
+
+
+def numeric_factor(variants: Sequence[Variant], shown: Sequence[str]) -> str | None:
+    """The one varying factor when every variant's value of it is a number and it takes at least
+    :data:`MIN_TREND_LEVELS` values; else None (no trend to fit)."""
+    if len(shown) != 1:
+        return None
+    values = [factor_value(v.cells[0], shown[0]) for v in variants]
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values):
+        return None
+    return shown[0] if len({float(x) for x in values}) >= MIN_TREND_LEVELS else None
+
+
+def fit_trend(variants: Sequence[Variant], factor: str, measure: Measure) -> Trend | None:
+    """:class:`Trend` of ``measure`` over ``factor``; None when no seed has :data:`MIN_TREND_LEVELS` values."""
+    by_seed: dict[int, list[tuple[float, float]]] = {}
+    for v in variants:
+        x = float(factor_value(v.cells[0], factor))
+        for seed, y in v.values(measure).items():
+            if seed is not None:
+                by_seed.setdefault(seed, []).append((x, y))
+    slopes, seeds, levels, span = [], [], [], 0.0
+    for seed in sorted(by_seed):
+        xs, ys = np.array([p[0] for p in by_seed[seed]]), np.array([p[1] for p in by_seed[seed]])
+        if len(set(xs.tolist())) < MIN_TREND_LEVELS:
+            continue
+        slopes.append(float(np.sum((xs - xs.mean()) * (ys - ys.mean())) / np.sum((xs - xs.mean()) ** 2)))
+        seeds.append(seed)
+        levels.append(len(set(xs.tolist())))
+        span = max(span, float(xs.max() - xs.min()))
+    if not slopes:
+        return None
+    return Trend(stats.mean_interval(slopes), tuple(seeds), min(levels), span)
+
+
 @dataclass
 class StudyAnalysis:
     """Everything the report shows, computed from the cells (see :func:`analyse`)."""
@@ -310,6 +358,8 @@ class StudyAnalysis:
     intervals: dict[tuple[tuple, str], stats.Interval | None] = field(default_factory=dict)
     paired: dict[tuple[tuple, str], stats.PairedDifference | None] = field(default_factory=dict)
     bootstrap: dict[tuple[tuple, str], QueryComparison | str] = field(default_factory=dict)
+    trend_factor: str | None = None  # the numeric factor the trends are fitted over (see numeric_factor)
+    trends: dict[str, Trend | None] = field(default_factory=dict)  # by measure key
     correlations: dict[tuple[str, str], stats.Correlation] = field(default_factory=dict)
     correlation_costs: tuple[Measure, ...] = ()  # the cost measures that vary over the cells
     dropped_costs: tuple[str, ...] = ()  # cost measures left out of the correlations, with the reason
@@ -425,6 +475,11 @@ def analyse(cells: Sequence[Mapping[str, Any]], baseline: Mapping[str, Any] | st
             result.paired[(v.key, m.key)] = stats.paired_difference(*paired_values(v, base, m))
         for m in task:
             result.bootstrap[(v.key, m.key)] = compare_queries(v, base, m.metric, resamples, seed)
+
+    result.trend_factor = numeric_factor(variants, result.shown)
+    if result.trend_factor is not None:
+        for m in result.measures:
+            result.trends[m.key] = fit_trend(variants, result.trend_factor, m)
 
     kept, dropped = [], []
     for m in cost:

@@ -17,7 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from topobench.study import stats
-from topobench.study.analysis import KNN_LEVEL, REFERENCE, Measure, StudyAnalysis, analyse, format_value, seed_text
+from topobench.study.analysis import (
+    KNN_LEVEL,
+    MIN_TREND_LEVELS,
+    REFERENCE,
+    Measure,
+    StudyAnalysis,
+    analyse,
+    format_value,
+    seed_text,
+)
 
 MINUS = "\u2212"
 PERCENT = 95  # the level of every interval, in words (stats.LEVEL)
@@ -145,6 +154,43 @@ def bootstrap_table(a: StudyAnalysis) -> Table:
                   "resolved"), tuple(rows), (False, False, False, True, True, True, True, False))
 
 
+def trend_table(a: StudyAnalysis) -> Table:
+    """Per measure: the mean over seeds of each seed's least-squares slope against the numeric factor, its 95 % t
+    interval, the change across the sweep (slope × the factor's range) relative to the baseline's mean, and whether
+    the interval excludes 0."""
+    rows = []
+    base = a.intervals
+    for m in a.measures:
+        t = a.trends.get(m.key)
+        if t is None:
+            rows.append((m.label, "0", "—", "—", "—", "—", f"fewer than {MIN_TREND_LEVELS} values of it in a seed"))
+            continue
+        reference = base.get((a.baseline.key, m.key))
+        across = (None if reference is None or not reference.mean
+                  else 100.0 * t.slope.mean * t.span / abs(reference.mean))
+        rows.append((m.label, str(len(t.seeds)), str(t.levels), num(t.slope.mean, m.decimals + 1, True),
+                     interval_text(t.slope.low, t.slope.high, m.decimals + 1),
+                     "—" if across is None else num(across, 1, True) + " %", _resolved_word(t.slope)))
+    return Table(("measure", "seeds", f"{a.trend_factor} values", f"slope per 1 {a.trend_factor}",
+                  f"{PERCENT} % CI", "across the sweep", "resolved"), tuple(rows),
+                 (False, True, True, True, True, True, False))
+
+
+def _trend_sentence(a: StudyAnalysis, m: Measure) -> tuple[str, bool | None]:
+    t = a.trends.get(m.key)
+    if t is None:
+        return f"trend of {m.label} over {a.trend_factor}: not fitted (fewer than {MIN_TREND_LEVELS} values)", None
+    if not t.slope.has_interval:
+        return (f"trend of {m.label} over {a.trend_factor}: slope {num(t.slope.mean, m.decimals + 1, True)} "
+                f"from one seed, no interval", None)
+    direction = ("falls" if t.slope.mean < 0 else "rises")
+    verdict = (f"resolved at {PERCENT} % ({m.label} {direction} with {a.trend_factor})" if t.slope.resolved
+               else f"not resolved at {PERCENT} %")
+    return (f"trend of {m.label} over {a.trend_factor}: slope {num(t.slope.mean, m.decimals + 1, True)} "
+            f"{interval_text(t.slope.low, t.slope.high, m.decimals + 1)} per 1 {a.trend_factor} over "
+            f"{len(t.seeds)} seeds ({t.levels}+ values each) — {verdict}"), t.slope.resolved
+
+
 def correlation_text(c: stats.Correlation, total: int) -> str:
     """``ρ [low, high]`` to 2 decimals, ``(n=…)`` when fewer than ``total`` cells have both values."""
     if c.rho is None:
@@ -245,6 +291,18 @@ def resolution_sentences(a: StudyAnalysis) -> list[str]:
         listed = f": {'; '.join(boot_resolved)}" if boot_resolved else ""
         out.append(f"Paired bootstraps over queries resolved at {PERCENT} %: {len(boot_resolved)} of {boot_told}"
                    f"{listed}.")
+    trends_told, trends_resolved = 0, []
+    for m in (a.measures if a.trend_factor else ()):
+        text, resolved_flag = _trend_sentence(a, m)
+        out.append(text[0].upper() + text[1:] + ".")
+        if resolved_flag is not None:
+            trends_told += 1
+            if resolved_flag:
+                trends_resolved.append(m.label)
+    if trends_told:
+        listed = f": {'; '.join(trends_resolved)}" if trends_resolved else ""
+        out.append(f"Trends over {a.trend_factor} resolved at {PERCENT} %: {len(trends_resolved)} of {trends_told}"
+                   f"{listed}.")
     if a.correlations:
         total = [(k, c) for k, c in sorted(a.correlations.items()) if c.rho is not None]
         strong = [(k, c) for k, c in total if c.resolved]
@@ -253,7 +311,7 @@ def resolution_sentences(a: StudyAnalysis) -> list[str]:
                            for (stat, cost), c in strong)
         out.append(f"Geometry vs index cost over {len(a.cells)} cells: {len(strong)} of {len(total)} rank correlations "
                    f"have a {PERCENT} % interval that excludes 0" + (f": {listed}." if listed else "."))
-    families = [(told, "seed-paired differences"), (boot_told, "bootstraps over queries"),
+    families = [(told, "seed-paired differences"), (boot_told, "bootstraps over queries"), (trends_told, "trends"),
                 (len([c for c in a.correlations.values() if c.rho is not None]), "rank correlations")]
     chance = "; ".join(f"{n * (100 - PERCENT) / 100:.1f} of the {n} {name}" for n, name in families if n)
     out.append(f"Each interval is a {PERCENT} % interval for its own comparison, with no correction for the number of "
@@ -313,6 +371,15 @@ def report_sections(a: StudyAnalysis) -> list[Section]:
                 f"queries resampled {a.resamples:,} times (seed {a.bootstrap_seed}); {PERCENT} % percentile interval "
                 "of the mean Δ; p(Δ ≤ 0) is the share of resamples at or below 0 (one-sided).",
                 bootstrap_table(a))))
+    if a.trend_factor:
+        sections.append(Section(f"Trend over {a.trend_factor} (every variant at once)", (
+            f"Per seed, the least-squares slope of each measure against {a.trend_factor} over the variants that seed "
+            f"has (at least {MIN_TREND_LEVELS} values of it); mean and {PERCENT} % t interval of the slopes over "
+            "seeds: one test per measure using every cell, where the paired differences above test each variant "
+            "apart. A straight line is the test's model, not a claim that the response is linear: the table of "
+            "variants shows the shape. Across the sweep = slope × the range of " + a.trend_factor
+            + ", relative to the baseline's mean.",
+            trend_table(a))))
     table = correlation_table(a)
     if table is None:
         why = "the cells have no geometry statistics" if not a.geometry_stats else "no index cost varies over the cells"
