@@ -188,7 +188,7 @@ def _trend_sentence(a: StudyAnalysis, m: Measure) -> tuple[str, bool | None]:
                else f"not resolved at {PERCENT} %")
     return (f"trend of {m.label} over {a.trend_factor}: slope {num(t.slope.mean, m.decimals + 1, True)} "
             f"{interval_text(t.slope.low, t.slope.high, m.decimals + 1)} per 1 {a.trend_factor} over "
-            f"{len(t.seeds)} seeds ({t.levels}+ values each) — {verdict}"), t.slope.resolved
+            f"{len(t.seeds)} seeds (at least {t.levels} values of it each) — {verdict}"), t.slope.resolved
 
 
 def correlation_text(c: stats.Correlation, total: int) -> str:
