@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from training_fixtures import write_corpus, write_tiny_bert
+from training_fixtures import tiny_train_config, write_tiny_training
 
 from topobench.training.config import Stage, TrainConfig
 from topobench.training.trainer import Trainer
@@ -19,20 +19,14 @@ pytest.importorskip("transformers")
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("cell-cost")
-    return {"corpus": write_corpus(root / "corpus"), "model": write_tiny_bert(root / "model")}
+    return write_tiny_training(tmp_path_factory.mktemp("cell-cost"))
 
 
 def config(tiny, **overrides) -> TrainConfig:
     """Warm-up → a second in-batch stage (no encoding: its start is not evaluated) → model mining, re-mined."""
-    values = {
-        "corpus": f"local:{tiny['corpus']}", "encoder": "minilm", "loss": "topology",
-        "encoder_args": {"checkpoint": str(tiny["model"]), "progress": False},
-        "stages": [Stage.parse("in_batch:epochs=1"), Stage.parse("in_batch:epochs=1"),
-                   Stage.parse("model:epochs=2,negatives=1,refresh_steps=3,depth=5,skip=1")],
-        "batch_size": 8, "lr": 1e-3, "dev_queries": 6, "save_steps": 4, "keep_best": 2,
-    }
-    return TrainConfig(**{**values, **overrides})
+    stages = [Stage.parse("in_batch:epochs=1"), Stage.parse("in_batch:epochs=1"),
+              Stage.parse("model:epochs=2,negatives=1,refresh_steps=3,depth=5,skip=1")]
+    return tiny_train_config(tiny, **{"stages": stages, "save_steps": 4, **overrides})
 
 
 class EveryStageEnd(Trainer):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import ROOT
-from training_fixtures import write_beir_zip, write_corpus, write_tiny_bert
+from training_fixtures import tiny_train_config, write_beir_zip, write_tiny_training
 
 from topobench.backends.embedding_cache import EmbeddingCache
 from topobench.cli.train import train_main, train_parser
@@ -30,19 +30,10 @@ pytest.importorskip("transformers")
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("training")
-    return {"corpus": write_corpus(root / "corpus"), "model": write_tiny_bert(root / "model")}
+    return write_tiny_training(tmp_path_factory.mktemp("training"))
 
 
-def tiny_config(tiny, **overrides) -> TrainConfig:
-    values = {
-        "corpus": f"local:{tiny['corpus']}", "encoder": "minilm", "loss": "topology",
-        "encoder_args": {"checkpoint": str(tiny["model"]), "progress": False},
-        "stages": [Stage.parse("in_batch:epochs=1"),
-                   Stage.parse("model:epochs=2,negatives=2,refresh_steps=3,depth=5,skip=1")],
-        "batch_size": 8, "lr": 1e-3, "dev_queries": 6, "save_steps": 2, "keep_best": 2,
-    }
-    return TrainConfig(**{**values, **overrides})
+tiny_config = tiny_train_config
 
 
 # Configuration and data.

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from topobench.training.config import Stage, TrainConfig
+
 WORDS = [f"t{i}" for i in range(120)]
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -70,3 +72,21 @@ def write_tiny_bert(folder: Path, seed: int = 0) -> Path:
     transformers.BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def write_tiny_training(root: Path) -> dict[str, Path]:
+    """The corpus (``corpus``) and the tiny BERT (``model``) of the training tests, under ``root``."""
+    return {"corpus": write_corpus(root / "corpus"), "model": write_tiny_bert(root / "model")}
+
+
+def tiny_train_config(tiny: dict[str, Path], **overrides) -> TrainConfig:
+    """A topology-loss run of ``tiny``'s BERT on its corpus: in-batch warm-up, then model-mined negatives re-mined
+    every 3 steps; batch 8, 6 dev queries, a resume state every 2 steps. ``overrides`` replace any field."""
+    values = {
+        "corpus": f"local:{tiny['corpus']}", "encoder": "minilm", "loss": "topology",
+        "encoder_args": {"checkpoint": str(tiny["model"]), "progress": False},
+        "stages": [Stage.parse("in_batch:epochs=1"),
+                   Stage.parse("model:epochs=2,negatives=2,refresh_steps=3,depth=5,skip=1")],
+        "batch_size": 8, "lr": 1e-3, "dev_queries": 6, "save_steps": 2, "keep_best": 2,
+    }
+    return TrainConfig(**{**values, **overrides})

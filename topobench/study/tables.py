@@ -159,13 +159,12 @@ def trend_table(a: StudyAnalysis) -> Table:
     interval, the change across the sweep (slope × the factor's range) relative to the baseline's mean, and whether
     the interval excludes 0."""
     rows = []
-    base = a.intervals
     for m in a.measures:
         t = a.trends.get(m.key)
         if t is None:
             rows.append((m.label, "0", "—", "—", "—", "—", f"fewer than {MIN_TREND_LEVELS} values of it in a seed"))
             continue
-        reference = base.get((a.baseline.key, m.key))
+        reference = a.intervals.get((a.baseline.key, m.key))
         across = (None if reference is None or not reference.mean
                   else 100.0 * t.slope.mean * t.span / abs(reference.mean))
         rows.append((m.label, str(len(t.seeds)), str(t.levels), num(t.slope.mean, m.decimals + 1, True),
