@@ -1,6 +1,6 @@
 """Studies end to end on a tiny random BERT and a 300-document synthetic corpus: cells trained, encoded, benchmarked
 and written; a rerun trains nothing; status; bad study files are one line; a cell file of another configuration is
-refused."""
+refused; one of an older format is remeasured from the results."""
 
 from __future__ import annotations
 
@@ -110,8 +110,28 @@ def test_a_tiny_study_runs_end_to_end_and_resumes(workspace, capsys):
     assert (report / "report.md").read_text() == first_text
     capsys.readouterr()
 
-    # A cell file that is not its configuration's is refused with one line.
+    # A cell file of the older format (index counters read along the QPS frontier) is refused with the way out, and
+    # `remeasure` recomputes its index measures from the results here, keeping the rest of the file.
     path = workspace / "studies" / "tiny-sweep" / "cells" / f"{first}.json"
+    original = json.loads(path.read_text())
+    hnsw = {**original["algorithms"]["hnsw"], "at_knn": {}}
+    path.write_text(json.dumps({**original, "format": 1, "algorithms": {**original["algorithms"], "hnsw": hnsw}}))
+    assert study_main(["-q", "--studies", studies, "report", "tiny-sweep"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "a format-1 cell file" in err[0] and "study.py remeasure tiny-sweep" in err[0]
+    assert study_main(["-q", "--studies", studies, "remeasure", "tiny-sweep"]) == 0
+    assert "study tiny-sweep: 4 cells remeasured" in capsys.readouterr().out
+    remeasured = json.loads(path.read_text())
+    assert remeasured.pop("remeasured") and remeasured == original
+    # Results that are not those the cell was measured from (a point gone) are refused; the file stays as it was.
+    dataset = study.cells[0].dataset
+    next((workspace / "results" / dataset / "10" / "hnsw").rglob("*.hdf5")).unlink()
+    before = path.read_bytes()
+    assert study_main(["-q", "--studies", studies, "remeasure", "tiny-sweep", "--cells", first]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not the results it was measured from" in err[0] and path.read_bytes() == before
+
+    # A cell file that is not its configuration's is refused with one line.
     path.write_text(json.dumps({**cell, "fingerprint": "0123456789ab"}))
     assert study_main(["-q", "--studies", studies, "status", "tiny-sweep"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

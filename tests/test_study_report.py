@@ -12,6 +12,7 @@ import pytest
 
 from topobench.core.errors import TopobenchError
 from topobench.study.analysis import StudyDataError, analyse
+from topobench.study.cells import FORMAT
 from topobench.study.report import MARKER, read_cells, write_study_report
 from topobench.study.tables import markdown_tables, num
 
@@ -59,7 +60,7 @@ def make_cell(weight: float, seed: int | None, *, recipe: str = "topo", study: s
     overrides = {} if seed is None else {"seed": seed, "weight": weight}
     name = "zeroshot" if seed is None else f"{recipe}@seed={seed},weight={weight!r}"
     cell = {
-        "format": 1, "study": study, "cell": f"minilm-{name}", "dataset": f"scifact-minilm-{name}",
+        "format": FORMAT, "study": study, "cell": f"minilm-{name}", "dataset": f"scifact-minilm-{name}",
         "corpus": "scifact", "encoder": "minilm", "recipe": recipe, "overrides": overrides,
         "factors": {"encoder": "minilm", "variant": recipe, "weight": weight}, "seed": seed,
         "fingerprint": None if seed is None else f"{abs(hash((weight, seed))) % 16**12:012x}",
@@ -283,8 +284,8 @@ def test_read_cells_names_a_broken_file(tmp_path):
     (tmp_path / "cells" / "broken.json").write_text("{not json")
     with pytest.raises(TopobenchError, match=r"broken\.json is not a readable cell file"):
         read_cells(tmp_path / "cells")
-    (tmp_path / "cells" / "broken.json").write_text(json.dumps({"format": 2}))
-    with pytest.raises(TopobenchError, match="not a format-1 cell file"):
+    (tmp_path / "cells" / "broken.json").write_text(json.dumps({"format": FORMAT + 1}))
+    with pytest.raises(TopobenchError, match=f"not a format-{FORMAT} cell file"):
         read_cells(tmp_path / "cells")
 
 
@@ -300,7 +301,7 @@ def test_html_report_links_a_page_per_study(workspace, monkeypatch):
     assert workspace / "out" / "studies" / "mini" / "index.html" in written
     index = (workspace / "out" / "index.html").read_text()
     assert '<a href="studies/mini/index.html">mini</a>' in index
-    assert "broken" in index and "not a format-1 cell file" in index
+    assert "broken" in index and f"not a format-{FORMAT} cell file" in index
     page = (workspace / "out" / "studies" / "mini" / "index.html").read_text()
     assert '<img src="task.png"' in page and '<a href="../../index.html">' in page
     assert "Baseline: topo weight=0.0 (the study names none: the first variant)." in page

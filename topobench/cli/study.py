@@ -21,7 +21,9 @@ def study_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="the studies of the file, with their cell counts")
     for name, text in (("run", "train, encode and benchmark every missing cell (resumable)"),
                        ("status", "cells done / running / missing, with their cost so far"),
-                       ("report", "tables and figures from the study's cell files alone")):
+                       ("report", "tables and figures from the study's cell files alone"),
+                       ("remeasure", "recompute the index measures of the finished cells from this machine's "
+                                     "results (cell files of an older format), without training or benchmarking")):
         c = sub.add_parser(name, help=text)
         c.add_argument("name", help="a study of the studies file, e.g. w-sweep")
         if name != "report":
@@ -29,7 +31,7 @@ def study_parser() -> argparse.ArgumentParser:
                            help="only these cells, separated by spaces (names as `status` prints them)")
         if name == "run":
             add_executor_options(c)
-        else:
+        elif name == "report":
             c.add_argument("-o", "--output", type=Path, help="report folder (default: studies/NAME/report)")
     return p
 
@@ -63,7 +65,25 @@ def _study(args: argparse.Namespace) -> int:
         return _print_status(study, None)
     if args.command == "status":
         return _print_status(study, _cells(args))
+    if args.command == "remeasure":
+        return _remeasure(study, _cells(args))
     return _report(study, args.output)
+
+
+def _remeasure(study, names: list[str] | None) -> int:
+    from topobench.study.cells import cell_path, remeasured_record, write_cell
+    from topobench.study.runner import select_cells
+
+    done = [c for c in select_cells(study, names) if cell_path(study.name, c.name).exists()]
+    if not done:
+        raise NoResultsError(f"study {study.name!r} has no finished cells to remeasure; run `python study.py run "
+                             f"{study.name}` first")
+    records = [(cell, remeasured_record(study, cell)) for cell in done]  # all checked before any file is written
+    for cell, record in records:
+        write_cell(study.name, cell.name, record)
+        print(f"{cell.name}: remeasured")
+    print(f"study {study.name}: {len(records)} cells remeasured")
+    return 0
 
 
 def _print_status(study, names: list[str] | None) -> int:

@@ -1,11 +1,11 @@
 """A study's cells grouped into variants and every statistic of its report computed once, from the cell files alone.
 
-A *cell* is one (variant, seed) result dict in the ``format: 1`` schema of docs/STUDIES.md. A *variant* is the set of
+A *cell* is one (variant, seed) result dict in the ``format: 2`` schema of docs/STUDIES.md. A *variant* is the set of
 cells that agree on the study's factors (e.g. ``weight``), one per seed. The *baseline* is the variant the spec names
 (e.g. ``{"weight": 0}``); every other variant is compared with it seed by seed (paired differences) and query by query
-(paired bootstrap of the task metrics). Index cost is read at k-NN recall :data:`KNN_LEVEL` (the cell's value
-interpolated along its Pareto frontier), and each geometry statistic is rank-correlated with each index cost over all
-cells.
+(paired bootstrap of the task metrics). Index cost is read at k-NN recall :data:`KNN_LEVEL` (the cell's values
+interpolated along its Pareto frontiers: QPS along recall–QPS, each counter along its own), and each geometry
+statistic is rank-correlated with each index cost over all cells.
 
 Why a separate analysis object: the tables, the words and the figures all read the same numbers, and the
 bootstraps are the only costly part; :func:`analyse` computes them once, deterministically (cells sorted by

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from topobench.core.atomic import atomic_path
-from topobench.core.errors import ConfigError
+from topobench.core.errors import ConfigError, DatasetError, NoResultsError
 from topobench.core.registry import get_registry
 from topobench.datasets.store import Dataset, load_dataset
 from topobench.report.export import load_points
@@ -36,7 +36,7 @@ from topobench.training.recipes import run_folder
 
 logger = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 2: index counters at a level read along their own frontier (1: along QPS's; `study.py remeasure`)
 STUDIES_ENV = "TOPOBENCH_STUDIES"
 IVF_NLIST = 256  # the largest nlist of algos.yaml's ivf grid: the geometry the IVF index pays for
 PQ_BYTES_PER_DIM = 8  # one 8-bit sub-quantiser per 8 dimensions (PQ48 for 384-d MiniLM)
@@ -62,13 +62,23 @@ def read_cell(path: Path, cell: Cell | None = None) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path} is not a readable cell file ({exc}); delete it and run the cell again") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
+        found = data.get("format") if isinstance(data, dict) else None
+        if isinstance(found, int) and 0 < found < FORMAT:
+            raise ConfigError(f"{path}: a format-{found} cell file, and this topobench reads format {FORMAT}; run "
+                              f"`python study.py remeasure {data.get('study')}` on the machine that holds its "
+                              "results, or delete it and run the cell again")
         raise ConfigError(f"{path}: not a format-{FORMAT} cell file; delete it and run the cell again")
     if cell is not None:
-        expected = cell.variant.config().fingerprint() if cell.variant.trains else None
-        if data.get("fingerprint") != expected or data.get("dataset") != cell.dataset:
-            raise ConfigError(f"{path}: its fingerprint {data.get('fingerprint')} is not that of {cell.dataset} "
-                              f"({expected}); the recipe changed since it was run: delete the file to rerun the cell")
+        check_cell_identity(path, data, cell)
     return data
+
+
+def check_cell_identity(path: Path, data: dict[str, Any], cell: Cell) -> None:
+    """Raise unless the cell file at ``path`` was written for ``cell``: same dataset, same training fingerprint."""
+    expected = cell.variant.config().fingerprint() if cell.variant.trains else None
+    if data.get("fingerprint") != expected or data.get("dataset") != cell.dataset:
+        raise ConfigError(f"{path}: its fingerprint {data.get('fingerprint')} is not that of {cell.dataset} "
+                          f"({expected}); the recipe changed since it was run: delete the file to rerun the cell")
 
 
 def run_cell(study: Study, cell: Cell) -> dict[str, Any]:
@@ -129,16 +139,7 @@ def write_cell(study: str, cell: str, record: dict[str, Any]) -> Path:
 def cell_record(study: Study, cell: Cell, dataset: Dataset) -> dict[str, Any]:
     """Everything a cell file holds except its cost (see docs/STUDIES.md for the schema)."""
     exact, per_query = exact_metrics(dataset)
-    points = load_points(dataset.name, count=study.count, batch=False)
-    deep = text_algorithms(study)
-    deep_points = load_points(dataset.name, count=TASK_DEPTH, batch=False) if deep else []
-    algorithms = {}
-    for algorithm in study.algorithms:
-        mine = [p for p in points if p.algorithm == algorithm]
-        algorithms[algorithm] = algorithm_summary(mine, exact.get("ndcg@10")) if mine else None
-        task = best_task([p for p in deep_points if p.algorithm == algorithm]) if algorithm in deep else None
-        if algorithms[algorithm] is not None and task is not None:
-            algorithms[algorithm]["task"] = task  # from the run at TASK_DEPTH: Recall@100 included
+    algorithms = index_summaries(study, dataset, exact.get("ndcg@10"))
     config = cell.variant.config() if cell.variant.trains else None
     return {
         "format": FORMAT, "study": study.name, "cell": cell.name, "dataset": cell.dataset,
@@ -151,6 +152,52 @@ def cell_record(study: Study, cell: Cell, dataset: Dataset) -> dict[str, Any]:
         "positive_cosines": positive_cosines(dataset), "geometry": geometry(dataset, cell),
         "algorithms": algorithms,
     }
+
+
+def index_summaries(study: Study, dataset: Dataset, exact_ndcg: float | None) -> dict[str, Any]:
+    """Per algorithm of ``study``, what its results on ``dataset`` give (:func:`algorithm_summary`): None for an
+    algorithm without results."""
+    points = load_points(dataset.name, count=study.count, batch=False)
+    deep = text_algorithms(study)
+    deep_points = load_points(dataset.name, count=TASK_DEPTH, batch=False) if deep else []
+    algorithms = {}
+    for algorithm in study.algorithms:
+        mine = [p for p in points if p.algorithm == algorithm]
+        algorithms[algorithm] = algorithm_summary(mine, exact_ndcg) if mine else None
+        task = best_task([p for p in deep_points if p.algorithm == algorithm]) if algorithm in deep else None
+        if algorithms[algorithm] is not None and task is not None:
+            algorithms[algorithm]["task"] = task  # from the run at TASK_DEPTH: Recall@100 included
+    return algorithms
+
+
+def remeasured_record(study: Study, cell: Cell) -> dict[str, Any]:
+    """``cell``'s file with its index measures (``algorithms``) recomputed from this machine's results, as this
+    topobench measures them, at the current format; everything else in the file (training, cost, task metrics,
+    geometry, provenance) is kept. For cell files of an older format, without training or benchmarking again: the
+    results must be the ones the cell was benchmarked from (same points per algorithm). Writes nothing."""
+    path = cell_path(study.name, cell.name)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} is not a readable cell file ({exc}); run the cell with `python study.py run "
+                          f"{study.name} --cells {cell.name}`") from None
+    if not isinstance(data, dict) or not isinstance(data.get("algorithms"), dict):
+        raise ConfigError(f"{path}: not a cell file; delete it and run the cell again")
+    check_cell_identity(path, data, cell)
+    try:
+        dataset = load_dataset(cell.dataset, build=False)
+        algorithms = index_summaries(study, dataset, (data.get("exact") or {}).get("ndcg@10"))
+    except (DatasetError, NoResultsError) as exc:
+        raise ConfigError(f"cell {cell.name}: {exc}; remeasuring needs the dataset and the results the cell was "
+                          "benchmarked from (on the machine that ran it), or delete the cell file and run it again"
+                          ) from None
+    before = {name: (summary or {}).get("points") for name, summary in data["algorithms"].items()}
+    after = {name: (summary or {}).get("points") for name, summary in algorithms.items()}
+    if before != after:
+        raise ConfigError(f"cell {cell.name}: the results here have points per algorithm {after}, the cell file "
+                          f"{before}: they are not the results it was measured from; run the cell again instead")
+    data.update(format=FORMAT, algorithms=algorithms, remeasured=_now())
+    return data
 
 
 def _training(cell: Cell) -> dict[str, Any] | None:

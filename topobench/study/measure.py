@@ -1,12 +1,15 @@
 """What a cell file records about a dataset and its results: Pareto frontiers and values at recall levels, exact-search
 task metrics per query, positive-pair cosines, and the IVF/PQ geometry statistics relative to the stock model.
 
-Interpolation along a frontier: the frontier is the set of points not beaten on both k-NN recall and QPS, sorted by
-recall. At a level r between two consecutive frontier points (r₀ ≤ r ≤ r₁), a value v is interpolated linearly in
-recall on log(v) (QPS and cost counters span orders of magnitude); a point exactly at r gives its own values; a level
-above the best recall gives None (the index never reached it there); a level below the frontier's lowest recall gives
-that cheapest point's values, flagged ``bound`` (an upper bound on the cost at the level) with the recall it
-``reached``.
+Interpolation along a frontier: each measure has its own Pareto frontier, the points not beaten on both k-NN recall
+and that measure (higher QPS; fewer distance computations, hops, lists probed), sorted by recall. A counter is read
+along its own frontier, never along QPS's: which points are QPS-optimal depends on the machine's timing noise, so a
+counter taken from them would inherit that noise (two builds of the same vectors gave HNSW distcomps 437 and 393 at
+k-NN 0.95 that way, with every point's own counters identical). At a level r between two consecutive frontier points
+(r₀ ≤ r ≤ r₁), a value v is interpolated linearly in recall on log(v) (QPS and cost counters span orders of
+magnitude); a point exactly at r gives its own values; a level above the best recall gives None (the index never
+reached it there); a level below the frontier's lowest recall gives that point's value, an upper bound on the cost
+(a lower bound on QPS) at the level, flagged ``bound`` with the recall the QPS frontier ``reached``.
 """
 
 from __future__ import annotations
@@ -23,27 +26,30 @@ from topobench.metrics.registry import Point, exact_result
 from topobench.metrics.scoring import Scoring
 
 KNN_LEVELS = (0.9, 0.95, 0.99)
-COSTS = ("qps", "distcomps", "hops", "lists_probed")
+COUNTERS = ("distcomps", "hops", "lists_probed")  # work per query: fewer is better
+COSTS = ("qps", *COUNTERS)
 TASK_METRICS = {"ndcg@10": ("ndcg", 10), "recall@100": ("recall", 100), "recall@10": ("recall", 10),
                 "mrr@10": ("mrr", 10)}
 PER_QUERY = ("ndcg@10", "recall@100")
 
 
-def frontier(points: Sequence[Point], quality: str = "k-nn") -> list[Point]:
-    """The points not beaten on both ``quality`` and QPS, sorted by ascending quality (ties: higher QPS first)."""
-    usable = [p for p in points if p.values.get(quality) is not None and p.values.get("qps") is not None]
-    ordered = sorted(usable, key=lambda p: (-p.values[quality], -p.values["qps"], p.parameters))
+def frontier(points: Sequence[Point], quality: str = "k-nn", measure: str = "qps") -> list[Point]:
+    """The points not beaten on both ``quality`` and ``measure`` (higher QPS; a lower cost counter), sorted by
+    ascending quality (ties: the better measure first). Points without either value are left out."""
+    sign = 1.0 if measure == "qps" else -1.0  # maximise sign × value
+    usable = [p for p in points if p.values.get(quality) is not None and p.values.get(measure) is not None]
+    ordered = sorted(usable, key=lambda p: (-p.values[quality], -sign * p.values[measure], p.parameters))
     out: list[Point] = []
-    best_qps = -math.inf
-    for p in ordered:  # descending quality: keep a point only when it is faster than every better one
-        if p.values["qps"] > best_qps:
+    best = -math.inf
+    for p in ordered:  # descending quality: keep a point only when it beats every better-quality one on the measure
+        if sign * p.values[measure] > best:
             out.append(p)
-            best_qps = p.values["qps"]
+            best = sign * p.values[measure]
     return out[::-1]
 
 
 def at_level(front: Sequence[Point], level: float, quality: str = "k-nn") -> dict[str, float | None] | None:
-    """QPS and cost counters at ``level`` of ``quality``, interpolated along ``front`` (see the module docstring)."""
+    """Every measure's value at ``level`` of ``quality``, interpolated along ``front`` (see the module docstring)."""
     if not front or front[-1].values[quality] < level:
         return None
     above = next(i for i, p in enumerate(front) if p.values[quality] >= level)
@@ -57,6 +63,20 @@ def at_level(front: Sequence[Point], level: float, quality: str = "k-nn") -> dic
     t = (level - lo.values[quality]) / (hi.values[quality] - lo.values[quality])
     return {**{k: _log_interpolate(lo.values.get(k), hi.values.get(k), t) for k in COSTS}, "reached": level,
             "bound": False}
+
+
+def costs_at_level(points: Sequence[Point], level: float, quality: str = "k-nn") -> dict[str, float | None] | None:
+    """QPS and each cost counter at ``level`` of ``quality``, each along its own frontier (see the module docstring);
+    ``reached`` and ``bound`` as the QPS frontier gives them, ``bound`` also set when a counter's value is a bound.
+    None when no point reaches the level."""
+    out = at_level(frontier(points, quality), level, quality)
+    if out is None:
+        return None
+    for counter in COUNTERS:
+        own = at_level(frontier(points, quality, counter), level, quality)
+        out[counter] = None if own is None else own[counter]
+        out["bound"] = bool(out["bound"] or (own is not None and own["bound"]))
+    return out
 
 
 def _number(value: Any) -> float | None:
@@ -75,7 +95,7 @@ def algorithm_summary(points: Sequence[Point], exact_ndcg: float | None) -> dict
     """One algorithm's entry in a cell: values at k-NN 0.90/0.95/0.99, at 99 % of exact nDCG@10, and its frontier."""
     knn_front = frontier(points, "k-nn")
     out: dict[str, Any] = {
-        "at_knn": {f"{level:g}": at_level(knn_front, level) for level in KNN_LEVELS},
+        "at_knn": {f"{level:g}": costs_at_level(points, level) for level in KNN_LEVELS},
         "frontier": [[p.values["k-nn"], p.values["qps"], _number(p.values.get("distcomps"))] for p in knn_front],
         "points": len(points),
     }
@@ -84,9 +104,8 @@ def algorithm_summary(points: Sequence[Point], exact_ndcg: float | None) -> dict
         out["task"] = task
     if exact_ndcg is not None:
         level = 0.99 * exact_ndcg
-        ndcg_front = frontier(points, "ndcg@10")
         out["at_ndcg"] = {"level": level,
-                          **(at_level(ndcg_front, level, "ndcg@10") or dict.fromkeys([*COSTS, "reached", "bound"]))}
+                          **(costs_at_level(points, level, "ndcg@10") or dict.fromkeys([*COSTS, "reached", "bound"]))}
     return out
 
 

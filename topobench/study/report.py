@@ -147,7 +147,7 @@ def write_study_report(cells: Sequence[Mapping[str, Any]], spec: Mapping[str, An
     """Write a study's report into ``out_dir`` atomically and return the files written (``report.md`` first, then
     ``index.html``, then the PNGs).
 
-    ``cells``: the cell dicts of the study (docs/STUDIES.md, ``format: 1``), any order. ``spec``: a mapping with
+    ``cells``: the cell dicts of the study (docs/STUDIES.md, ``format: 2``), any order. ``spec``: a mapping with
 
     * ``name`` (str) — the study's name (default: the cells' ``study`` field);
     * ``baseline`` — ``{factor: value}`` of the variant every other is compared with (e.g. ``{"weight": 0.0}``,

@@ -348,7 +348,8 @@ def report_sections(a: StudyAnalysis) -> list[Section]:
     chosen = "" if a.baseline_named else " (the study names none: the first variant)"
     sections = [Section("Variants", (
         f"Mean ± half-width of the {PERCENT} % Student t interval over seeds; index costs at k-NN recall "
-        f"{KNN_LEVEL} (interpolated along each cell's Pareto frontier). Seeds: {', '.join(map(str, seeds)) or 'none'}. "
+        f"{KNN_LEVEL} (interpolated along each cell's Pareto frontiers: QPS along recall–QPS, each counter along "
+        f"recall–counter, so counters do not carry timing noise). Seeds: {', '.join(map(str, seeds)) or 'none'}. "
         + (f"Fixed: {fixed}. " if fixed else "") + f"Baseline: {a.baseline.label}{chosen}."
         + (f" QPS depends on the machine's state while each cell was benchmarked (cells run at different times); "
            f"QPS÷{REFERENCE} divides it by the exhaustive {REFERENCE} search's QPS from the same sweep, which does "
