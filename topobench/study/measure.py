@@ -4,9 +4,9 @@ task metrics per query, positive-pair cosines, and the IVF/PQ geometry statistic
 Interpolation along a frontier: each measure has its own Pareto frontier, the points not beaten on both k-NN recall
 and that measure (higher QPS; fewer distance computations, hops, lists probed), sorted by recall. A counter is read
 along its own frontier, never along QPS's: which points are QPS-optimal depends on the machine's timing noise, so a
-counter taken from them would inherit that noise (two builds of the same vectors gave HNSW distcomps 437 and 393 at
-k-NN 0.95 that way, with every point's own counters identical). At a level r between two consecutive frontier points
-(r₀ ≤ r ≤ r₁), a value v is interpolated linearly in recall on log(v) (QPS and cost counters span orders of
+counter taken from them would inherit that noise (two benchmarks of the same vectors gave HNSW distcomps 437 and 393
+at k-NN 0.95 that way, with every point's own counters identical). At a level r between two consecutive frontier
+points (r₀ ≤ r ≤ r₁), a value v is interpolated linearly in recall on log(v) (QPS and cost counters span orders of
 magnitude); a point exactly at r gives its own values; a level above the best recall gives None (the index never
 reached it there); a level below the frontier's lowest recall gives that point's value, an upper bound on the cost
 (a lower bound on QPS) at the level, flagged ``bound`` with the recall the QPS frontier ``reached``.
