@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Throughput of a study's cells measured back to back, so that QPS compares across cells.
+
+A study's cells are benchmarked when each finishes training, hours apart and beside whatever else the machine does, so
+their raw QPS carries the machine's state (two benchmarks of identical vectors gave flat search 10,126 and 5,466 QPS).
+The report divides that out with QPS÷flat; this bench removes it instead: it runs every finished cell's benchmark
+again — the study's algorithms, count and runs, on the cell's dataset — one cell after another in one session,
+``--rounds`` times with the order rotated each round (so drift in the machine's speed spreads over all cells), each
+round into its own scratch results folder. Per cell and algorithm it takes the median over rounds of QPS at k-NN
+recall 0.95 (read along the recall–QPS frontier, as cell files do), puts those into copies of the committed cells and
+runs the report's own statistics on them: per variant the mean and interval over seeds, the seed-paired difference
+from the baseline and, for a numeric factor (the w of ``w-sweep``), the trend test.
+
+    HF_HUB_CACHE=../shared/hf/hub HF_HUB_OFFLINE=1 TOPOBENCH_MIRROR=../shared/mirror \\
+        python bench/study_qps.py w-sweep --rounds 3
+
+Needs the cells' datasets here (``datasets/``; missing ones are built, which trains them). Run it on a quiet machine:
+the point is that every cell sees the same one. Last line::
+
+    study_qps: <algorithm>_qps_trend=<slope per unit> [<low>, <high>] … flat_spread=<(max − min) / median flat QPS>
+
+``flat_spread`` is the check: exhaustive search does the same work in every cell, so its QPS should agree across cells
+to within the machine's noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import os
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from topobench.core.environment import temporary_environ  # noqa: E402
+from topobench.runs.results import RESULTS_DIR_ENV  # noqa: E402
+
+LEVEL = "0.95"
+
+
+def benchmark_round(study, cells, folder: Path, order: list[int]) -> dict[str, dict[str, float | None]]:
+    """Run the study's benchmark on every cell (in ``order``) into ``folder``; per cell name, per algorithm, QPS at
+    k-NN :data:`LEVEL` (the flat reference: its best QPS)."""
+    from topobench.datasets.store import load_dataset
+    from topobench.runs.runner import RunConfig, run_sweep
+    from topobench.study.cells import index_summaries
+
+    out: dict[str, dict[str, float | None]] = {}
+    with temporary_environ({RESULTS_DIR_ENV: str(folder)}):
+        for i in order:
+            cell = cells[i]
+            extra = {"definitions_file": study.definitions} if study.definitions else {}
+            report = run_sweep(RunConfig(dataset=cell["dataset"], count=study.count, runs=study.runs, **extra),
+                               study.algorithms)
+            if report.failed:
+                raise SystemExit(f"error: {cell['cell']}: {report.failed[0]}")
+            summaries = index_summaries(study, load_dataset(cell["dataset"], build=False),
+                                        (cell.get("exact") or {}).get("ndcg@10"))
+            out[cell["cell"]] = {a: _qps(s) for a, s in summaries.items()}
+            logging.getLogger("study_qps").info("%s: %s", cell["cell"], out[cell["cell"]])
+    return out
+
+
+def _qps(summary) -> float | None:
+    if not summary:
+        return None
+    at = (summary.get("at_knn") or {}).get(LEVEL)
+    return at.get("qps") if at else None
+
+
+def with_qps(cell: dict, qps: dict[str, float | None], reference: str) -> dict:
+    """A copy of ``cell`` whose QPS at :data:`LEVEL` (and its reference's frontier QPS) are ``qps``'s."""
+    out = copy.deepcopy(cell)
+    for algorithm, value in qps.items():
+        entry = (out.get("algorithms") or {}).get(algorithm)
+        if not entry or value is None:
+            continue
+        if (entry.get("at_knn") or {}).get(LEVEL):
+            entry["at_knn"][LEVEL]["qps"] = value
+        if algorithm == reference:
+            entry["frontier"] = [[point[0], value, *point[2:]] for point in entry.get("frontier") or []]
+    return out
+
+
+def _interval(interval, signed: bool = False) -> str:
+    form = "+.2f" if signed else ".2f"
+    if interval.low is None:
+        return f"{interval.mean:{form}} (one seed)"
+    return f"{interval.mean:{form}} [{interval.low:{form}}, {interval.high:{form}}]"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("study", help="a study of studies.yaml with committed cells, e.g. w-sweep")
+    parser.add_argument("--studies", type=Path, default=Path("studies.yaml"))
+    parser.add_argument("--rounds", type=int, default=3, help="benchmarks of every cell (default: %(default)s)")
+    parser.add_argument("--cells", nargs="+", help="only these cells (as `study.py status` names them)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("study_qps").setLevel(logging.INFO)
+
+    from topobench.study.analysis import REFERENCE, Measure, analyse
+    from topobench.study.runner import load_cells
+    from topobench.study.spec import get_study
+
+    study = get_study(args.study, args.studies)
+    cells = [c for c in load_cells(study.name) if not args.cells or c["cell"] in args.cells]
+    if not cells:
+        raise SystemExit(f"error: study {study.name!r} has no finished cells here; run `python study.py run "
+                         f"{study.name}` first")
+    rounds = []
+    with tempfile.TemporaryDirectory(prefix="study-qps-") as scratch:
+        for r in range(args.rounds):
+            order = [(i + r * len(cells) // args.rounds) % len(cells) for i in range(len(cells))]
+            rounds.append(benchmark_round(study, cells, Path(scratch) / f"round{r}", order))
+            print(f"round {r + 1}/{args.rounds} done (load {os.getloadavg()[0]:.2f})", flush=True)
+
+    medians = {}
+    for cell in cells:
+        per_algo = {}
+        for algorithm in study.algorithms:
+            values = [v for rnd in rounds if (v := rnd[cell["cell"]].get(algorithm)) is not None]
+            per_algo[algorithm] = statistics.median(values) if values else None
+        medians[cell["cell"]] = per_algo
+    rebenched = [with_qps(c, medians[c["cell"]], REFERENCE) for c in cells]
+    spec = study.summary_spec()
+    analysis = analyse(rebenched, spec["baseline"], spec["factors"], spec["algorithms"], name=study.name)
+
+    flat = [m[REFERENCE] for m in medians.values() if m.get(REFERENCE)]
+    spread = (max(flat) - min(flat)) / statistics.median(flat) if flat else float("nan")
+    print(f"{len(cells)} cells × {args.rounds} rounds back to back; {REFERENCE} QPS across cells: median "
+          f"{statistics.median(flat):.0f}, (max − min) / median {spread:.3f}")
+    parts = []
+    for algorithm in analysis.algorithms:
+        for stat in ("qps", "speedup"):
+            measure = Measure(stat, algorithm)
+            if algorithm == REFERENCE and stat == "speedup":
+                continue
+            print(f"{measure.label}:")
+            for variant in analysis.variants:
+                interval = analysis.intervals.get((variant.key, measure.key))
+                paired = analysis.paired.get((variant.key, measure.key))
+                text = f"  {variant.label:<28} " + (_interval(interval) if interval else "-")
+                if paired:
+                    text += f"   vs baseline {_interval(paired.diff, signed=True)}"
+                print(text)
+            trend = analysis.trends.get(measure.key)
+            if trend is not None:
+                print(f"  trend over {analysis.trend_factor}: {_interval(trend.slope, signed=True)} per unit, over "
+                      f"seeds {', '.join(map(str, trend.seeds))}")
+                if stat == "qps":
+                    parts.append(f"{algorithm}_qps_trend={_interval(trend.slope, signed=True)}")
+    print("study_qps: " + " ".join(parts) + f" flat_spread={spread:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
