@@ -94,6 +94,22 @@ SPEC = {"name": "w-sweep", "baseline": {"weight": 0.0}, "factors": ["encoder", "
 # --- grouping, baseline, pairing ------------------------------------------------------------------------------------
 
 
+def test_text_search_is_reported_beside_the_variants():
+    """BM25 (no vectors: no k-NN recall, no frontier) gets a row of its task quality beside the variants — one figure
+    where the cells agree, their range where they do not, the median QPS; a study without it has no such table."""
+    cells = sweep(weights=(0.0, 1.0), seeds=(13, 14))
+    for i, cell in enumerate(cells):
+        cell["algorithms"]["bm25"] = {"at_knn": dict.fromkeys(("0.9", "0.95", "0.99")), "frontier": [], "points": 4,
+                                      "task": {"ndcg@10": 0.6828, "recall@100": 0.93 if i else 0.928,
+                                               "mrr@10": 0.65, "qps": 800.0 + i}}
+    md = markdown_tables(cells, SPEC["baseline"], SPEC["factors"], [*SPEC["algorithms"], "bm25"])
+    assert "Text search beside them" in md
+    assert "| bm25 | 4 | 0.6828 | 0.9280–0.9300 | 0.6500 | 801.5 |" in md
+    assert "| bm25 |" not in md.split("Text search beside them")[0]  # not among the index costs
+    plain = markdown_tables(sweep(weights=(0.0, 1.0), seeds=(13, 14)), SPEC["baseline"], SPEC["factors"])
+    assert "Text search" not in plain
+
+
 def test_speedup_over_flat_divides_out_the_machines_state():
     """Cells benchmarked on a machine twice as busy: raw QPS halves for every index, QPS÷flat does not move, and
     the report says why it is there."""

@@ -12,6 +12,7 @@ the individual builders take a :class:`~topobench.study.analysis.StudyAnalysis` 
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from topobench.study.analysis import (
     Measure,
     StudyAnalysis,
     analyse,
+    finite_number,
     format_value,
     seed_text,
 )
@@ -211,6 +213,34 @@ def correlation_table(a: StudyAnalysis) -> Table | None:
                  (False,) + (True,) * len(a.correlation_costs))
 
 
+TEXT_METRICS = (("ndcg@10", "nDCG@10"), ("recall@100", "Recall@100"), ("mrr@10", "MRR@10"))
+
+
+def text_search_table(a: StudyAnalysis) -> Table | None:
+    """Algorithms measured by task metrics alone — text search (BM25): no vectors, so no k-NN recall, no frontier —
+    beside the variants: per algorithm, the task quality of its best grid point in each cell (the same corpus and
+    queries in every cell, so one figure, or its range where cells differ) and the median QPS there. None when the
+    study has no such algorithm."""
+    rows = []
+    for algorithm in a.algorithms:
+        entries = [e for c in a.cells if (e := (c.get("algorithms") or {}).get(algorithm))]
+        tasks = [e["task"] for e in entries if e.get("task") and not e.get("frontier")]
+        if not tasks or len(tasks) != len(entries):
+            continue
+        row = [algorithm, str(len(tasks))]
+        for metric, _ in TEXT_METRICS:
+            values = [v for t in tasks if (v := finite_number(t.get(metric))) is not None]
+            low, high = (num(min(values), 4), num(max(values), 4)) if values else ("—", "—")
+            row.append(low if low == high else f"{low}–{high}")
+        qps = [v for t in tasks if (v := finite_number(t.get("qps"))) is not None]
+        row.append(num(statistics.median(qps), 1) if qps else "—")
+        rows.append(tuple(row))
+    if not rows:
+        return None
+    headers = ("algorithm", "cells", *(label for _, label in TEXT_METRICS), "QPS (median)")
+    return Table(headers, tuple(rows), (False, True, True, True, True, True))
+
+
 def cells_table(a: StudyAnalysis) -> Table:
     """One row per cell: seed, fingerprint, minutes spent (training, total) and the machine (from its provenance)."""
     rows = []
@@ -356,6 +386,12 @@ def report_sections(a: StudyAnalysis) -> list[Section]:
            "the same work in every cell: a QPS difference that QPS÷" + REFERENCE + " does not show is the machine's."
            if any(m.metric == "speedup" for m in a.cost_measures) else ""),
         variant_table(a)))]
+    text = text_search_table(a)
+    if text is not None:
+        sections[0] = Section(sections[0].title, sections[0].parts + (
+            "Text search beside them (it searches the texts, so it has no k-NN recall and no index cost above): "
+            "the task quality of its best grid point on these test queries — chosen on them, so an optimistic "
+            "figure for a tuned baseline — and its QPS there.", text))
     if a.constant_costs:
         sections[0] = Section(sections[0].title, sections[0].parts + (
             "The same in every cell, so neither compared nor correlated: "
