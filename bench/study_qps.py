@@ -132,8 +132,9 @@ def main() -> int:
 
     flat = [m[REFERENCE] for m in medians.values() if m.get(REFERENCE)]
     spread = (max(flat) - min(flat)) / statistics.median(flat) if flat else float("nan")
-    print(f"{len(cells)} cells × {args.rounds} rounds back to back; {REFERENCE} QPS across cells: median "
-          f"{statistics.median(flat):.0f}, (max − min) / median {spread:.3f}")
+    print(f"{len(cells)} cells × {args.rounds} rounds back to back; " + (
+        f"{REFERENCE} QPS across cells: median {statistics.median(flat):.0f}, (max − min) / median {spread:.3f}"
+        if flat else f"no {REFERENCE} results: the study has no exhaustive reference to check the machine with"))
     parts = []
     for algorithm in analysis.algorithms:
         for stat in ("qps", "speedup"):
