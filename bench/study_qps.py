@@ -87,10 +87,10 @@ def with_qps(cell: dict, qps: dict[str, float | None], reference: str) -> dict:
 
 
 def _interval(interval, signed: bool = False) -> str:
-    form = "+.2f" if signed else ".2f"
-    if interval.low is None:
-        return f"{interval.mean:{form}} (one seed)"
-    return f"{interval.mean:{form}} [{interval.low:{form}}, {interval.high:{form}}]"
+    """``mean [low, high]`` as the study report writes it (``no interval`` from one seed)."""
+    from topobench.study.tables import interval_text, num
+
+    return f"{num(interval.mean, 2, signed)} {interval_text(interval.low, interval.high, 2, signed)}"
 
 
 def main() -> int:
@@ -103,12 +103,17 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("study_qps").setLevel(logging.INFO)
 
+    from topobench.core.errors import TopobenchError
     from topobench.study.analysis import REFERENCE, Measure, analyse
-    from topobench.study.runner import load_cells
+    from topobench.study.runner import load_cells, select_cells
     from topobench.study.spec import get_study
 
-    study = get_study(args.study, args.studies)
-    cells = [c for c in load_cells(study.name) if not args.cells or c["cell"] in args.cells]
+    try:
+        study = get_study(args.study, args.studies)
+        wanted = {cell.name for cell in select_cells(study, args.cells)}  # a misspelt name is an error, as in study.py
+        cells = [c for c in load_cells(study.name) if c["cell"] in wanted]
+    except TopobenchError as exc:
+        raise SystemExit(f"error: {exc}") from None
     if not cells:
         raise SystemExit(f"error: study {study.name!r} has no finished cells here; run `python study.py run "
                          f"{study.name}` first")
