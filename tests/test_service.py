@@ -52,7 +52,7 @@ def _write_docs_dataset(folder: Path) -> None:
     write_dataset(folder / f"{DATASET}.hdf5", train=train, test=test, distance="angular", neighbors=neighbors,
                   distances=distances, doc_ids=[f"d{i}" for i in range(len(DOCS))],
                   query_ids=[f"q{i}" for i in range(len(QUERIES))], qrels=np.array([[0, 0, 1], [1, 43, 1]]),
-                  attrs={"encoder_encoder": "toy-trigram-hash"})
+                  attrs={"encoder_encoder": "toy-trigram-hash", "encoder_name": "toy"})
 
 
 @pytest.fixture(scope="module")

@@ -77,14 +77,14 @@ def saved_folder(dataset: str, algorithm: str, build_args: Sequence[Any]) -> Pat
 
 
 def dataset_encoder(dataset: Dataset) -> dict[str, Any] | None:
-    """The registered encoder behind a ``<corpus>-<encoder>[-<variant>]`` dataset, with its checkpoint, or None."""
-    from topobench.encoding.corpus_dataset import split_name
-
-    parts = split_name(dataset.name)
-    if parts is None:
+    """The registered encoder that made ``dataset`` (its ``encoder_name`` attribute, written by every corpus-dataset
+    build), with its checkpoint and provenance; None for vectors made elsewhere (random blobs, ann-benchmarks files)."""
+    name = dataset.attrs.get("encoder_name")
+    if not name:
         return None
-    provenance = {k.removeprefix("encoder_"): v for k, v in dataset.attrs.items() if k.startswith("encoder_")}
-    return {"name": parts[1], "checkpoint": provenance.get("checkpoint"), "provenance": provenance}
+    provenance = {k.removeprefix("encoder_"): v for k, v in dataset.attrs.items()
+                  if k.startswith("encoder_") and k != "encoder_name"}
+    return {"name": str(name), "checkpoint": provenance.get("checkpoint"), "provenance": provenance}
 
 
 def save_index(index: Index, dataset: Dataset, algorithm: str, build_args: Sequence[Any],

@@ -1,7 +1,7 @@
 """The executor interface: the runner hands an executor units of work and gets back one outcome per unit.
 
 A :class:`Unit` is one definition of ``algos.yaml`` (one index build) with the query-argument points still to run.
-Running it means building the index once and measuring each pending point (``runner.run_definition``). Where that
+Running it means building the index once and measuring each pending point (``unit_run.run_definition``). Where that
 happens is the executor's business: a spawned process on this machine (``local``), a task on a cluster, a container.
 Whatever runs it, the contract is the same:
 
@@ -34,6 +34,7 @@ from topobench.core.errors import ConfigError
 from topobench.runs import points
 from topobench.runs import results as res
 from topobench.runs.definitions import Definition
+from topobench.runs.unit_run import RunConfig
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ logger = logging.getLogger(__name__)
 class Unit:
     """One definition to build once, with the positions of its query-argument groups still to measure."""
 
-    config: Any  # the sweep's runner.RunConfig (not imported: the runner imports this module)
+    config: RunConfig  # the sweep's flags, with this unit's repeat_index
     definition: Definition
     pending: tuple[int, ...]  # positions in definition.query_argument_groups
     n_queries: int  # queries of the dataset, to tell a complete result from a damaged one

@@ -1,6 +1,6 @@
 """The local executor: each unit in its own spawned process on this machine, under ``--timeout``.
 
-The child builds the index and measures its points (``runner.run_definition``), writing each result as soon as it is
+The child builds the index and measures its points (``unit_run.run_definition``), writing each result as soon as it is
 measured; the parent waits at most ``config.timeout`` seconds, kills a child that is still running, and records a
 timeout, a crash (a signal, a non-zero exit) or an exception as ``<point>.failed.json`` for the points that got no
 result. Units run one after another, so a single-query measurement has the machine to itself.
@@ -15,6 +15,7 @@ import signal
 from collections.abc import Iterator, Sequence
 
 from topobench.runs.executors.base import Executor, Outcome, Unit, failure_status, now, record_failures
+from topobench.runs.unit_run import run_definition
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +63,6 @@ def die_with_parent() -> None:
 
 def child_main(unit: Unit, log_level: int) -> None:
     """The child's entry point: run the unit; an exception is recorded for each point not written."""
-    from topobench.runs.runner import run_definition  # the runner imports this module: resolved here, in the child
-
     die_with_parent()
     logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
     written: list[int] = []

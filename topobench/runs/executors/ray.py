@@ -9,7 +9,7 @@ Ray; nothing else is shared:
   each node keeps one copy in its temporary folder, keyed by the file's sha256 (a file over ``SHIP_LIMIT`` is not
   shipped: the nodes must then see it at the driver's path);
 - **results travel back**: the task spawns a child process, as the local executor does, that builds the index once
-  and measures each pending point with the runner's own ``run_definition`` into a scratch results folder on the
+  and measures each pending point with the ``unit_run.run_definition`` into a scratch results folder on the
   worker; the task streams each result file's bytes back as soon as it is written (a Ray generator task) and the
   driver writes them at their place (temporary name, then rename), so a point finished before a timeout or a crash is
   kept;
@@ -390,7 +390,7 @@ def child_main(unit: Unit, log_level: int, channel: Any) -> None:
     baseline and threads as a local run, none of the Ray worker's): ``run_definition`` into the scratch results
     folder the task set in the environment, announcing each point written; an exception goes to the task."""
     from topobench.runs.executors.local import die_with_parent
-    from topobench.runs.runner import run_definition  # the runner imports the executors: resolved in the child
+    from topobench.runs.unit_run import run_definition
 
     die_with_parent()
     logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
