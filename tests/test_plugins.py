@@ -13,14 +13,14 @@ from helpers import ROOT, TESTS, cli
 
 from topobench.core import hookspecs
 from topobench.core.errors import ConfigError, PluginError, UnavailableError, UnknownNameError
-from topobench.core.registry import KINDS, build_registry
+from topobench.core.registry import DECLARED_KINDS, KINDS, build_registry
 
 BUILTIN_INDEXES = {"flat", "lsh", "pq", "ivf", "ivf_pq", "hnsw", "hnswlib"}
 
 
 def test_every_hook_is_documented_and_named_for_a_kind():
     specs = [name for name in dir(hookspecs) if name.startswith("register_")]
-    assert sorted(specs) == sorted(f"register_{kind}" for kind in KINDS)
+    assert sorted(specs) == sorted(f"register_{kind}" for kind in (*KINDS, *DECLARED_KINDS))
     for name in specs:
         doc = getattr(hookspecs, name).__doc__ or ""
         assert "register(" in doc and "Called once" in doc, name
@@ -38,6 +38,8 @@ def test_toy_plugin_registers_one_of_each_kind():
     for kind in KINDS:
         owners = {r.plugin for r in registry.entries[kind].values()}
         assert "plugins.toy" in owners, kind
+    for kind in DECLARED_KINDS:
+        assert registry.declared[kind]["toy" if kind == "recipes" else "bytes_scanned"].plugin == "plugins.toy", kind
 
 
 def test_unknown_name_lists_known_ones():

@@ -42,7 +42,8 @@ def test_aliases_zeroshot_and_names_outside_the_family():
 
 
 @pytest.mark.parametrize("name, message", [
-    ("scifact-minilm-topo@wieght=1", "unknown override 'wieght' for recipe 'topo'; known keys: .*weight"),
+    ("scifact-minilm-topo@wieght=1",
+     "unknown override 'wieght' for recipe 'topo' with loss 'topology'; known keys: .*weight"),
     ("scifact-minilm-topo@seed=x", "seed=x is not a int; give e.g. seed=3"),
     ("scifact-minilm-topo@weight=abc", "weight=abc is not a float"),
     ("scifact-minilm-topo@seed", "'seed' is not key=value"),

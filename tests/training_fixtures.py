@@ -1,48 +1,33 @@
-"""A synthetic BEIR-layout corpus with a train split, and a tiny BERT whose vocabulary covers it, for training tests.
-
-Documents are bags of "topic" tokens (``t0``…``t119``) plus filler; each training query repeats three of its
-positive document's topic tokens, so a model can learn the task in a few steps and BM25 finds real neighbours.
-"""
+"""The ``tinyqa`` generator's corpus as BEIR-layout files (any size), and the tiny BERT whose vocabulary covers it,
+for training tests (``topobench/corpus/tiny.py`` and ``topobench/backends/tiny_bert.py`` describe both)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import numpy as np
-
+from topobench.backends.tiny_bert import write_tiny_bert  # noqa: F401 - the tests import it from here
+from topobench.corpus.tiny import synthetic_tables
 from topobench.training.config import Stage, TrainConfig
-
-WORDS = [f"t{i}" for i in range(120)]
-SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 def write_corpus(folder: Path, docs: int = 48, queries: int = 36, seed: int = 0, test_queries: int = 0) -> Path:
     """``folder`` in BEIR layout: corpus.jsonl, queries.jsonl, qrels/train.tsv (one positive per query, a few two)
-    and, with ``test_queries``, qrels/test.tsv for as many more queries."""
-    rng = np.random.default_rng(seed)
+    and, with ``test_queries``, qrels/test.tsv for as many more queries (the ``tinyqa`` generator's tables)."""
+    documents, texts, qrels = synthetic_tables(docs, queries, test_queries, seed)
     folder.mkdir(parents=True, exist_ok=True)
-    topics = [rng.choice(len(WORDS), size=6, replace=False) for _ in range(docs)]
     with open(folder / "corpus.jsonl", "w") as f:
-        for i, topic in enumerate(topics):
-            filler = rng.choice(len(WORDS), size=10)
-            text = " ".join(WORDS[j] for j in np.concatenate([topic, filler]))
-            f.write(json.dumps({"_id": f"d{i}", "title": "", "text": text}) + "\n")
-    header = "query-id\tcorpus-id\tscore"
-    qrels: dict[str, list[str]] = {"train": [header], "test": [header]}
+        for doc_id, (title, text) in documents.items():
+            f.write(json.dumps({"_id": doc_id, "title": title, "text": text}) + "\n")
     with open(folder / "queries.jsonl", "w") as f:
-        for q in range(queries + test_queries):
-            doc = q % docs
-            words = rng.choice(topics[doc], size=3, replace=False)
-            f.write(json.dumps({"_id": f"q{q}", "text": " ".join(WORDS[j] for j in words)}) + "\n")
-            split = qrels["train" if q < queries else "test"]
-            split.append(f"q{q}\td{doc}\t1")
-            if q % 9 == 0:  # a few queries with two positives
-                split.append(f"q{q}\td{(doc + 1) % docs}\t1")
+        for split in texts.values():
+            for qid, text in split.items():
+                f.write(json.dumps({"_id": qid, "text": text}) + "\n")
     (folder / "qrels").mkdir(exist_ok=True)
-    for split, lines in qrels.items():
-        if len(lines) > 1:
-            (folder / "qrels" / f"{split}.tsv").write_text("\n".join(lines) + "\n")
+    for split, judged in qrels.items():
+        pairs = (f"{q}\t{d}\t{g}" for q, docs in judged.items() for d, g in docs.items())
+        lines = ["query-id\tcorpus-id\tscore", *pairs]
+        (folder / "qrels" / f"{split}.tsv").write_text("\n".join(lines) + "\n")
     return folder
 
 
@@ -57,21 +42,6 @@ def write_beir_zip(folder: Path, name: str, **corpus_options) -> Path:
             if path.is_file():
                 archive.write(path, f"{name}/{path.relative_to(source)}")
     return target
-
-
-def write_tiny_bert(folder: Path, seed: int = 0) -> Path:
-    """A randomly initialised 2-layer BERT (hidden 32) and a WordPiece tokenizer over WORDS, in Hugging Face layout."""
-    import torch
-    import transformers
-
-    torch.manual_seed(seed)
-    vocab = SPECIAL + WORDS
-    tokenizer = transformers.BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)})
-    config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                     intermediate_size=64, max_position_embeddings=64)
-    transformers.BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 def write_tiny_training(root: Path) -> dict[str, Path]:

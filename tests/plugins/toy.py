@@ -1,11 +1,18 @@
 """The reference topobench plugin: one of everything a plugin can register, small enough to read in one sitting.
 
-Copy this file to start a plugin. It registers, under the name ``toy`` in each kind:
+Copy this file to start a plugin. It registers, under the name ``toy`` in each kind of component:
 
 * an **encoder** (:class:`ToyEncoder`): hashes character trigrams into a fixed-size unit vector, no model weights;
 * an **index** (:class:`ToyIndex`): exact brute-force search in numpy, with a distance-computation counter;
-* a **loss** (:class:`ToyLoss`): alignment plus a margin over negatives, in numpy;
-* a **miner** (:class:`ToyMiner`): a random pool of negatives per query, never its positives, reproducible.
+* a **loss** (:class:`ToyLoss`): alignment plus a margin over negatives, in torch;
+* a **miner** (:class:`ToyMiner`): a random pool of negatives per query, never its positives, reproducible;
+
+and declares two values:
+
+* a **recipe** ``toy``: the common curriculum trained with the toy loss, so ``scifact-minilm-toy@margin=0.3`` (or
+  ``tinyqa-tinybert-toy``, a minute's training) names a dataset, and a study can list ``toy`` among its variants;
+* a **metric** ``bytes_scanned``: the toy index's own counter, plotted (``plot.py -y bytes_scanned``), exported and
+  studied like the built-in ``distcomps``.
 
 How a plugin is found. A plugin is a Python file (or an installed package, through the entry-point group
 ``topobench``) that defines one or more ``register_*`` functions decorated with ``@hookimpl``. topobench loads every
@@ -21,7 +28,7 @@ Rules every plugin follows (see ``topobench/core/hookspecs.py``):
 1. Hooks only *register*: ``register(name, cls)``, never touching core structures. A misspelt hook name fails loudly.
 2. Heavy libraries (faiss, torch, …) are imported inside methods, never at module level, and named in ``requires``
    with an ``install_hint``: a plugin whose library is missing is then listed as unavailable instead of breaking the
-   others. This file only needs numpy, so ``requires`` stays empty.
+   others. The loss needs torch (``requires = ("torch",)``); the rest only numpy.
 3. Capabilities are class attributes (``metrics``, ``stats_names``, ``dimension``, …); optional methods have defaults
    in the base class, so implement only what your backend can do. topobench never probes with ``hasattr``.
 4. Log with ``logging.getLogger(__name__)``; never print.
@@ -40,7 +47,8 @@ import numpy as np
 from topobench.core.encoders import Encoder, check_kind, l2_normalize
 from topobench.core.hookspecs import hookimpl
 from topobench.core.indexes import Index, normalize, pickled_size
-from topobench.core.losses import Loss
+from topobench.core.losses import TORCH_INSTALL_HINT, Loss
+from topobench.core.metric_spec import MetricSpec
 from topobench.core.miners import Miner, MiningData, rank_window
 
 logger = logging.getLogger(__name__)
@@ -85,12 +93,13 @@ class ToyIndex(Index):
     """Exact brute-force k-NN with numpy: a matrix-vector product and a partial sort.
 
     Build args: none. Query args: none. ``distcomps`` counts one distance per stored vector per query, the cost an
-    approximate index tries to avoid. ``set_threads`` keeps the default (nothing to limit: numpy's BLAS decides).
+    approximate index tries to avoid; ``bytes_scanned`` the vector bytes read for them (a counter of this plugin's
+    own, declared as a metric below). ``set_threads`` keeps the default (nothing to limit: numpy's BLAS decides).
     ``save``/``load`` (``can_save``) keep the prepared matrix in one ``.npz`` file, so ``serve.py`` can serve it.
     """
 
     metrics: ClassVar[tuple[str, ...]] = ("angular", "euclidean", "ip")
-    stats_names: ClassVar[tuple[str, ...]] = ("distcomps",)
+    stats_names: ClassVar[tuple[str, ...]] = ("distcomps", "bytes_scanned")
     can_save: ClassVar[bool] = True
 
     def __init__(self, metric: str) -> None:
@@ -130,7 +139,8 @@ class ToyIndex(Index):
         self.distcomps = 0
 
     def stats(self) -> dict[str, float]:
-        return {"distcomps": float(self.distcomps)}  # a total: the runner divides by the number of queries
+        # Totals over the queries since reset_stats: the runner divides them by the number of queries.
+        return {"distcomps": float(self.distcomps), "bytes_scanned": float(self.distcomps * self.X.shape[1] * 4)}
 
     def index_size(self) -> int | None:
         return pickled_size((self.X, self.half_sq_norms))
@@ -154,38 +164,37 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 class ToyLoss(Loss):
-    """Alignment plus a margin ranking term, on numpy arrays (a real loss would use torch tensors the same way).
+    """Alignment plus a margin ranking term, in torch: a complete loss plugin in a dozen lines.
 
     Args:
         margin: how much closer (in cosine) the positive must be than each negative before the negative stops costing.
 
-    Inputs: ``queries`` (B × d), ``positives`` (B × d), optional ``negatives`` (B × n × d); any scale (rows are
-    normalised here).
+    Inputs: ``queries`` (B × d), ``positives`` (B × d), optional ``negatives`` (B × n × d): torch tensors carrying the
+    encoder's autograd graph, any scale (rows are normalised here).
 
     Returns ``{"loss", "alignment", "ranking"}``: ``alignment`` = mean(1 − cos(q, d⁺)), the topology term's shape;
-    ``ranking`` = mean(max(0, margin − cos(q, d⁺) + cos(q, d⁻))), zero without negatives; ``loss`` = their sum.
+    ``ranking`` = mean(max(0, margin − cos(q, d⁺) + cos(q, d⁻))), zero without negatives; ``loss`` = their sum, the
+    scalar the trainer minimises (the other two are detached, for its log).
     """
+
+    requires: ClassVar[tuple[str, ...]] = ("torch",)  # imported inside __call__, so registering stays cheap
+    install_hint: ClassVar[str] = TORCH_INSTALL_HINT
 
     def __init__(self, margin: float = 0.2) -> None:
         self.margin = float(margin)
 
     def __call__(self, queries: Any, positives: Any, negatives: Any | None = None) -> dict[str, Any]:
-        q = _unit(np.asarray(queries, dtype=np.float64))  # (B × d)
-        p = _unit(np.asarray(positives, dtype=np.float64))  # (B × d)
-        pos = np.einsum("bd,bd->b", q, p)  # (B,) cos(q, d⁺)
-        alignment = float(np.mean(1.0 - pos))
-        ranking = 0.0
+        import torch
+        import torch.nn.functional as F
+
+        q = F.normalize(queries, dim=-1)  # (B × d)
+        pos = (q * F.normalize(positives, dim=-1)).sum(dim=-1)  # (B,) cos(q, d⁺)
+        alignment = (1.0 - pos).mean()
+        ranking = torch.zeros((), dtype=q.dtype, device=q.device)
         if negatives is not None:
-            n = _unit(np.asarray(negatives, dtype=np.float64))  # (B × n × d)
-            neg = np.einsum("bd,bnd->bn", q, n)  # (B × n) cos(q, d⁻)
-            ranking = float(np.mean(np.maximum(0.0, self.margin - pos[:, None] + neg)))
-        return {"loss": alignment + ranking, "alignment": alignment, "ranking": ranking}
-
-
-def _unit(a: np.ndarray) -> np.ndarray:
-    """L2-normalise along the last axis (zero vectors stay zero)."""
-    norms = np.linalg.norm(a, axis=-1, keepdims=True)
-    return a / np.where(norms == 0.0, 1.0, norms)
+            neg = torch.einsum("bd,bnd->bn", q, F.normalize(negatives, dim=-1))  # (B × n) cos(q, d⁻)
+            ranking = torch.clamp(self.margin - pos[:, None] + neg, min=0.0).mean()
+        return {"loss": alignment + ranking, "alignment": alignment.detach(), "ranking": ranking.detach()}
 
 
 # --- miner -----------------------------------------------------------------------------------------------------------
@@ -240,3 +249,14 @@ def register_losses(register):
 @hookimpl
 def register_miners(register):
     register("toy", ToyMiner)
+
+
+@hookimpl
+def register_recipes(register):
+    # TrainConfig fields over the common curriculum (topobench/training/recipes.py COMMON).
+    register("toy", {"loss": "toy", "loss_args": {"margin": 0.2}})
+
+
+@hookimpl
+def register_metrics(register):
+    register("bytes_scanned", MetricSpec("Vector bytes scanned per query", counter="bytes_scanned", scale="log"))

@@ -99,6 +99,7 @@ class HFEncoder(Encoder):
     max_length: ClassVar[int] = 512
     trust_remote_code: ClassVar[bool] = False
     trainable: ClassVar[bool] = True
+    hub_weights: ClassVar[bool] = True  # False: the plugin makes its weights locally (no hub cache to look in)
     requires = ("torch", "transformers", "huggingface_hub")
     install_hint = "pip install torch==2.13.0 transformers==5.24.0"
 
@@ -143,7 +144,7 @@ class HFEncoder(Encoder):
     def unavailable_reason(cls) -> str | None:
         """Missing torch/transformers, or (offline) weights absent from the hub cache; loads no model."""
         reason = super().unavailable_reason()
-        if reason is None and hub_offline() and cached_snapshot(cls.model_id) is None:
+        if reason is None and cls.hub_weights and hub_offline() and cached_snapshot(cls.model_id) is None:
             reason = missing_weights_message(cls.model_id)
         return reason
 

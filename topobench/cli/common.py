@@ -17,6 +17,28 @@ from collections.abc import Callable, Sequence
 
 from topobench.core.errors import TopobenchError
 
+logger = logging.getLogger("topobench")
+_ANNOUNCED: set[str] = set()
+
+
+def stored_name(name: str) -> str:
+    """The name the dataset ``name`` is stored under (its files, results, saved indexes): the canonical spelling of a
+    training variant (``nq-bge-topo`` → ``nq-bge-small-topo``; options sorted, defaults dropped, ``-zeroshot`` → the
+    stock name), said once per process where it differs, so every entry point finds what ``run.py`` wrote."""
+    from topobench.core.names import check_name
+    from topobench.datasets.store import canonical_name
+
+    canonical = canonical_name(check_name(name, "dataset"))
+    if canonical != name and name not in _ANNOUNCED:
+        _ANNOUNCED.add(name)
+        logger.info("dataset %s is stored as %s", name, canonical)
+    return canonical
+
+
+def stored_names(names: Sequence[str] | None) -> list[str] | None:
+    """:func:`stored_name` of each of ``names`` (None stays None: every dataset)."""
+    return None if names is None else [stored_name(n) for n in names]
+
 
 def setup_logging(verbose: int) -> None:
     """Log to stderr at WARNING (``verbose`` 0), INFO (1) or DEBUG (2+).

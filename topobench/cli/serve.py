@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from topobench.cli.common import add_verbosity, guarded
+from topobench.cli.common import add_verbosity, guarded, stored_name
 from topobench.cli.options import OneLineParser, port, positive_int
 from topobench.core.errors import TopobenchError
 
@@ -58,6 +58,8 @@ def _list_saved(dataset: str | None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.dataset:
+        args.dataset = stored_name(args.dataset)  # saved under the canonical name by run.py --save-index
     if args.list:
         return _list_saved(args.dataset)
     if not args.dataset or not args.algorithm:

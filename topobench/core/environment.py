@@ -1,11 +1,20 @@
-"""Setting environment variables for a while: Ray workers run units of work in a long-lived process, and each unit
-points the folders it writes (results, studies, datasets) at its own scratch space, then puts the worker back."""
+"""The environment: the cache root every layer shares (``$TOPOBENCH_CACHE``), and setting environment variables for a
+while (Ray workers run units of work in a long-lived process, and each unit points the folders it writes — results,
+studies, datasets — at its own scratch space, then puts the worker back)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
+
+CACHE_ENV = "TOPOBENCH_CACHE"
+
+
+def cache_dir() -> Path:
+    """The cache root: ``$TOPOBENCH_CACHE`` or ``~/.cache/topobench`` (downloads, the tiny BERT, …)."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "topobench").expanduser()
 
 
 @contextmanager

@@ -57,3 +57,24 @@ def register_miners(register: Register) -> None:
 
     Called once when the plugin manager loads. ``cls`` subclasses :class:`topobench.core.miners.Miner`.
     """
+
+
+@hookspec
+def register_recipes(register: Register) -> None:
+    """Register training recipes: ``register("mine", {"loss": "my_loss", "loss_args": {"alpha": 2.0}})``.
+
+    Called once when the plugin manager loads. The value is a dict of
+    :class:`~topobench.training.config.TrainConfig` fields (corpus and encoder excluded) applied over the common
+    curriculum (``topobench.training.recipes.COMMON``), so ``scifact-minilm-mine`` names a dataset trained with it,
+    with ``@key=value`` overrides as for the built-in recipes, and a study's ``variants:`` can list it.
+    """
+
+
+@hookspec
+def register_metrics(register: Register) -> None:
+    """Register metrics: ``register("collisions", MetricSpec("Bucket collisions per query", counter="collisions"))``.
+
+    Called once when the plugin manager loads. The value is a :class:`topobench.core.metric_spec.MetricSpec`; most
+    name a per-query counter the plugin's index reports in ``stats()`` (listed in its ``stats_names``). Plots
+    (``-x``/``-y``), the CSV export, the HTML report and study cells treat it as a built-in metric.
+    """

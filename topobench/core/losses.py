@@ -26,8 +26,9 @@ class Loss(Component, ABC):
     and ``topology``). Components are floats or detached 0-d tensors, so logging them with ``float()`` keeps no autograd
     graph alive.
 
-    The base requires nothing (a loss may be written in numpy, like the toy plugin's); torch losses set
-    ``requires = ("torch",)`` and ``install_hint = TORCH_INSTALL_HINT``.
+    The trainer back-propagates ``"loss"``, so it must be computed with torch from the tensors passed in; a loss sets
+    ``requires = ("torch",)`` and ``install_hint = TORCH_INSTALL_HINT`` and imports torch inside its methods.
+    :func:`check_loss` tries a loss on a small batch before any training starts.
     """
 
     @abstractmethod
@@ -37,6 +38,41 @@ class Loss(Component, ABC):
     def set_progress(self, stage: int, step: int, total_steps: int) -> None:
         """Told by the trainer before every optimiser step: the curriculum stage (0-based), the global step (0-based)
         and the run's total steps, for losses whose weights follow a schedule. Default: ignored."""
+
+
+def check_loss(loss: Any, name: str) -> None:
+    """Call ``loss`` on a small random batch (4 queries, positives and 2 hard negatives each, 8-d) the way the trainer
+    will, and raise a ``ConfigError`` naming the loss and the fix when it cannot train a model: it fails, returns
+    something other than a dict with ``"loss"``, or its ``"loss"`` is not a finite scalar torch tensor that depends on
+    the embeddings."""
+    import torch
+
+    from topobench.core.errors import ConfigError
+
+    generator = torch.Generator().manual_seed(0)
+    q, p = (torch.randn(4, 8, generator=generator, requires_grad=True) for _ in range(2))
+    n = torch.randn(4, 2, 8, generator=generator, requires_grad=True)
+    contract = ("a loss is called as loss(queries (B × d), positives (B × d), negatives (B × n × d) or None) on torch "
+                "tensors and returns {'loss': scalar tensor, ...components}")
+    try:
+        out = loss(q, p, n)
+    except Exception as exc:  # noqa: BLE001 - any failure of a plugin's code is reported as one line
+        raise ConfigError(f"loss {name!r} fails on a 4-example batch ({type(exc).__name__}: {exc}); "
+                          f"{contract}") from None
+    value = out.get("loss") if isinstance(out, dict) else None
+    if value is None:
+        raise ConfigError(f"loss {name!r} returned {type(out).__name__} without a 'loss' entry; {contract}")
+    if not isinstance(value, torch.Tensor):
+        raise ConfigError(f"loss {name!r} returned 'loss' as {type(value).__name__}, not a torch tensor: compute it "
+                          "with torch from the tensors passed in (numpy breaks the gradient)")
+    if value.dim() != 0:
+        raise ConfigError(f"loss {name!r} returned 'loss' of shape {tuple(value.shape)}: reduce it to a scalar "
+                          "(e.g. .mean() over the batch)")
+    if not value.requires_grad:
+        raise ConfigError(f"loss {name!r} returned a 'loss' that does not depend on the embeddings (no gradient): "
+                          "compute it from the tensors passed in, without .detach(), .item() or torch.no_grad()")
+    if not bool(torch.isfinite(value)):
+        raise ConfigError(f"loss {name!r} returned a non-finite 'loss' ({float(value)}) on a random batch")
 
 
 def check_temperature(temperature: float) -> float:

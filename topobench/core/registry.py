@@ -9,7 +9,11 @@ packages that declare an entry point in the group ``topobench``::
 
 ``TOPOBENCH_PLUGINS`` (comma-separated entry-point names) restricts which external plugins load; unset loads all of
 them, an empty value loads none. ``TOPOBENCH_PLUGIN_DIRS`` (``os.pathsep``-separated folders) adds more folders of
-plugin files, loaded by path like the built-ins.
+plugin files, loaded by path like the built-ins; a folder that does not exist is a warning naming it.
+
+Besides component classes (indexes, encoders, losses, miners), plugins declare values: training recipes (a dict of
+training-configuration fields) and metrics (a :class:`~topobench.core.metric_spec.MetricSpec`), kept in
+:attr:`Registry.declared`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import importlib.util
 import inspect
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,7 +45,9 @@ ENTRY_POINT_GROUP = "topobench"
 ALLOWLIST_ENV = "TOPOBENCH_PLUGINS"
 EXTRA_DIRS_ENV = "TOPOBENCH_PLUGIN_DIRS"
 KINDS = ("indexes", "encoders", "losses", "miners")
-SINGULAR = {"indexes": "algorithm", "encoders": "encoder", "losses": "loss", "miners": "miner"}
+DECLARED_KINDS = ("recipes", "metrics")  # values, not classes: a recipe dict, a MetricSpec
+SINGULAR = {"indexes": "algorithm", "encoders": "encoder", "losses": "loss", "miners": "miner", "recipes": "recipe",
+            "metrics": "metric"}
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,16 @@ class Registration:
         return self.cls.unavailable_reason()
 
 
+@dataclass(frozen=True)
+class Declaration:
+    """One declared value (a recipe, a metric) and the plugin that declared it."""
+
+    kind: str
+    name: str
+    value: Any
+    plugin: str
+
+
 @dataclass
 class PluginInfo:
     """What ``run.py --list`` shows for one plugin."""
@@ -63,6 +80,7 @@ class PluginInfo:
     name: str
     source: str
     registered: list[Registration] = field(default_factory=list)
+    declared: list[Declaration] = field(default_factory=list)
     load_error: str | None = None
 
 
@@ -71,7 +89,23 @@ class Registry:
 
     def __init__(self) -> None:
         self.entries: dict[str, dict[str, Registration]] = {kind: {} for kind in KINDS}
+        self.declared: dict[str, dict[str, Declaration]] = {kind: {} for kind in DECLARED_KINDS}
         self.plugins: dict[str, PluginInfo] = {}
+
+    def declare(self, kind: str, name: str, value: Any, plugin: str) -> None:
+        """Keep a plugin's recipe or metric; a bad name, a value of the wrong type or a second declaration of one
+        name is a ``PluginError`` naming the plugin."""
+        table = self.declared[kind]
+        if not isinstance(name, str) or not _DECLARED_NAME[kind].fullmatch(name):
+            raise PluginError(f"plugin {plugin!r} declared a {SINGULAR[kind]} with an invalid name {name!r}: use "
+                              f"lower-case letters, digits, '_' and single '-' inside, e.g. my_loss-v2")
+        if name in table:
+            raise PluginError(f"{SINGULAR[kind]} {name!r} is declared twice: by plugin {table[name].plugin!r} and by "
+                              f"plugin {plugin!r}; rename one of them")
+        _check_declared(kind, name, value, plugin)
+        declaration = Declaration(kind, name, value, plugin)
+        table[name] = declaration
+        self.plugins[plugin].declared.append(declaration)
 
     def add(self, kind: str, name: str, cls: type, plugin: str) -> None:
         table = self.entries[kind]
@@ -131,6 +165,24 @@ class Registry:
                               f"{_parameters(signature)}") from None
         check_values(registration.cls, f"{SINGULAR[kind]} {name!r}", *args, **kwargs)  # annotated types, NaN
         return registration.cls(*args, **kwargs)
+
+
+# Recipe names are the last part of a dataset name (<corpus>-<encoder>-<recipe>); metric names are CLI axis names.
+_DECLARED_NAME = {"recipes": re.compile(r"[a-z0-9_]+(?:-[a-z0-9_]+)*"),
+                  "metrics": re.compile(r"[a-z0-9_]+(?:[-@.][a-z0-9_]+)*")}
+
+
+def _check_declared(kind: str, name: str, value: Any, plugin: str) -> None:
+    if kind == "metrics":
+        from topobench.core.metric_spec import MetricSpec
+
+        if not isinstance(value, MetricSpec):
+            raise PluginError(f"plugin {plugin!r} declared metric {name!r} as {value!r}, which is not a "
+                              "topobench.core.metric_spec.MetricSpec")
+        return
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise PluginError(f"plugin {plugin!r} declared recipe {name!r} as {value!r}: a recipe is a dict of training "
+                          "configuration fields, e.g. {'loss': 'my_loss', 'loss_args': {'alpha': 2.0}}")
 
 
 def _parameters(signature: inspect.Signature) -> str:
@@ -193,7 +245,11 @@ def build_registry(extra_dirs: list[Path] | None = None) -> Registry:
 
     sources: list[tuple[str, str, object]] = []
     dirs = [BUILTIN_DIR, *(extra_dirs or [])]
-    dirs += [Path(p) for p in os.environ.get(EXTRA_DIRS_ENV, "").split(os.pathsep) if p]
+    for entry in (p for p in os.environ.get(EXTRA_DIRS_ENV, "").split(os.pathsep) if p):
+        if Path(entry).is_dir():
+            dirs.append(Path(entry))
+        else:
+            logger.warning("%s names %s, which is not a folder; no plugins loaded from it", EXTRA_DIRS_ENV, entry)
     for folder in dirs:
         for path in _plugin_files(folder):
             name = str(path.relative_to(folder.parent).with_suffix("")).replace(os.sep, ".")
@@ -218,6 +274,9 @@ def build_registry(extra_dirs: list[Path] | None = None) -> Registry:
         for impl in hook.get_hookimpls():
             plugin_name = impl.plugin_name
             impl.function(register=functools.partial(registry.add, kind, plugin=plugin_name))
+    for kind in DECLARED_KINDS:
+        for impl in getattr(pm.hook, f"register_{kind}").get_hookimpls():
+            impl.function(register=functools.partial(registry.declare, kind, plugin=impl.plugin_name))
     return registry
 
 

@@ -39,6 +39,7 @@ from typing import Any
 
 from topobench.core.errors import DatasetError, UnknownNameError
 from topobench.corpus import formats as fmt
+from topobench.corpus import tiny
 from topobench.corpus.download import fetch, fetch_all, file_sha256, mirror_dir, where
 from topobench.corpus.formats import Document
 
@@ -150,7 +151,7 @@ def pool_size(match: re.Match) -> int:
 
 def corpus_names() -> list[str]:
     """The corpus names ``load_corpus`` accepts besides ``beir:<name>``, ``local:<path>`` and paths."""
-    return sorted({*BEIR_NAMES, *DPR_FILES, *(f"{n}-pool" for n in DPR_FILES), "msmarco"})
+    return sorted({*BEIR_NAMES, *DPR_FILES, *(f"{n}-pool" for n in DPR_FILES), "msmarco", tiny.NAME})
 
 
 def load_corpus(name: str, splits: Collection[str] | None = None) -> Corpus:
@@ -173,6 +174,8 @@ def load_corpus(name: str, splits: Collection[str] | None = None) -> Corpus:
         corpus = _load_local(name, Path(name[len("local:") :]).expanduser(), splits)
     elif name in DPR_FILES or (name.endswith("-pool") and name[: -len("-pool")] in DPR_FILES):
         corpus = _load_dpr(name, splits)
+    elif name == tiny.NAME:
+        corpus = Corpus(name, *tiny.synthetic_tables(), provenance={"format": "synthetic", "seed": tiny.SEED})
     elif name == "msmarco":
         path = fetch(MSMARCO_URL)
         corpus = _build(name, "msmarco", fmt.read_msmarco(path, splits), [(path, MSMARCO_URL)])

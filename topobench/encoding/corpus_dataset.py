@@ -22,13 +22,13 @@ from typing import Any
 import numpy as np
 
 from topobench.core.distances import exact_knn
-from topobench.core.errors import DatasetError
+from topobench.core.errors import DatasetError, UnavailableError
 from topobench.core.machine import installed_versions
 from topobench.core.registry import get_registry
 from topobench.corpus.corpora import Corpus, load_corpus
 from topobench.datasets.store import GROUND_TRUTH_K, register_builder
 from topobench.encoding.sharded import ShardPlan, encode_sharded, shard_docs
-from topobench.training.variants import parse_variant, split_dataset_name
+from topobench.training.variants import Variant, parse_variant, split_dataset_name
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,8 @@ def subset(corpus: Corpus, split: str, max_docs: int, max_queries: int) -> Corpu
 
 def make_encoder(name: str, **options: Any):
     """The registered encoder ``name`` built with ``options``; unknown, unavailable or mistyped is a one-line error."""
-    return get_registry().create("encoders", name, **options)
+    # A local checkpoint needs no hub weights, so only an encoder of hub weights is checked for availability.
+    return get_registry().create("encoders", name, check_available="checkpoint" not in options, **options)
 
 
 def encode_corpus(corpus: Corpus, encoder, split: str, plan: ShardPlan | None = None) -> dict[str, Any]:
@@ -142,12 +143,15 @@ def build_corpus_dataset(name: str) -> dict[str, Any]:
     variant = parse_variant(name)
     if variant is None:
         raise DatasetError(f"cannot split {name!r} into <corpus>-<encoder>[-<recipe>[@key=value,…]]")
-    if not variant.trains:
+    check_encoder_weights(variant)  # before a corpus is fetched (NQ is 13 GB) or a model trained
+    if variant.stock:
         corpus = load_corpus(variant.corpus)
         arrays = encode_corpus(corpus, make_encoder(variant.encoder), query_split(corpus),
                                ShardPlan(variant.name, variant.encoder, {}))
         arrays["attrs"]["encoder_name"] = variant.encoder
         return arrays
+    if variant.checkpoint_name is not None:
+        return _encode_with_checkpoint(variant)
     from topobench.training.recipes import trained_checkpoint
 
     config = variant.config()
@@ -164,6 +168,31 @@ def build_corpus_dataset(name: str) -> dict[str, Any]:
         "training_steps": summary["total_steps"], "training_seconds": summary["train_seconds"],
         **{f"training_dev_{k}": v for k, v in best.items() if k != "step"},
     })
+    return arrays
+
+
+def check_encoder_weights(variant: Variant) -> None:
+    """Refuse, in one line, a variant whose encoder cannot run here (its weights are not cached offline, its library
+    is missing) before anything slow starts. A variant that starts from a local checkpoint needs no hub weights."""
+    if variant.checkpoint_name is not None or (variant.trains and "checkpoint" in variant.config().encoder_args):
+        return
+    reason = get_registry().unavailable_reason("encoders", variant.encoder)
+    if reason:
+        raise UnavailableError(f"{variant.name} needs encoder {variant.encoder!r}, which is unavailable: {reason}")
+
+
+def _encode_with_checkpoint(variant: Variant) -> dict[str, Any]:
+    """``<corpus>-<encoder>-checkpoint@name=NAME``: the corpus encoded with the model folder ``$TOPOBENCH_MODELS/NAME``
+    (its best checkpoint when it is a ``train.py`` run), recorded in the dataset's attributes."""
+    from topobench.training.recipes import model_folder
+
+    folder = model_folder(str(variant.checkpoint_name))
+    encoder = make_encoder(variant.encoder, checkpoint=folder)  # checks the folder's config.json before the corpus
+    corpus = load_corpus(variant.corpus)
+    arrays = encode_corpus(corpus, encoder, query_split(corpus),
+                           ShardPlan(variant.name, variant.encoder, {"checkpoint": str(folder)}))
+    arrays["attrs"].update({"encoder_name": variant.encoder, "recipe": variant.recipe,
+                            "model_folder": str(folder)})
     return arrays
 
 

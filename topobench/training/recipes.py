@@ -2,8 +2,15 @@
 
 ``scifact-minilm-topo`` means: fine-tune ``minilm`` on SciFact's train split with the ``topo`` recipe below, then
 encode SciFact with the best checkpoint. The dataset builder calls :func:`trained_checkpoint`, which trains (or
-resumes, or reuses) the run in ``checkpoints/<corpus>-<encoder>-<variant>/`` (``$TOPOBENCH_CHECKPOINTS`` overrides
-the folder), so ``python run.py --dataset scifact-minilm-topo`` needs no other command.
+resumes, or reuses) the run in ``checkpoints/<corpus>-<encoder>-<fingerprint>/`` — one folder per training
+configuration, keyed by :meth:`TrainConfig.fingerprint`, so two names that resolve to one configuration share one run
+(``$TOPOBENCH_CHECKPOINTS`` overrides the folder) — and ``python run.py --dataset scifact-minilm-topo`` needs no other
+command.
+
+Plugins add recipes through the ``register_recipes`` hook (:func:`all_recipes` merges them with the built-ins below);
+a recipe is a dict of :class:`TrainConfig` fields over :data:`COMMON`. Two names are not recipes: ``zeroshot`` (the
+stock model) and ``checkpoint`` (``<corpus>-<encoder>-checkpoint@name=NAME``: a model folder made elsewhere, see
+:func:`model_folder`).
 
 The common curriculum is the issue's: in-batch warm-up → BM25 negatives → model-mined negatives, re-mined halfway
 through the last stage. Sized for a 2-core CPU: one epoch per stage, 128 tokens while training (the dataset itself is
@@ -12,6 +19,7 @@ encoded at the encoder's own limit, 256 for MiniLM, like the untrained dataset i
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -19,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from topobench.core.errors import DatasetError
+from topobench.core.registry import get_registry
+from topobench.training.checkpoints import CONFIG_FILE, read_summary
 from topobench.training.config import TrainConfig
 from topobench.training.trainer import train
 
@@ -53,16 +63,46 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
+CHECKPOINT = "checkpoint"  # <corpus>-<encoder>-checkpoint@name=NAME: the model folder $TOPOBENCH_MODELS/NAME
+MODELS_ENV = "TOPOBENCH_MODELS"
+NOT_RECIPE_FIELDS = ("corpus", "encoder")  # a recipe is for any corpus and encoder: the dataset name gives them
+
+
 def checkpoints_dir() -> Path:
-    return Path(os.environ.get(CHECKPOINTS_ENV, "checkpoints"))
+    return Path(os.environ.get(CHECKPOINTS_ENV) or "checkpoints")
+
+
+def models_dir() -> Path:
+    """Where ``-checkpoint@name=NAME`` variants find their model folders (``$TOPOBENCH_MODELS``, default models/)."""
+    return Path(os.environ.get(MODELS_ENV) or "models")
+
+
+def all_recipes() -> dict[str, dict[str, Any]]:
+    """The built-in recipes and those plugins declared (``register_recipes``); a plugin may not reuse a built-in
+    name, nor the reserved ``zeroshot`` and ``checkpoint``."""
+    declared = get_registry().declared["recipes"]
+    taken = sorted(set(declared) & {*RECIPES, ZEROSHOT, CHECKPOINT})
+    if taken:
+        raise DatasetError(f"plugin {declared[taken[0]].plugin!r} declares recipe {taken[0]!r}, a built-in name: "
+                           "rename it")
+    return {**RECIPES, **{name: d.value for name, d in declared.items()}}
+
+
+def known_recipes() -> str:
+    return ", ".join(sorted([*all_recipes(), ZEROSHOT, CHECKPOINT]))
 
 
 def recipe_values(variant: str) -> dict[str, Any]:
     """Every TrainConfig value of recipe ``variant`` except corpus and encoder (COMMON, then the recipe's own)."""
-    if variant not in RECIPES:
-        raise DatasetError(f"unknown training recipe {variant!r}; known recipes: "
-                           f"{', '.join(sorted([*RECIPES, ZEROSHOT]))}")
-    values = {**COMMON, **RECIPES[variant]}
+    recipes = all_recipes()
+    if variant not in recipes:
+        raise DatasetError(f"unknown training recipe {variant!r}; known recipes: {known_recipes()}")
+    fields = set(TrainConfig.__dataclass_fields__) - set(NOT_RECIPE_FIELDS)
+    unknown = sorted(set(recipes[variant]) - fields)
+    if unknown:
+        raise DatasetError(f"recipe {variant!r} sets {', '.join(unknown)}, which are not training fields; a recipe "
+                           f"sets some of: {', '.join(sorted(fields))}")
+    values = {**COMMON, **recipes[variant]}
     values["stages"] = list(values["stages"])
     values["loss_args"] = dict(values.get("loss_args", {}))
     return values
@@ -85,3 +125,35 @@ def trained_checkpoint(config: TrainConfig) -> tuple[Path, dict[str, Any]]:
     logger.info("training %s-%s (%s): checkpoints in %s", config.corpus, config.encoder, config.fingerprint(), output)
     summary = train(config, output)
     return Path(summary["best"]), summary
+
+
+def model_folder(name: str) -> Path:
+    """The model folder of ``<corpus>-<encoder>-checkpoint@name=NAME``: ``$TOPOBENCH_MODELS/NAME`` (a folder or a
+    symlink to one), which is either a ``train.py --output`` run (its best checkpoint is used) or a Hugging Face /
+    sentence-transformers model folder (``config.json`` at its top, or in ``0_Transformer/``)."""
+    folder = models_dir() / name
+    if not folder.is_dir():
+        raise DatasetError(f"no model folder {folder}: put (or symlink) the checkpoint folder there, e.g. `ln -s "
+                           f"/path/to/run {folder}`, or set {MODELS_ENV}")
+    summary = read_summary(folder)
+    if summary is not None:  # a finished train.py run: its best checkpoint, wherever the run folder now lives
+        best = folder / Path(summary["best"]).name
+        if _is_model_config(best / "config.json"):
+            return best.resolve()
+    for candidate in (folder, folder / "0_Transformer"):
+        if _is_model_config(candidate / "config.json"):
+            return candidate.resolve()
+    if (folder / CONFIG_FILE).is_file():
+        raise DatasetError(f"{folder} holds a train.py run that has not finished (no training.json): rerun the same "
+                           "train.py command to resume it, or point the folder at one of its step-* checkpoints")
+    raise DatasetError(f"{folder} is neither a finished train.py run (training.json) nor a Hugging Face model "
+                       "folder (config.json): point it at the run folder or at one of its step-* checkpoints")
+
+
+def _is_model_config(path: Path) -> bool:
+    """A Hugging Face model's config.json (not a train.py run's, which shares the file name)."""
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(values, dict) and ("model_type" in values or "hidden_size" in values)

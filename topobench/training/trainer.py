@@ -34,6 +34,7 @@ from tqdm import tqdm
 from topobench.backends.embedding_cache import EmbeddingCache
 from topobench.core.atomic import atomic_path
 from topobench.core.errors import ConfigError
+from topobench.core.losses import check_loss
 from topobench.core.miners import Miner
 from topobench.core.registry import get_registry
 from topobench.corpus.corpora import Corpus, load_corpus
@@ -96,6 +97,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         registry = get_registry()
         self.loss = registry.create("losses", cfg.loss, **cfg.loss_args)
+        check_loss(self.loss, cfg.loss)  # before anything is written: a loss that cannot train is one line
         stage_miners = [registry.create("miners", stage.miner, **stage.miner_args) for stage in cfg.stages]
         corpus = self._corpus or load_corpus(cfg.corpus)
         self.data: TrainingSet = training_set(corpus, cfg.dev_queries, cfg.seed, cfg.max_train_queries)

@@ -5,8 +5,14 @@ SciFact with the topology weight 0.8 and seed 14. The grammar uses only ``@ = , 
 needs no quoting in a shell and is a valid file name. Keys (checked before anything runs, one error line each):
 
 * a scalar field of :class:`~topobench.training.config.TrainConfig` (``seed``, ``lr``, ``batch_size``, …);
-* an option of the recipe's loss (``weight``, ``temperature``, ``stage_weights``, … for ``topology``);
+* ``loss``: another registered loss plugin (``scifact-minilm-topo@loss=align_uniform,alpha=2``): the recipe's
+  curriculum and settings with that loss; of the recipe's loss options only those the new loss takes are kept;
+* an option of the variant's loss (``weight``, ``temperature``, ``stage_weights``, … for ``topology``);
 * ``curriculum``: the recipe's stages to keep, by miner name, joined with ``+`` (``curriculum=in_batch+model``).
+
+Recipes are the built-ins of :mod:`topobench.training.recipes` and any a plugin declares (``register_recipes``).
+``<corpus>-<encoder>-checkpoint@name=NAME`` trains nothing: it encodes the corpus with the model folder
+``$TOPOBENCH_MODELS/NAME`` (a ``train.py --output`` run or a Hugging Face / sentence-transformers folder).
 
 The canonical name drops overrides equal to the recipe's own values and sorts the rest, so every spelling of one
 configuration names one dataset; checkpoints are keyed by the configuration's fingerprint, so two recipes that resolve
@@ -26,10 +32,12 @@ from typing import Any
 from topobench.core.errors import ConfigError, DatasetError
 from topobench.core.registry import get_registry
 from topobench.training.config import TrainConfig, parse_value
-from topobench.training.recipes import RECIPES, ZEROSHOT, recipe_values
+from topobench.training.recipes import CHECKPOINT, ZEROSHOT, all_recipes, known_recipes, recipe_values
 
 ENCODER_ALIASES = {"bge": "bge-small"}
 CURRICULUM_KEY = "curriculum"
+LOSS_KEY = "loss"
+CHECKPOINT_KEY = "name"  # checkpoint@name=NAME
 # TrainConfig fields a name may not set: they are the name itself, nested, or device choices (not part of a variant).
 NOT_OVERRIDABLE = ("corpus", "encoder", "loss", "loss_args", "encoder_args", "stages", "device", "amp")
 _RECIPE = r"[a-z0-9_]+(?:-[a-z0-9_]+)*"
@@ -42,12 +50,21 @@ class Variant:
 
     corpus: str
     encoder: str
-    recipe: str | None  # None or ZEROSHOT: the stock model
+    recipe: str | None  # None or ZEROSHOT: the stock model; CHECKPOINT: a model folder made elsewhere
     overrides: dict[str, Any] = field(default_factory=dict)  # canonical: typed, recipe defaults dropped
 
     @property
+    def stock(self) -> bool:
+        return self.recipe in (None, ZEROSHOT)
+
+    @property
     def trains(self) -> bool:
-        return self.recipe not in (None, ZEROSHOT)
+        return not self.stock and self.recipe != CHECKPOINT
+
+    @property
+    def checkpoint_name(self) -> str | None:
+        """NAME of a ``checkpoint@name=NAME`` variant (its folder is ``$TOPOBENCH_MODELS/NAME``), else None."""
+        return str(self.overrides[CHECKPOINT_KEY]) if self.recipe == CHECKPOINT else None
 
     @property
     def stock_name(self) -> str:
@@ -56,7 +73,7 @@ class Variant:
     @property
     def suffix(self) -> str:
         """The recipe and its overrides, as in the canonical name (``topo@seed=14,weight=0.8``), or ``zeroshot``."""
-        if not self.trains:
+        if self.stock:
             return ZEROSHOT
         items = ",".join(f"{k}={format_value(v)}" for k, v in sorted(self.overrides.items()))
         return f"{self.recipe}@{items}" if items else str(self.recipe)
@@ -64,7 +81,7 @@ class Variant:
     @property
     def name(self) -> str:
         """The canonical dataset name."""
-        return f"{self.stock_name}-{self.suffix}" if self.trains else self.stock_name
+        return self.stock_name if self.stock else f"{self.stock_name}-{self.suffix}"
 
     def config(self) -> TrainConfig:
         """The full training configuration of this variant."""
@@ -112,15 +129,19 @@ def parse_variant(name: str) -> Variant | None:
     corpus, encoder, recipe, text = parts
     if recipe is None:
         return Variant(corpus, encoder, None)
-    if recipe != ZEROSHOT and recipe not in RECIPES:
-        raise DatasetError(f"unknown training recipe {recipe!r} in {name!r}; known recipes: "
-                           f"{', '.join(sorted([*RECIPES, ZEROSHOT]))}")
+    if recipe not in (ZEROSHOT, CHECKPOINT) and recipe not in all_recipes():
+        raise DatasetError(f"unknown training recipe {recipe!r} in {name!r}; known recipes: {known_recipes()}")
     raw = _parse_overrides(text or "", name)
     if recipe == ZEROSHOT:
         if raw:
             raise DatasetError(f"{name!r}: the zeroshot recipe trains nothing, so it takes no overrides; drop "
                                f"'@{text}'")
         return Variant(corpus, encoder, ZEROSHOT)
+    if recipe == CHECKPOINT:
+        if set(raw) != {CHECKPOINT_KEY}:
+            raise DatasetError(f"{name!r}: a checkpoint variant takes exactly name=NAME (the model folder "
+                               f"$TOPOBENCH_MODELS/NAME), e.g. {corpus}-{encoder}-checkpoint@name=my-run")
+        return Variant(corpus, encoder, CHECKPOINT, {CHECKPOINT_KEY: raw[CHECKPOINT_KEY]})
     return Variant(corpus, encoder, recipe, canonical_overrides(recipe, raw, name))
 
 
@@ -145,6 +166,18 @@ def _field_types() -> dict[str, Any]:
 def _loss_parameters(loss: str) -> dict[str, inspect.Parameter]:
     cls = get_registry().get("losses", loss).cls
     return {k: p for k, p in inspect.signature(cls).parameters.items() if p.kind is p.POSITIONAL_OR_KEYWORD}
+
+
+def _variant_loss(values: dict[str, Any], loss: str | None, name: str) -> tuple[str, dict[str, Any]]:
+    """The loss a variant trains with (``loss`` when given, else the recipe's) and the recipe's loss options it
+    keeps: all of them for the recipe's own loss, those the other loss takes otherwise."""
+    if loss is None or loss == values["loss"]:
+        return values["loss"], dict(values["loss_args"])
+    if loss not in get_registry().entries["losses"]:
+        raise DatasetError(f"{name!r}: loss={loss} is not a registered loss; known losses: "
+                           f"{', '.join(get_registry().names('losses'))} (see `python run.py --list`)")
+    takes = _loss_parameters(loss)
+    return loss, {k: v for k, v in values["loss_args"].items() if k in takes}
 
 
 def _coerce(value: str, annotation: Any, key: str, name: str) -> Any:
@@ -177,9 +210,14 @@ def canonical_overrides(recipe: str, raw: dict[str, str], name: str) -> dict[str
     """Typed overrides with those equal to the recipe's own values dropped; unknown keys are DatasetErrors."""
     values = recipe_values(recipe)
     fields = _field_types()
-    loss = _loss_parameters(values["loss"])
+    loss_name, loss_args = _variant_loss(values, raw.get(LOSS_KEY), name)
+    loss = _loss_parameters(loss_name)
     out: dict[str, Any] = {}
     for key, text in raw.items():
+        if key == LOSS_KEY:
+            if loss_name != values["loss"]:
+                out[key] = loss_name
+            continue
         if key == CURRICULUM_KEY:
             kept = text.split("+")
             stages = [s.split(":", 1)[0] for s in values["stages"]]
@@ -194,11 +232,11 @@ def canonical_overrides(recipe: str, raw: dict[str, str], name: str) -> dict[str
         elif key in loss:
             parameter = loss[key]
             value = _coerce(text, parameter.annotation, key, name)
-            default = values["loss_args"].get(key, parameter.default)
+            default = loss_args.get(key, parameter.default)
         else:
-            known = sorted([*fields, *loss, CURRICULUM_KEY])
-            raise DatasetError(f"{name!r}: unknown override {key!r} for recipe {recipe!r}; known keys: "
-                               f"{', '.join(known)}")
+            known = sorted([*fields, *loss, CURRICULUM_KEY, LOSS_KEY])
+            raise DatasetError(f"{name!r}: unknown override {key!r} for recipe {recipe!r} with loss {loss_name!r}; "
+                               f"known keys: {', '.join(known)}")
         if value != default:
             out[key] = value
     return out
@@ -212,10 +250,12 @@ def _default(key: str) -> Any:
 def build_config(corpus: str, encoder: str, recipe: str, overrides: dict[str, Any]) -> TrainConfig:
     """The TrainConfig of ``recipe`` with canonical ``overrides`` applied (loss options into ``loss_args``)."""
     values = recipe_values(recipe)
-    loss_keys = set(_loss_parameters(values["loss"]))
-    loss_args = dict(values["loss_args"])
-    top: dict[str, Any] = {}
+    loss_name, loss_args = _variant_loss(values, overrides.get(LOSS_KEY), f"{corpus}-{encoder}-{recipe}")
+    loss_keys = set(_loss_parameters(loss_name))
+    top: dict[str, Any] = {"loss": loss_name}
     for key, value in overrides.items():
+        if key == LOSS_KEY:
+            continue
         if key == CURRICULUM_KEY:
             kept = value.split("+")
             top["stages"] = [s for s in values["stages"] if s.split(":", 1)[0] in kept]
