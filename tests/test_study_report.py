@@ -295,14 +295,15 @@ def _write_cells(folder: Path, cells: list[dict]) -> None:
 
 def test_read_cells_names_a_broken_file(tmp_path):
     cells = sweep(weights=(0.0,), seeds=(13, 14))
-    _write_cells(tmp_path / "cells", cells)
-    assert read_cells(tmp_path / "cells") == sorted(cells, key=lambda c: c["cell"])
-    (tmp_path / "cells" / "broken.json").write_text("{not json")
+    folder = tmp_path / "w-sweep" / "cells"  # studies/<study>/cells/: a cell's place names its study
+    _write_cells(folder, cells)
+    assert read_cells(folder) == sorted(cells, key=lambda c: c["cell"])
+    (folder / "broken.json").write_text("{not json")
     with pytest.raises(TopobenchError, match=r"broken\.json is not a readable cell file"):
-        read_cells(tmp_path / "cells")
-    (tmp_path / "cells" / "broken.json").write_text(json.dumps({"format": FORMAT + 1}))
+        read_cells(folder)
+    (folder / "broken.json").write_text(json.dumps({"format": FORMAT + 1}))
     with pytest.raises(TopobenchError, match=f"not a format-{FORMAT} cell file"):
-        read_cells(tmp_path / "cells")
+        read_cells(folder)
 
 
 def test_html_report_links_a_page_per_study(workspace, monkeypatch):

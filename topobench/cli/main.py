@@ -280,7 +280,10 @@ def plot_main(argv: Sequence[str] | None = None) -> int:
 def export_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="export.py", description="Export every result with every metric to CSV, or one result as a "
                       "TREC run file (--trec).")
-    p.add_argument("-o", "--output", type=Path, help="CSV file to write (required unless --trec)")
+    p.add_argument("-o", "--output", type=Path,
+                   help="CSV file to write (required unless --trec); '-' writes the CSV to standard output (the "
+                        "messages go to stderr). An existing path is replaced only when it is a regular file: a "
+                        "device, FIFO, folder or symbolic link (e.g. /dev/stdout) is refused")
     p.add_argument("--dataset", action="append", help="only these datasets (repeatable; default all)")
     p.add_argument("--count", type=positive_int, help="only results of this --count")
     p.add_argument("--geometry", action="store_true",
@@ -303,10 +306,12 @@ def export_parser() -> argparse.ArgumentParser:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from topobench.report.export import export_csv, export_geometry
+    from topobench.report.export import export_csv, export_geometry, to_stdout
 
     if args.trec:
         return _export_trec(args)
+    said = sys.stderr if to_stdout(args.output) else sys.stdout  # `-o -`: stdout holds the CSV alone
+    where = "standard output" if to_stdout(args.output) else args.output
     if args.compare:
         from topobench.report.comparison import export_comparison
 
@@ -314,16 +319,16 @@ def _export(args: argparse.Namespace) -> int:
             raise ConfigError("--compare needs the datasets to compare: --dataset A --dataset B ...")
         for line in export_comparison(args.output, args.dataset, args.algorithm or "hnsw", args.level,
                                       args.count or 10):
-            print(line)
-        print(f"wrote {args.output}")
+            print(line, file=said)
+        print(f"wrote {where}", file=said)
         return 0
     if args.geometry:
         for line in export_geometry(args.output, args.dataset):
-            print(line)
-        print(f"wrote {args.output}")
+            print(line, file=said)
+        print(f"wrote {where}", file=said)
         return 0
     rows = export_csv(args.output, args.dataset, count=args.count)
-    print(f"wrote {rows} rows to {args.output}")
+    print(f"wrote {rows} rows to {where}", file=said)
     return 0
 
 
@@ -352,8 +357,9 @@ def _checked_export(args: argparse.Namespace) -> int:
     if args.trec:
         args.trec = check_output_file(args.trec, "TREC run file (--trec)")
     elif args.output is None:
-        raise ConfigError("-o is required: the CSV file to write (or --trec OUT to write one result as a TREC run)")
-    else:
+        raise ConfigError("-o is required: the CSV file to write, - for standard output (or --trec OUT to write one "
+                          "result as a TREC run)")
+    elif str(args.output) != "-":
         args.output = check_output_file(args.output, "output file (-o)")
     with writing(args.trec or args.output, "the export"):
         return _export(args)

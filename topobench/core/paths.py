@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from topobench.core.atomic import check_replaceable, kind_of
 from topobench.core.errors import ConfigError, TopobenchError
 
 MIN_FREE_BYTES = 1 << 20  # less than this left on the file system is "full" for our purposes
@@ -69,11 +70,13 @@ def check_writable_dir(folder: str | os.PathLike[str], what: str, fix: str, min_
 
 def check_output_file(path: str | os.PathLike[str], what: str, fix: str = "pick another path",
                       min_free: int = MIN_FREE_BYTES) -> Path:
-    """``path`` (``~`` expanded) when a file can be written there: not an existing folder, its folder writable (or
-    creatable). Nothing is created."""
+    """``path`` (``~`` expanded) when a file can be written there: nothing there or a regular file (not a folder, a
+    device, a FIFO or a symbolic link, which the write would replace), its folder writable (or creatable). Nothing is
+    created."""
     path = expand(path)
-    if path.is_dir():
+    if kind_of(path) == "folder":
         raise ConfigError(f"{what} {path} is a folder: name a file inside it, e.g. {path / 'out'}")
+    check_replaceable(path, what, folder=False)
     _probe(_existing_ancestor(path.parent, what, path), what, path, fix, min_free)
     return path
 
@@ -81,10 +84,12 @@ def check_output_file(path: str | os.PathLike[str], what: str, fix: str = "pick 
 def check_output_dir(path: str | os.PathLike[str], what: str, fix: str = "pick another path",
                      min_free: int = MIN_FREE_BYTES) -> Path:
     """``path`` (``~`` expanded) when a folder can be written there as a whole (built beside it, then renamed): not
-    an existing file, its parent writable (or creatable). Nothing is created."""
+    an existing file (nor a symbolic link, a device or a FIFO, which the rename would replace), its parent writable
+    (or creatable). Nothing is created."""
     path = expand(path)
-    if path.exists() and not path.is_dir():
+    if kind_of(path) == "file":
         raise ConfigError(f"{what} {path} is a file, not a folder: {fix}")
+    check_replaceable(path, what, folder=True)
     _probe(_existing_ancestor(path.absolute().parent, what, path), what, path, fix, min_free)
     return path
 
@@ -94,6 +99,8 @@ def writing(path: str | os.PathLike[str], what: str) -> Iterator[None]:
     """Turn an ``OSError`` raised while writing ``path`` (no space left, permission lost) into an ``OutputError``."""
     try:
         yield
+    except BrokenPipeError:
+        raise  # the reader of standard output is gone (`export.py -o - | head`): the CLI ends quietly
     except OSError as exc:
         raise OutputError(f"cannot write {what} {path} ({exc.strerror or exc}): free some space or pick another "
                           "path; nothing was written") from exc

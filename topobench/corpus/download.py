@@ -31,6 +31,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from topobench.core.atomic import atomic_path, replace
 from topobench.core.errors import DatasetError
 
 logger = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ def _download(url: str, target: Path, expected_size: int | None, sha256: str | N
         if problem:
             raise DatasetError(f"download of {url} is truncated or corrupt ({problem}); nothing was kept; "
                                f"run again or {advice}")
-        os.replace(partial, target)
+        replace(partial, target, "downloaded file")
         done = True
     finally:
         if not done:
@@ -242,6 +243,5 @@ def _remember_sha256(path: Path, sha256: str) -> None:
     memo[str(path.resolve())] = {"stamp": [stat.st_size, stat.st_mtime_ns], "sha256": sha256}
     with contextlib.suppress(OSError):
         _memo_path().parent.mkdir(parents=True, exist_ok=True)
-        temporary = _memo_path().with_name(f".sha256.json.{os.getpid()}")
-        temporary.write_text(json.dumps(memo, indent=1))
-        os.replace(temporary, _memo_path())
+        with atomic_path(_memo_path()) as temporary:
+            temporary.write_text(json.dumps(memo, indent=1))

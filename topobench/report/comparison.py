@@ -16,11 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from topobench.core.atomic import atomic_path
 from topobench.core.errors import DatasetError, NoResultsError
 from topobench.datasets.store import load_dataset
 from topobench.metrics.registry import exact_search_metrics
-from topobench.report.export import load_points
+from topobench.report.export import load_points, open_csv
 
 logger = logging.getLogger(__name__)
 
@@ -72,12 +71,12 @@ def comparison_rows(datasets: Sequence[str], algorithm: str = "hnsw", level: flo
     return rows
 
 
-def export_comparison(out: Path, datasets: Sequence[str], algorithm: str = "hnsw", level: float = 0.95,
+def export_comparison(out: str | Path, datasets: Sequence[str], algorithm: str = "hnsw", level: float = 0.95,
                       count: int = 10) -> list[str]:
     """Write the comparison as CSV (one row per dataset) and return it as text, transposed (a column per dataset)."""
     rows = comparison_rows(datasets, algorithm, level, count)
     keys = list(dict.fromkeys(k for row in rows for k in row))
-    with atomic_path(out) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
+    with open_csv(out) as fh:
         writer = csv.DictWriter(fh, fieldnames=keys)
         writer.writeheader()
         writer.writerows(rows)

@@ -9,12 +9,15 @@ qrels; they are skipped with a warning rather than exported with holes that look
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import json
 import logging
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from topobench.core.atomic import atomic_path
 from topobench.core.errors import DatasetError, NoResultsError
@@ -26,6 +29,28 @@ from topobench.runs.results import folder_threads, iter_results, results_dir
 logger = logging.getLogger(__name__)
 
 HEAD_COLUMNS = ("dataset", "algorithm", "parameters", "count", "batch", "repeats")
+STDOUT = "-"  # ``export.py -o -``: the CSV goes to standard output
+
+
+def to_stdout(out: str | Path | None) -> bool:
+    """Whether ``out`` names standard output (``-``) rather than a file."""
+    return out is not None and str(out) == STDOUT
+
+
+@contextmanager
+def open_csv(out: str | Path) -> Iterator[TextIO]:
+    """A text handle to write a CSV table to ``out``: a temporary file renamed into place when the block succeeds
+    (:func:`topobench.core.atomic.atomic_path`, which refuses to replace anything but a regular file), or, for
+    ``-``, standard output — written in place, once the whole table is ready, so an error leaves nothing half-written
+    there either."""
+    if to_stdout(out):
+        buffer = io.StringIO(newline="")
+        yield buffer
+        sys.stdout.write(buffer.getvalue())
+        sys.stdout.flush()
+        return
+    with atomic_path(Path(out)) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
+        yield fh
 
 
 def csv_header() -> list[str]:
@@ -105,7 +130,7 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def export_csv(out: Path, datasets: Sequence[str] | None = None, count: int | None = None,
+def export_csv(out: str | Path, datasets: Sequence[str] | None = None, count: int | None = None,
                batch: bool | None = None) -> int:
     """Write one row per result (all datasets with results by default) to ``out``; return the number of rows.
 
@@ -114,7 +139,7 @@ def export_csv(out: Path, datasets: Sequence[str] | None = None, count: int | No
     names = list(datasets) if datasets else result_datasets()
     header = csv_header()
     rows, skipped = 0, []
-    with atomic_path(out) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
+    with open_csv(out) as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
         for name in names:
@@ -281,11 +306,11 @@ def geometry_table(datasets: Sequence[str] | None = None) -> tuple[list[str], li
     return found, stats
 
 
-def export_geometry(out: Path, datasets: Sequence[str] | None = None) -> list[str]:
+def export_geometry(out: str | Path, datasets: Sequence[str] | None = None) -> list[str]:
     """Write the geometry table (one row per statistic, one column per dataset) as CSV; return its lines as text."""
     names, stats = geometry_table(datasets)
     keys = sorted(set().union(*stats))
-    with atomic_path(out) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
+    with open_csv(out) as fh:
         writer = csv.writer(fh)
         writer.writerow(["statistic", *names])
         for key in keys:

@@ -98,10 +98,15 @@ def export_trec(out: Path, point: Path | None = None, dataset: str | None = None
     """Write the TREC run of one result: the file ``point``, or the one :func:`find_result` picks. Returns the result
     and the number of lines written."""
     if point is not None:
+        if not Path(point).is_file():
+            what = "a folder" if Path(point).is_dir() else "not a regular file" if Path(point).exists() else "missing"
+            raise NoResultsError(f"the result file {point} is {what}: name a results/…/*.hdf5 file")
         try:
             result = read_result(point)
         except (OSError, KeyError, ValueError, TypeError) as exc:
-            raise NoResultsError(f"cannot read the result file {point} ({exc}): name a results/…/*.hdf5 file") from exc
+            reason = " ".join(str(exc).split())[:300]  # h5py's messages span lines: the error stays one line
+            raise NoResultsError(f"cannot read the result file {point} ({reason}): name a results/…/*.hdf5 file"
+                                 ) from exc
     else:
         result = find_result(dataset or "", algorithm or "", build_args, query_args, count)
     return result, write_trec(out, load_dataset(result.dataset, build=False), result)

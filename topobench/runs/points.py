@@ -13,11 +13,11 @@ instead of being measured again.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from topobench.core.atomic import replace
 from topobench.runs import results as res
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def adopt_legacy(path: Path, legacy: Path, count: int, n_queries: int, build_arg
     if res.result_problem(legacy, count, n_queries, build_args, query_args) is not None:
         return False  # damaged, or another point's (old names collide): leave it alone
     try:
-        os.replace(legacy, path)
+        replace(legacy, path, "result file")
     except OSError as exc:
         logger.warning("cannot rename %s to %s (%s): measuring the point again", legacy, path.name, exc)
         return False

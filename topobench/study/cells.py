@@ -22,6 +22,7 @@ from topobench.core.registry import get_registry
 from topobench.datasets.store import Dataset, load_dataset
 from topobench.report.export import load_points
 from topobench.runs.runner import RunConfig, run_sweep
+from topobench.study.cell_check import check_cell
 from topobench.study.measure import (
     algorithm_summary,
     best_task,
@@ -56,7 +57,9 @@ def running_path(study: str, cell: str) -> Path:
 
 
 def read_cell(path: Path, cell: Cell | None = None) -> dict[str, Any]:
-    """A cell file, checked: readable JSON of this format and, given ``cell``, of that cell's configuration."""
+    """A cell file, checked: readable JSON of this format, every value as the schema says and the study and cell its
+    place and name say (:func:`topobench.study.cell_check.check_cell`), and, given ``cell``, of that cell's
+    configuration. Any violation is a ``ConfigError`` naming the file and the field: never a silent drop."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -68,6 +71,7 @@ def read_cell(path: Path, cell: Cell | None = None) -> dict[str, Any]:
                               f"`python study.py remeasure {data.get('study')}` on the machine that holds its "
                               "results, or delete it and run the cell again")
         raise ConfigError(f"{path}: not a format-{FORMAT} cell file; delete it and run the cell again")
+    check_cell(path, data)  # finite numbers where the schema says numbers; study and name those of its place
     if cell is not None:
         check_cell_identity(path, data, cell)
     return data
@@ -123,14 +127,15 @@ def text_algorithms(study: Study) -> list[str]:
 def mark_running(study: str, cell: str) -> Path:
     """Say that this process runs ``cell`` (``running/<cell>.json``: pid, start), for ``study.py status``."""
     lock = running_path(study, cell)
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    lock.write_text(json.dumps({"pid": os.getpid(), "started": _now()}), encoding="utf-8")
+    with atomic_path(lock) as tmp:
+        tmp.write_text(json.dumps({"pid": os.getpid(), "started": _now()}), encoding="utf-8")
     return lock
 
 
 def write_cell(study: str, cell: str, record: dict[str, Any]) -> Path:
     """Write a cell's file (atomically, last: its presence means the cell is done); return its path."""
     path = cell_path(study, cell)
+    check_cell(path, record)  # what the readers would refuse is never written
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return path
@@ -212,7 +217,7 @@ def _training(cell: Cell) -> dict[str, Any] | None:
             "dev": {k: v for k, v in best.items() if k != "step"}}
 
 
-def geometry(dataset: Dataset, cell: Cell) -> dict[str, float]:
+def geometry(dataset: Dataset, cell: Cell) -> dict[str, float | None]:
     """The dataset's geometry statistics plus IVF/PQ costs, each of the latter also relative to the stock model's."""
     stats = {k: float(v) for k, v in sorted(dataset.geometry.items())}
     m = max(1, dataset.dimension // PQ_BYTES_PER_DIM)
@@ -221,7 +226,7 @@ def geometry(dataset: Dataset, cell: Cell) -> dict[str, float]:
     stats.update(own)
     for key, value in own.items():
         base = stock[key]
-        stats[f"{key.split('@')[0]}_rel"] = value / base if base > 0 else float("nan")
+        stats[f"{key.split('@')[0]}_rel"] = value / base if base > 0 else None  # undefined: null, never NaN
     return stats
 
 

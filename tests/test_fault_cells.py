@@ -1,0 +1,134 @@
+"""Fault tests of study cells: a cell file is checked before any statistic reads it (issue 21, row 2).
+
+The committed w-sweep cells are copied into a temporary studies folder (the committed files are never touched) and
+damaged there: a NaN, an Infinity, an overflowing number or a number written as text where the schema says a number,
+a cell of another study, a renamed cell. Each is one ``error:`` line from ``study.py report`` naming the file and the
+field, exit 2, and no report written — never a silent drop. The first test shows why: the very value the NaN replaces,
+simply missing, flips a conclusion of the report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from faults import assert_one_error, call, files_under
+from helpers import ROOT
+
+from topobench.cli.study import study_main
+
+CELLS = ROOT / "studies" / "w-sweep" / "cells"
+PLANTED = "minilm-topo@seed=14,weight=0.2"  # one of the three seeds of w = 0.2
+FIELD = ("algorithms", "hnsw", "at_knn", "0.95", "distcomps")
+CONCLUSION = re.compile(r"topo weight=0\.2 vs topo weight=0\.0, hnsw distcomps@0\.95: .* over (\d) seeds — "
+                        r"(resolved|not resolved) at 95 %")
+
+
+@pytest.fixture
+def studies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A studies folder holding a copy of the committed w-sweep cells."""
+    root = tmp_path / "studies"
+    shutil.copytree(CELLS, root / "w-sweep" / "cells")
+    monkeypatch.setenv("TOPOBENCH_STUDIES", str(root))
+    return root
+
+
+def _report(studies: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str], Path]:
+    out = studies.parent / "report"
+    code, err = call(study_main, ["--studies", str(ROOT / "studies.yaml"), "-q", "report", "w-sweep", "-o",
+                                  str(out)], capsys)
+    return code, err, out
+
+
+def _conclusion(out: Path) -> tuple[str, str]:
+    match = CONCLUSION.search((out / "report.md").read_text(encoding="utf-8"))
+    assert match, "the report states no conclusion on hnsw distcomps at w = 0.2"
+    return match[1], match[2]
+
+
+def _planted(studies: Path, literal: str, cell: str = PLANTED, field: tuple[str, ...] = FIELD) -> Path:
+    """Write ``literal`` (JSON text, e.g. ``NaN``) as the value of ``field`` in ``cell``'s file; return the file."""
+    path = studies / "w-sweep" / "cells" / f"{cell}.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    target = data
+    for key in field[:-1]:
+        target = target[key]
+    target[field[-1]] = "@@PLANTED@@"
+    path.write_text(json.dumps(data, indent=1, sort_keys=True).replace('"@@PLANTED@@"', literal), encoding="utf-8")
+    return path
+
+
+def test_a_planted_nan_that_would_flip_a_conclusion_is_refused_naming_the_file_and_field(studies, capsys):
+    code, err, out = _report(studies, capsys)
+    assert code == 0, err
+    assert _conclusion(out) == ("3", "not resolved")
+
+    _planted(studies, "null")  # the value simply missing (what a dropped NaN became): the conclusion flips
+    shutil.rmtree(out)
+    code, err, out = _report(studies, capsys)
+    assert code == 0, err
+    assert _conclusion(out) == ("2", "resolved")
+
+    path = _planted(studies, "NaN")
+    shutil.rmtree(out)
+    code, err, out = _report(studies, capsys)
+    assert_one_error(code, err, f"{path}: field algorithms.hnsw.at_knn.0.95.distcomps is NaN, not a finite number")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("literal", "field", "message"), [
+    ("Infinity", FIELD, "field algorithms.hnsw.at_knn.0.95.distcomps is Infinity, not a finite number"),
+    ("-Infinity", ("exact", "ndcg@10"), "field exact.ndcg@10 is -Infinity, not a finite number"),
+    ("1e999", ("geometry", "lid_mle"), "field geometry.lid_mle is Infinity, not a finite number"),
+    ('"330.8"', FIELD, "field algorithms.hnsw.at_knn.0.95.distcomps is '330.8', not a number or null"),
+    ("true", ("algorithms", "ivf", "task", "ndcg@10"), "field algorithms.ivf.task.ndcg@10 is True, not a number"),
+    ("NaN", ("per_query", "ndcg@10", 7), "field per_query.ndcg@10[7] is NaN, not a finite number"),
+    ('"x"', ("positive_cosines", 0), "field positive_cosines[0] is 'x', not a number"),
+    ("2.5", ("algorithms", "hnsw", "points"), "field algorithms.hnsw.points is 2.5, not a whole number"),
+    ("12", ("exact",), "field exact is 12, not an object"),
+    ("15", ("seed",), "field seed is 15, but its overrides say seed 14"),
+    ('"scifact-minilm-topo@seed=14,weight=0.4"', ("dataset",), "field dataset is"),
+    ("0.4", ("factors", "weight"), "field factors.weight is 0.4, but the cell's overrides say 0.2"),
+])
+def test_a_damaged_cell_is_one_error_naming_the_file_and_field(studies, capsys, literal, field, message):
+    path = _planted(studies, literal, field=field)
+    code, err, out = _report(studies, capsys)
+    assert_one_error(code, err, f"{path}: {message}")
+    assert not out.exists()
+
+
+def test_a_cell_of_another_study_is_refused_not_counted(studies, capsys):
+    foreign = ROOT / "studies" / "groups" / "cells" / "minilm-topo@seed=14.json"
+    planted = studies / "w-sweep" / "cells" / foreign.name
+    planted.unlink()  # the w-sweep's own cell of that name makes way for the groups study's
+    shutil.copy(foreign, planted)
+    code, err, out = _report(studies, capsys)
+    assert_one_error(code, err, f"{planted}: field study is 'groups', but the file is in the cells of study "
+                                "'w-sweep'")
+    assert not out.exists()
+
+    planted.unlink()
+    shutil.copy(foreign, studies / "w-sweep" / "cells" / "minilm-topo@seed=16.json")  # under a name of its own
+    code, err, out = _report(studies, capsys)
+    assert_one_error(code, err, "field study is 'groups'")
+    assert files_under(out) == []
+
+
+def test_a_renamed_cell_is_refused(studies, capsys):
+    cells = studies / "w-sweep" / "cells"
+    (cells / f"{PLANTED}.json").rename(cells / "minilm-topo@seed=16,weight=0.2.json")
+    code, err, _ = _report(studies, capsys)
+    assert_one_error(code, err, f"field cell is '{PLANTED}', but the file is named "
+                                "'minilm-topo@seed=16,weight=0.2.json'")
+
+
+def test_the_committed_cells_pass_the_check():
+    from topobench.study.cells import read_cell
+
+    files = sorted((ROOT / "studies").glob("*/cells/*.json"))
+    assert files
+    for path in files:
+        read_cell(path)  # raises on any violation
