@@ -20,8 +20,9 @@ from topobench.core.registry import get_registry  # noqa: E402
 from topobench.report.export import summary_rows  # noqa: E402
 from topobench.report.html_report import write_report  # noqa: E402
 
+# bytes_scanned: the toy plugin's own counter, declared as a metric, drawn like distcomps.
 EXPECTED_PLOTS = ["knn-qps", "ndcg10-qps", "distcomps-knn", "build-knn", "indexsize-knn", "buildmem-knn",
-                  "searchmem-knn", "nprobe-knn"]
+                  "searchmem-knn", "bytes_scanned-knn", "nprobe-knn"]
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,9 @@ import numpy as np
 from topobench.metrics.scoring import Metric, Scoring
 
 
-def _stat(key: str) -> Callable[[Scoring], float | None]:
+def counter(key: str) -> Callable[[Scoring], float | None]:
+    """The value of the index counter ``key`` per query (``Index.stats()``, divided by the queries by the runner);
+    None for a result whose index does not report it. Also used for counters plugins declare as metrics."""
     return lambda s: None if s.result.stats.get(key) is None else float(s.result.stats[key])
 
 
@@ -65,11 +67,11 @@ BUILTIN_METRICS: list[Metric] = [
            requires="a result whose peak memory was measured (run since memory was recorded)"),
     Metric("containermem", "Peak memory of the container, cgroup (MB)", "lower",
            _megabytes("container_peak_bytes"), kind="cost", requires="a result run in a container (run.py --docker)"),
-    Metric("distcomps", "Distance computations per query", "lower", _stat("distcomps"), scale="log", kind="cost",
+    Metric("distcomps", "Distance computations per query", "lower", counter("distcomps"), scale="log", kind="cost",
            requires="an index that counts distance computations"),
-    Metric("hops", "Graph hops per query", "lower", _stat("hops"), kind="cost",
+    Metric("hops", "Graph hops per query", "lower", counter("hops"), kind="cost",
            requires="a graph index that counts hops"),
-    Metric("lists_probed", "Inverted lists probed per query", "lower", _stat("lists_probed"), kind="cost",
+    Metric("lists_probed", "Inverted lists probed per query", "lower", counter("lists_probed"), kind="cost",
            requires="an inverted-file index that counts probed lists"),
     Metric("candidates", "Results returned per query", "lower", lambda s: s.result.candidates, kind="cost"),
 ]

@@ -1,7 +1,9 @@
 """The metric table (name → ``Metric``) that plot, export and report iterate over, and scoring with it.
 
 The table is built explicitly from the built-in metrics and DPR's answer accuracy; nothing registers itself on
-import. ``register_metric`` adds one more at run time (a plugin's own metric, a test's).
+import. Metrics plugins declare (``register_metrics``: a ``MetricSpec``, most often naming an index counter) join it
+through :func:`all_metrics`, so they are plotted, exported and reported like the built-ins. ``register_metric`` adds
+one more at run time (a test's).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 from topobench.core.errors import PluginError, UnknownNameError
 from topobench.datasets.store import Dataset
 from topobench.metrics.answer import ANSWER_METRICS
-from topobench.metrics.builtin import BUILTIN_METRICS
+from topobench.metrics.builtin import BUILTIN_METRICS, counter
 from topobench.metrics.scoring import SUMMARY_LEVELS, Metric, Scoring
 from topobench.runs.results import Result, read_repeats
 
@@ -33,16 +35,42 @@ def register_metric(metric: Metric) -> Metric:
     return metric
 
 
+def plugin_metrics() -> dict[str, Metric]:
+    """The metrics plugins declared, as full metrics (a counter's value is per query, like ``distcomps``); a name
+    that a built-in metric already has is a ``PluginError`` naming the plugin."""
+    from topobench.core.registry import get_registry
+
+    out: dict[str, Metric] = {}
+    for name, declared in get_registry().declared["metrics"].items():
+        if name in METRICS:
+            raise PluginError(f"plugin {declared.plugin!r} declares metric {name!r}, a built-in metric's name: rename "
+                              "it")
+        spec = declared.value
+        if spec.counter is not None:
+            out[name] = Metric(name, spec.description, spec.direction, counter(spec.counter), scale=spec.scale,
+                               kind="cost", requires=f"an index that reports the counter {spec.counter!r}")
+        else:
+            out[name] = Metric(name, spec.description, spec.direction, spec.compute, scale=spec.scale,
+                               kind="cost", needs_dataset=True, requires=f"what plugin {declared.plugin!r} needs")
+    return out
+
+
+def all_metrics() -> dict[str, Metric]:
+    """Every metric: the built-ins (and any added with :func:`register_metric`), then the plugins' own."""
+    return {**METRICS, **plugin_metrics()}
+
+
 def get_metric(name: str) -> Metric:
+    metrics = all_metrics()
     try:
-        return METRICS[name]
+        return metrics[name]
     except KeyError:
-        raise UnknownNameError(f"unknown metric {name!r}; known metrics: {', '.join(METRICS)}") from None
+        raise UnknownNameError(f"unknown metric {name!r}; known metrics: {', '.join(metrics)}") from None
 
 
 def evaluate(dataset: Dataset | None, result: Result, names: Sequence[str] | None = None) -> dict[str, float | None]:
     """Values of the named metrics (all by default) for one result, sharing the per-query work between them."""
-    metrics = [get_metric(n) for n in names] if names is not None else list(METRICS.values())
+    metrics = [get_metric(n) for n in names] if names is not None else list(all_metrics().values())
     scoring = Scoring(dataset, result)
     return {m.name: m.value(scoring) for m in metrics}
 

@@ -3,10 +3,11 @@
 Each dataset page has a section per (count, mode) found in its results, each with the summary table (best QPS at
 k-NN recall ≥ 0.9 / 0.95 / 0.99 and the parameters that achieved it, with min / median / max over runs where points
 were repeated), the cost of each build (index size beside peak memory) and the Pareto plots of :data:`PLOTS` — k-NN
-recall and the task metrics against QPS; distance computations, build time, index size and peak memory against
-recall — drawn by :func:`topobench.report.plotting.figure`, plus recall against ``nprobe`` for the inverted-file
-indexes (those whose ``stats_names`` include ``lists_probed``). A plot whose metrics apply to no result (nDCG@10 on
-blobs) is listed as not drawn, with the reason. The dataset's facts and its geometry statistics close the page.
+recall and the task metrics against QPS; distance computations, build time, index size, peak memory and every
+counter a plugin declares as a metric against recall — drawn by :func:`topobench.report.plotting.figure`, plus recall
+against ``nprobe`` for the inverted-file indexes (those whose ``stats_names`` include ``lists_probed``). A plot whose
+metrics apply to no result (nDCG@10 on blobs) is listed as not drawn, with the reason. The dataset's facts and its
+geometry statistics close the page.
 
 ``OUT`` is written under a temporary name and renamed when complete, so a failed report leaves nothing behind; an
 existing ``OUT`` is replaced only when it is an earlier report (its ``index.html`` was generated here).
@@ -22,7 +23,7 @@ from pathlib import Path
 from topobench.core.atomic import atomic_path
 from topobench.core.errors import DatasetError, NoResultsError, TopobenchError
 from topobench.datasets.store import dataset_path, load_dataset
-from topobench.metrics.registry import get_metric
+from topobench.metrics.registry import get_metric, plugin_metrics
 from topobench.metrics.scoring import SUMMARY_LEVELS
 from topobench.report import html as h
 from topobench.report.export import (
@@ -130,7 +131,8 @@ def _section(dataset: str, count: int, batch: bool, img: Path) -> list[str]:
                            "started, page cache included. Medians over runs.", "note"))
     out.append(h.heading(3, "Plots"))
     plots, skipped = [], []
-    for slug, x, y in PLOTS:
+    declared = [(f"{name}-knn", "k-nn", name) for name in plugin_metrics()]  # plugins' own counters, as distcomps
+    for slug, x, y in (*PLOTS, *declared):
         path = _plot_file(img, dataset, count, batch, slug)
         try:
             fig = figure([dataset], x, y, count, batch)

@@ -24,6 +24,7 @@ import numpy as np
 
 from topobench.core.errors import TopobenchError
 from topobench.study import stats
+from topobench.study.measure import counters
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class Measure:
 
     @property
     def lower_is_better(self) -> bool:
-        return self.metric in LOWER_IS_BETTER
+        return self.metric in LOWER_IS_BETTER or self.metric in counters()
 
     def value(self, cell: Mapping[str, Any]) -> float | None:
         """This measure of ``cell``; None where the cell lacks it (or it is not a finite number)."""
@@ -451,7 +452,8 @@ def analyse(cells: Sequence[Mapping[str, Any]], baseline: Mapping[str, Any] | st
     algos = tuple(algorithms) if algorithms is not None else tuple(found_algos)
     task = tuple(Measure(m) for m in TASK_METRICS if any(Measure(m).value(c) is not None for c in all_cells))
     cost_list, constant = [], []
-    for m in (Measure(s, a) for a in algos for s in COST_STATS if not (s == "speedup" and a == REFERENCE)):
+    cost_stats = (*COST_STATS, *(c for c in counters() if c not in COST_STATS and c != "hops"))  # plugins' too
+    for m in (Measure(s, a) for a in algos for s in cost_stats if not (s == "speedup" and a == REFERENCE)):
         present = [x for c in all_cells if (x := m.value(c)) is not None]
         if len(present) > 1 and len(set(present)) == 1:
             constant.append((m, present[0]))  # e.g. flat's distance computations: n for every query

@@ -22,12 +22,22 @@ import numpy as np
 
 from topobench.core.indexes import normalize as normalize_rows
 from topobench.datasets.store import Dataset
-from topobench.metrics.registry import Point, exact_result
+from topobench.metrics.registry import Point, exact_result, plugin_metrics
 from topobench.metrics.scoring import Scoring
 
 KNN_LEVELS = (0.9, 0.95, 0.99)
 COUNTERS = ("distcomps", "hops", "lists_probed")  # work per query: fewer is better
-COSTS = ("qps", *COUNTERS)
+
+
+def counters() -> tuple[str, ...]:
+    """The built-in cost counters and every per-query counter a plugin declares as a metric (fewer is better), so a
+    plugin's own counter is read at each recall level and compared across variants like ``distcomps``."""
+    declared = tuple(name for name, m in plugin_metrics().items() if m.direction == "lower" and name not in COUNTERS)
+    return (*COUNTERS, *declared)
+
+
+def costs() -> tuple[str, ...]:
+    return ("qps", *counters())
 TASK_METRICS = {"ndcg@10": ("ndcg", 10), "recall@100": ("recall", 100), "recall@10": ("recall", 10),
                 "mrr@10": ("mrr", 10)}
 PER_QUERY = ("ndcg@10", "recall@100")
@@ -57,11 +67,11 @@ def at_level(front: Sequence[Point], level: float, quality: str = "k-nn") -> dic
     if above == 0 or hi.values[quality] == level:
         # Below the frontier's lowest point the cheapest setting already exceeds the level: its cost is an upper
         # bound on the cost at the level (``reached`` says which recall it was measured at).
-        return {**{k: _number(hi.values.get(k)) for k in COSTS}, "reached": float(hi.values[quality]),
+        return {**{k: _number(hi.values.get(k)) for k in costs()}, "reached": float(hi.values[quality]),
                 "bound": above == 0 and hi.values[quality] > level}
     lo = front[above - 1]
     t = (level - lo.values[quality]) / (hi.values[quality] - lo.values[quality])
-    return {**{k: _log_interpolate(lo.values.get(k), hi.values.get(k), t) for k in COSTS}, "reached": level,
+    return {**{k: _log_interpolate(lo.values.get(k), hi.values.get(k), t) for k in costs()}, "reached": level,
             "bound": False}
 
 
@@ -72,7 +82,7 @@ def costs_at_level(points: Sequence[Point], level: float, quality: str = "k-nn")
     out = at_level(frontier(points, quality), level, quality)
     if out is None:
         return None
-    for counter in COUNTERS:
+    for counter in counters():
         own = at_level(frontier(points, quality, counter), level, quality)
         out[counter] = None if own is None else own[counter]
         out["bound"] = bool(out["bound"] or (own is not None and own["bound"]))
@@ -105,7 +115,7 @@ def algorithm_summary(points: Sequence[Point], exact_ndcg: float | None) -> dict
     if exact_ndcg is not None:
         level = 0.99 * exact_ndcg
         out["at_ndcg"] = {"level": level,
-                          **(costs_at_level(points, level, "ndcg@10") or dict.fromkeys([*COSTS, "reached", "bound"]))}
+                          **(costs_at_level(points, level, "ndcg@10") or dict.fromkeys([*costs(), "reached", "bound"]))}
     return out
 
 
