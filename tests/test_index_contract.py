@@ -1,14 +1,15 @@
 """The index contract: every registered, available vector index passes the same checks on small blob data.
 
-Parametrised over the registry (built-in plugins plus the reference plugin in tests/plugins), so a new index plugin is
-tested as soon as it registers. Give it an entry in ``SETTINGS`` (build args, generous query args, recall floor); an
-index without one is built with no arguments and must reach ``DEFAULT.floor``.
+Parametrised over the registry (built-in plugins, the reference plugin in tests/plugins, and whatever
+``TOPOBENCH_PLUGIN_DIRS`` or an installed entry point adds), so a new index plugin is tested as soon as it registers,
+with the settings it declares itself (``contract = ContractSettings(build args, generous query args, recall floor)``,
+:class:`topobench.core.indexes.ContractSettings`); an index that declares none is built with no arguments and must
+reach recall 0.99. On an out-of-tree plugin: ``TOPOBENCH_PLUGIN_DIRS=DIR pytest tests/test_index_contract.py``.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,27 +29,6 @@ N_TRAIN, N_TEST, DIM = 2000, 100, 16
 METRICS = ("angular", "euclidean")
 
 
-@dataclass(frozen=True)
-class Setting:
-    """How the contract test drives one index."""
-
-    args: tuple = ()  # build args after the metric
-    query_args: tuple = ()  # a generous query setting
-    floor: float = 0.99  # recall@10 against exact search must reach this
-    exact_order: bool = True  # results come sorted by the true distance (False: by a compressed-code distance)
-
-
-SETTINGS = {
-    "toy": Setting(floor=0.995),
-    "flat": Setting(floor=0.995),
-    "ivf": Setting((16,), (16,), floor=0.995),  # nprobe == nlist: every list is scanned, so exact
-    "hnsw": Setting((16, 100), (200,), floor=0.97),
-    "hnswlib": Setting((16, 100), (200,), floor=0.97),
-    "ivf_pq": Setting((16, 8), (16,), floor=0.7, exact_order=False),
-    "pq": Setting((8,), (), floor=0.65, exact_order=False),
-    "lsh": Setting((512,), (), floor=0.4, exact_order=False),  # sign hashes of 16-d blobs: a weak ranking
-}
-DEFAULT = Setting()
 # Libraries whose indexes can be serialized, so their size must be known.
 SIZED_LIBRARIES = {"faiss", "hnswlib"}
 
@@ -92,7 +72,7 @@ def test_index_contract(name, metric, blobs, truth):
     cls = REGISTRY.get("indexes", name).cls
     if metric not in cls.metrics:
         pytest.skip(f"{name} does not support {metric}")
-    setting = SETTINGS.get(name, DEFAULT)
+    setting = cls.contract
     train, test = blobs
     index = cls(metric, *setting.args)
     index.fit(train)
@@ -159,7 +139,7 @@ def test_index_contract(name, metric, blobs, truth):
 def test_index_on_a_corpus_smaller_than_k(name, blobs):
     """k > n (and build parameters larger than the corpus) must give every row at most once, never -1 or a crash."""
     cls = REGISTRY.get("indexes", name).cls
-    setting = SETTINGS.get(name, DEFAULT)
+    setting = cls.contract
     train, test = blobs
     n = 40
     index = cls(cls.metrics[0], *setting.args)
@@ -167,6 +147,11 @@ def test_index_on_a_corpus_smaller_than_k(name, blobs):
     index.set_query_arguments(*setting.query_args)
     rows = index.query(test[0], 2 * n)
     assert 0 < len(rows) <= n and len(np.unique(rows)) == len(rows) and rows.min() >= 0 and rows.max() < n
+    # The searcher the runner times: -1 may pad the end, never stand for a row, and no row may repeat.
+    ids = np.asarray(index.searcher(2 * n)(test[0])).ravel()
+    real = ids[ids >= 0]
+    assert np.all(ids[len(real):] == -1) and np.all(ids >= -1), "-1 may only pad the end of the searcher's answer"
+    assert 0 < len(real) <= n and len(np.unique(real)) == len(real) and real.max() < n
     index.batch_query(test[:3], 2 * n)
     batch = index.get_batch_results()
     assert batch.shape == (3, 2 * n) and np.all(batch[:, n:] == -1)

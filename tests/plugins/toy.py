@@ -46,7 +46,7 @@ import numpy as np
 
 from topobench.core.encoders import Encoder, check_kind, l2_normalize
 from topobench.core.hookspecs import hookimpl
-from topobench.core.indexes import Index, normalize, pickled_size
+from topobench.core.indexes import ContractSettings, Index, normalize, pickled_size
 from topobench.core.losses import TORCH_INSTALL_HINT, Loss
 from topobench.core.metric_spec import MetricSpec
 from topobench.core.miners import Miner, MiningData, rank_window
@@ -100,6 +100,7 @@ class ToyIndex(Index):
 
     metrics: ClassVar[tuple[str, ...]] = ("angular", "euclidean", "ip")
     stats_names: ClassVar[tuple[str, ...]] = ("distcomps", "bytes_scanned")
+    contract: ClassVar[ContractSettings] = ContractSettings(floor=0.995)  # how the shared contract test drives it
     can_save: ClassVar[bool] = True
 
     def __init__(self, metric: str) -> None:
