@@ -13,10 +13,13 @@ import numpy as np
 
 from topobench.backends import faiss_index as common
 from topobench.core.hookspecs import hookimpl
+from topobench.core.indexes import ContractSettings
 
 
 class FaissFlat(common.ExhaustiveFaissIndex):
     """Exact brute-force search (faiss IndexFlatIP / IndexFlatL2)."""
+
+    contract = ContractSettings(floor=0.995)
 
     def __init__(self, metric: str) -> None:
         super().__init__(metric)

@@ -93,6 +93,9 @@ class GpuFlat(FaissGPUIndex):
 class GpuIVFBase(FaissGPUIndex):
     """Inverted lists on the GPU: build args start with ``nlist``, query args ``(nprobe,)``."""
 
+    arg_ranges: ClassVar[dict] = {"nlist": (1, 1 << 20)}
+    query_arg_ranges: ClassVar[dict] = {"nprobe": (1, 1 << 20)}
+
     def __init__(self, metric: str, nlist: int, *args: Any) -> None:
         super().__init__(metric, nlist, *args)
         self.nlist = int(nlist)
@@ -132,6 +135,7 @@ class GpuIVFPQ(GpuIVFBase):
     """Inverted lists of PQ codes on the GPU (GpuIndexIVFPQ, 8-bit sub-quantizers, no re-ranking)."""
 
     angular_by_l2: ClassVar[bool] = True
+    arg_ranges: ClassVar[dict] = {"nlist": (1, 1 << 20), "m": (1, 4096)}
 
     def __init__(self, metric: str, nlist: int, m: int) -> None:
         super().__init__(metric, nlist, m)
@@ -150,6 +154,8 @@ class GpuCagra(FaissGPUIndex):
     """CAGRA graph on the first CUDA device (faiss GpuIndexCagra)."""
 
     angular_by_l2: ClassVar[bool] = True
+    arg_ranges: ClassVar[dict] = {"graph_degree": (1, 1024), "intermediate_graph_degree": (1, 2048)}
+    query_arg_ranges: ClassVar[dict] = {"itopk_size": (1, 4096), "search_width": (1, 1024)}
 
     def __init__(self, metric: str, graph_degree: int, intermediate_graph_degree: int,
                  build_algo: str = "nn_descent") -> None:

@@ -13,10 +13,14 @@ import numpy as np
 
 from topobench.backends import faiss_index as common
 from topobench.core.hookspecs import hookimpl
+from topobench.core.indexes import ContractSettings
 
 
 class FaissHNSW(common.FaissHNSWIndex):
     """HNSW graph over uncompressed vectors (faiss IndexHNSWFlat)."""
+    contract = ContractSettings((16, 100), (200,), floor=0.97)
+    arg_ranges = {"M": (2, 1024), "efConstruction": (1, 100_000)}
+    query_arg_ranges = {"efSearch": (1, 100_000)}
 
     def __init__(self, metric: str, M: int, efConstruction: int = 40) -> None:
         super().__init__(metric, M, efConstruction)

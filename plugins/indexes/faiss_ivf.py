@@ -14,10 +14,14 @@ import numpy as np
 
 from topobench.backends import faiss_index as common
 from topobench.core.hookspecs import hookimpl
+from topobench.core.indexes import ContractSettings
 
 
 class FaissIVF(common.FaissIVFIndex):
     """Inverted file over k-means cells with uncompressed vectors (faiss IndexIVFFlat)."""
+    contract = ContractSettings((16,), (16,), floor=0.995)  # nprobe == nlist: exact
+    arg_ranges = {"nlist": (1, 1 << 20)}
+    query_arg_ranges = {"nprobe": (1, 1 << 20)}
 
     def __init__(self, metric: str, nlist: int) -> None:
         super().__init__(metric, nlist)

@@ -16,6 +16,7 @@ import numpy as np
 
 from topobench.backends import faiss_index as common
 from topobench.core.hookspecs import hookimpl
+from topobench.core.indexes import ContractSettings
 
 
 class FaissIVFPQ(common.FaissIVFIndex):
@@ -23,6 +24,9 @@ class FaissIVFPQ(common.FaissIVFIndex):
 
     # unit vectors by L2: the inner-product estimate on codes is biased (see topobench.backends.faiss_index)
     angular_by_l2 = True
+    contract = ContractSettings((16, 8), (16,), floor=0.7, exact_order=False)
+    arg_ranges = {"nlist": (1, 1 << 20), "m": (1, 4096), "nbits": (1, 16)}
+    query_arg_ranges = {"nprobe": (1, 1 << 20)}
 
     def __init__(self, metric: str, nlist: int, m: int, nbits: int = 8) -> None:
         super().__init__(metric, nlist, m, nbits)

@@ -15,12 +15,15 @@ import numpy as np
 
 from topobench.backends import faiss_index as common
 from topobench.core.hookspecs import hookimpl
+from topobench.core.indexes import ContractSettings
 
 
 class FaissLSH(common.ExhaustiveFaissIndex):
     """Sign-random-projection LSH codes ranked by Hamming distance (faiss IndexLSH)."""
 
     metrics = ("angular", "euclidean")
+    contract = ContractSettings((512,), (), floor=0.4, exact_order=False)  # 16-d sign hashes: weak
+    arg_ranges = {"nbits": (1, 65_536)}
 
     def __init__(self, metric: str, nbits: int) -> None:
         super().__init__(metric, nbits)

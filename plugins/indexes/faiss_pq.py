@@ -15,6 +15,7 @@ import numpy as np
 
 from topobench.backends import faiss_index as common
 from topobench.core.hookspecs import hookimpl
+from topobench.core.indexes import ContractSettings
 
 
 class FaissPQ(common.ExhaustiveFaissIndex):
@@ -22,6 +23,8 @@ class FaissPQ(common.ExhaustiveFaissIndex):
 
     # unit vectors by L2: the inner-product estimate on codes is biased (see topobench.backends.faiss_index)
     angular_by_l2 = True
+    contract = ContractSettings((8,), (), floor=0.65, exact_order=False)
+    arg_ranges = {"m": (1, 4096), "nbits": (1, 16)}
 
     def __init__(self, metric: str, m: int, nbits: int = 8) -> None:
         super().__init__(metric, m, nbits)

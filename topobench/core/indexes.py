@@ -17,6 +17,7 @@ import io
 import pickle
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,6 +26,24 @@ import numpy as np
 from topobench.core.component import Component
 
 METRICS = ("angular", "euclidean", "ip")
+
+
+@dataclass(frozen=True)
+class ContractSettings:
+    """How the shared contract test drives an index (``Index.contract``), on 2,000 16-d blobs and 100 queries.
+
+    Args:
+        args: build args after the metric, small enough for 2,000 vectors (``(16, 100)`` for HNSW's M and
+            efConstruction).
+        query_args: one generous query setting (``(200,)`` for efSearch; nprobe equal to nlist for IVF).
+        floor: recall@10 against exact search the index must reach with them.
+        exact_order: results come sorted by the true distance (False for compressed-code distances: PQ, LSH).
+    """
+
+    args: tuple = ()
+    query_args: tuple = ()
+    floor: float = 0.99
+    exact_order: bool = True
 
 
 class Index(Component, ABC):
@@ -36,6 +55,13 @@ class Index(Component, ABC):
         stats_names: the per-query counters ``stats()`` reports, e.g. ``("distcomps", "hops")``.
         can_save: True when ``save`` and ``load`` are implemented (``run.py --save-index``, ``serve.py``).
         gpus: CUDA devices a build needs (faiss's GPU indexes: 1); the Ray executor asks the cluster for them.
+        arg_ranges: the allowed range of each numeric build argument, by constructor parameter name, inclusive
+            (``{"M": (2, 512)}``; ``None`` for an open end): ``algos.yaml`` values outside are refused before any
+            build (a negative ``M`` otherwise grows a build until the OOM killer takes it). Default: none declared.
+        query_arg_ranges: the same for the parameters of ``set_query_arguments`` (``{"efSearch": (1, 100_000)}``).
+        contract: how the shared contract test (``tests/test_index_contract.py``) drives this index on small blob data
+            (build args, a generous query setting, the recall it must reach): a :class:`ContractSettings`. It runs
+            every registered index, out-of-tree plugins included, with the settings the plugin declares here.
     """
 
     metrics: ClassVar[tuple[str, ...]] = ("angular", "euclidean")
@@ -43,6 +69,9 @@ class Index(Component, ABC):
     stats_names: ClassVar[tuple[str, ...]] = ()
     can_save: ClassVar[bool] = False
     gpus: ClassVar[int] = 0
+    arg_ranges: ClassVar[dict[str, tuple[float | None, float | None]]] = {}
+    query_arg_ranges: ClassVar[dict[str, tuple[float | None, float | None]]] = {}
+    contract: ClassVar[ContractSettings] = ContractSettings()  # no build args, recall 0.99
 
     def __init__(self, metric: str, *args: Any) -> None:
         if metric not in self.metrics:
