@@ -47,6 +47,13 @@ def _ranged(kind: type, what: str, accept: Callable[[Any], bool], doc: str) -> C
 
 MAX_SECONDS = 10_000_000.0  # ~115 days: beyond this a timeout overflows the process-wait clock
 
+# Bounds of the counts that size a run's memory or its length: a typo (--repeat 1000000000) is refused at once
+# instead of growing for minutes (each is far beyond any useful value on one machine).
+MAX_THREADS = 1024  # --threads: query threads in one process (each holds a stack and its answers)
+MAX_REPEAT = 1000  # --repeat: fresh builds per point
+MAX_RUNS = 10_000  # --runs: timed passes per point
+MAX_ROUNDS = 100_000  # --rounds: passes over the queries per --threads measurement (latencies kept: rounds × queries)
+
 positive_int = _ranged(int, "a whole number >= 1", lambda v: v >= 1, "A whole number ≥ 1.")
 nonnegative_int = _ranged(int, "a whole number >= 0", lambda v: v >= 0, "A whole number ≥ 0.")
 port = _ranged(int, "a port number 0..65535", lambda v: 0 <= v <= 65535, "A TCP port, 0 (any free port) to 65535.")
@@ -61,8 +68,15 @@ integer = _ranged(int, "a whole number", lambda v: True,
                   "Any whole number (ranges are checked where the value is used).")
 
 
+def bounded_int(high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from 1 to ``high``."""
+    return _ranged(int, f"a whole number from 1 to {high:,}", lambda v: 1 <= v <= high,
+                   f"A whole number from 1 to {high:,}.")
+
+
 def thread_levels(text: str) -> list[int]:
-    """``1,2,4``: thread counts, each a whole number ≥ 1, no repeats (``--threads 0`` names the fix)."""
+    """``1,2,4``: thread counts, each a whole number from 1 to :data:`MAX_THREADS`, no repeats (``--threads 0``
+    names the fix)."""
     parts = [p.strip() for p in text.split(",")]
     levels = []
     for part in parts:
@@ -73,6 +87,8 @@ def thread_levels(text: str) -> list[int]:
         if value < 1:
             raise argparse.ArgumentTypeError(f"thread counts are 1 or more, got {value} in {text!r}: use e.g. "
                                              "--threads 1,2 (leave --threads out for single-query mode)")
+        if value > MAX_THREADS:
+            raise argparse.ArgumentTypeError(f"thread counts are at most {MAX_THREADS}, got {value} in {text!r}")
         if value in levels:
             raise argparse.ArgumentTypeError(f"thread count {value} is given twice in {text!r}")
         levels.append(value)

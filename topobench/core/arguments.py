@@ -95,3 +95,42 @@ def check_values(func: Callable[..., Any], where: str, *args: Any, **kwargs: Any
         for v in values:
             if not fits(v, hint):
                 raise ConfigError(f"{where}: {misfit(name, v, hint)}; fix the value")
+
+
+INT64_MAX = (1 << 63) - 1  # the largest whole number a C library (faiss, hnswlib) takes
+
+Range = tuple[float | None, float | None]
+
+
+def describe_range(low: float | None, high: float | None) -> str:
+    """``2..512``, ``>= 1``, ``<= 10``: a declared range as a user reads it."""
+    if low is not None and high is not None:
+        return f"{low:g}..{high:g}"
+    return f">= {low:g}" if low is not None else f"<= {high:g}" if high is not None else "any value"
+
+
+def check_ranges(func: Callable[..., Any], ranges: Mapping[str, Range], where: str, *args: Any) -> None:
+    """Bind ``args`` to ``func``'s signature (a class: its constructor) and check each number against its declared
+    ``ranges`` entry (``{"M": (2, 512)}``: inclusive, ``None`` for an open end), and every whole number against what a
+    machine integer holds; the first value outside is a ``ConfigError`` naming ``where``, the parameter and the range.
+
+    Called after :func:`check_values`, so the arguments already bind and have their annotated types."""
+    signature = inspect.signature(func)
+    try:
+        bound = signature.bind(*args)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    for name, value in bound.arguments.items():
+        kind = signature.parameters[name].kind
+        values = (list(value) if kind is inspect.Parameter.VAR_POSITIONAL
+                  else list(value.values()) if kind is inspect.Parameter.VAR_KEYWORD else [value])
+        for v in values:
+            if not isinstance(v, _NUMBERS) or isinstance(v, bool):
+                continue
+            if isinstance(v, int) and abs(v) > INT64_MAX:
+                raise ConfigError(f"{where}: {name}={v} is too large for a machine integer (at most {INT64_MAX}); "
+                                  "fix the value")
+            low, high = ranges.get(name, (None, None))
+            if (low is not None and v < low) or (high is not None and v > high):
+                raise ConfigError(f"{where}: {name}={v!r} is outside its range {describe_range(low, high)}; fix the "
+                                  "value")

@@ -85,6 +85,25 @@ def memory_total_bytes() -> int | None:
     return None
 
 
+def memory_available_bytes() -> int | None:
+    """Memory a new allocation can take now: ``MemAvailable`` of /proc/meminfo, at most what this process's control
+    group has left; None when neither is known."""
+    available = None
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    limit = memory_limit_bytes()
+    if limit is not None:
+        used = _read_int("/sys/fs/cgroup/memory.current") or _read_int(
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes") or 0
+        available = min(available, limit - used) if available is not None else limit - used
+    return available
+
+
 def memory_limit_bytes() -> int | None:
     """The memory limit of this process's control group (cgroup v2 ``memory.max``, v1 ``memory.limit_in_bytes``: what
     ``docker run --memory`` sets), or None when there is none."""

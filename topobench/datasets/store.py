@@ -12,7 +12,6 @@ in.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from collections.abc import Callable
@@ -25,7 +24,9 @@ import numpy as np
 
 from topobench.core.atomic import atomic_path
 from topobench.core.errors import DatasetError, UnknownNameError
+from topobench.core.names import check_name
 from topobench.core.paths import check_writable_dir
+from topobench.core.roots import env_folder
 from topobench.datasets.validate import check_arrays
 
 logger = logging.getLogger(__name__)
@@ -35,13 +36,11 @@ GROUND_TRUTH_K = 100
 
 
 def datasets_dir() -> Path:
-    return Path(os.environ.get(DATA_DIR_ENV, "datasets"))
+    return env_folder(DATA_DIR_ENV, "datasets")
 
 
 def dataset_path(name: str) -> Path:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*(@[A-Za-z0-9_.\-=,+]+)?", name):
-        raise UnknownNameError(f"invalid dataset name {name!r}: use letters, digits, '-', '_' and '.' (and "
-                               "'@key=value,…' for a training variant)")
+    check_name(name, "dataset")  # one path component, at most names.MAX_CHARS characters (no "File name too long")
     return datasets_dir() / f"{name}.hdf5"
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,8 +36,9 @@ from typing import Any
 
 import yaml
 
-from topobench.core.arguments import check_values
+from topobench.core.arguments import check_ranges, check_values
 from topobench.core.errors import ConfigError
+from topobench.core.safe_yaml import BoundedLoader, load_text, read_config_text
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,10 @@ DISTANCE_KEYS = ("any", "angular", "euclidean", "ip")
 ENTRY_KEYS = {"disabled", "base-args", "run-groups", "args", "query-args", "docker-tag", "module", "constructor",
               "memory"}
 GROUP_KEYS = {"args", "query-args", "memory"}
+# A grid beyond this many points (build args × query-args groups over the whole file) is almost certainly a typo; each
+# point is a result file and a measurement (the shipped algos.yaml has a few hundred). --force-large allows more.
+MAX_GRID_POINTS = 10_000
+MAX_FORCED_GRID_POINTS = 2_000_000
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)b?\s*$", re.IGNORECASE)
 SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
@@ -84,8 +90,9 @@ class Definition:
         return f"{self.algorithm}{list(self.arguments)} ({self.source})"
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A YAML loader whose mappings remember the line they start on, for error messages."""
+class _LineLoader(BoundedLoader):
+    """A bounded YAML loader (:mod:`topobench.core.safe_yaml`: no alias bombs, no duplicate keys) whose mappings
+    remember the line they start on, for error messages."""
 
 
 class _LineDict(dict):
@@ -118,21 +125,37 @@ def _checked_keys(mapping: dict, allowed: set[str], where: str) -> _LineDict:
 
 
 def load_yaml(path: Path) -> dict:
-    """Parse the file; a YAML syntax error becomes a ConfigError naming the file and line."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}; pass an existing file with --definitions") from exc
-    try:
-        data = yaml.load(text, Loader=_LineLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: malformed YAML ({problem}); fix the syntax") from exc
+    """Parse the file (a regular file of bounded size, see :mod:`topobench.core.safe_yaml`); a YAML syntax error, an
+    alias bomb or a key given twice becomes a ConfigError naming the file and line."""
+    text = read_config_text(path, "algorithm grid", "pass an algos.yaml file with --definitions")
+    data = load_text(text, str(path), _LineLoader)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of point types (e.g. 'float:') at the top level")
     return data
+
+
+def _combinations(value: Any) -> int:
+    """How many combinations :func:`_expand` makes of ``value``, counted without making them."""
+    if isinstance(value, list):
+        return math.prod(len(el) if isinstance(el, list) else 1 for el in value)
+    if isinstance(value, dict):
+        return math.prod(len(v) if isinstance(v, list) else 1 for v in value.values())
+    return 1
+
+
+class _Budget:
+    """The grid points (build args × query-args groups) a file may still expand to; beyond, a ConfigError."""
+
+    def __init__(self, path: Path, limit: int | None) -> None:
+        self.path, self.limit, self.used = path, limit, 0
+
+    def take(self, points: int, where: str) -> None:
+        self.used += points
+        if self.limit is not None and self.used > self.limit:
+            fix = ("make the grid smaller" if self.limit >= MAX_FORCED_GRID_POINTS else
+                   f"make the grid smaller, or pass --force-large to allow up to {MAX_FORCED_GRID_POINTS:,}")
+            raise ConfigError(f"{where}: {self.path} expands to more than {self.limit:,} points (build args × "
+                              f"query-args, all entries; this group alone {points:,}): {fix}")
 
 
 def _expand(value: Any, where: str, what: str) -> list[Any]:
@@ -171,7 +194,8 @@ def _substitute(value: Any, variables: dict[str, Any]) -> Any:
     return value
 
 
-def _definitions_for_entry(path: Path, algorithm: str, entry: Any, variables: dict[str, Any]) -> list[Definition]:
+def _definitions_for_entry(path: Path, algorithm: str, entry: Any, variables: dict[str, Any],
+                           budget: _Budget) -> list[Definition]:
     line = getattr(entry, "line", 0)
     where = f"{path}:{line} ({algorithm})"
     if not isinstance(entry, dict):
@@ -199,6 +223,7 @@ def _definitions_for_entry(path: Path, algorithm: str, entry: Any, variables: di
             raise ConfigError(f"{gwhere}: a run group must be a mapping with 'args' and optionally 'query-args'")
         group = _checked_keys(group, GROUP_KEYS, gwhere)
         memory = _memory(group, gwhere) or entry_memory
+        budget.take(_combinations(group.get("args")) * _combinations(group.get("query-args")), gwhere)
         expanded_queries = _expand(group.get("query-args"), gwhere, "query-args")
         query_groups = tuple(tuple(_substitute(q, variables)) for q in expanded_queries)
         for args in _expand(group.get("args"), gwhere, "args"):
@@ -208,9 +233,14 @@ def _definitions_for_entry(path: Path, algorithm: str, entry: Any, variables: di
     return definitions
 
 
-def parse_definitions(path: Path, point_type: str, distance: str, count: int, dimension: int) -> list[Definition]:
-    """Every definition that applies to a dataset of this point type and distance, validating the whole file."""
+def parse_definitions(path: Path, point_type: str, distance: str, count: int, dimension: int,
+                      max_points: int | None = MAX_GRID_POINTS) -> list[Definition]:
+    """Every definition that applies to a dataset of this point type and distance, validating the whole file.
+
+    A file expanding to more than ``max_points`` points (every entry's build args × query-args groups) is refused
+    before anything is expanded (``run.py --force-large`` passes :data:`MAX_FORCED_GRID_POINTS`)."""
     data = load_yaml(path)
+    budget = _Budget(path, max_points)
     variables = {"@metric": distance, "@count": count, "@dimension": dimension}
     selected: dict[str, Any] = {}
     for ptype, by_distance in data.items():
@@ -225,7 +255,7 @@ def parse_definitions(path: Path, point_type: str, distance: str, count: int, di
             if not isinstance(algorithms, dict):
                 raise ConfigError(f"{path}: {ptype}/{dist_key} must be a mapping of algorithm name → entry")
             for algorithm, entry in algorithms.items():
-                defs = _definitions_for_entry(path, str(algorithm), entry, variables)  # validates every entry
+                defs = _definitions_for_entry(path, str(algorithm), entry, variables, budget)  # validates every entry
                 if ptype == point_type and dist_key in ("any", distance):
                     if dist_key == "any" and algorithm in selected and selected[algorithm][0] != "any":
                         continue  # a distance-specific entry overrides `any`
@@ -234,14 +264,17 @@ def parse_definitions(path: Path, point_type: str, distance: str, count: int, di
 
 
 def check_signatures(definitions: Iterable[Definition], classes: dict[str, type], metric: str) -> None:
-    """Reject, before anything runs, args that the index constructor cannot take: too many or too few, or values of
-    the wrong type for its annotations (``M: sixteen`` for ``M: int``, ``.nan`` for a float)."""
+    """Reject, before anything runs, args that the index constructor cannot take: too many or too few, values of
+    the wrong type for its annotations (``M: sixteen`` for ``M: int``, ``.nan`` for a float), or numbers outside the
+    ranges the index declares (``arg_ranges``, ``query_arg_ranges``: ``M: -4``) or beyond a machine integer."""
     for d in definitions:
         cls = classes.get(d.algorithm)
         if cls is None:
             continue
-        check_values(cls, f"{d.source}: args {list(d.arguments)} do not fit {cls.__name__}", metric, *d.arguments)
+        where = f"{d.source}: args {list(d.arguments)} do not fit {cls.__name__}"
+        check_values(cls, where, metric, *d.arguments)
+        check_ranges(cls, cls.arg_ranges, where, metric, *d.arguments)
         for qargs in d.query_argument_groups:
-            check_values(cls.set_query_arguments,
-                         f"{d.source}: query-args {list(qargs)} do not fit {cls.__name__}.set_query_arguments",
-                         None, *qargs)
+            where = f"{d.source}: query-args {list(qargs)} do not fit {cls.__name__}.set_query_arguments"
+            check_values(cls.set_query_arguments, where, None, *qargs)
+            check_ranges(cls.set_query_arguments, cls.query_arg_ranges, where, None, *qargs)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -38,6 +37,7 @@ import numpy as np
 
 from topobench.core.atomic import atomic_path
 from topobench.core.names import check_name
+from topobench.core.roots import env_folder
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ RESULTS_DIR_ENV = "TOPOBENCH_RESULTS"
 
 
 def results_dir() -> Path:
-    return Path(os.environ.get(RESULTS_DIR_ENV, "results"))
+    return env_folder(RESULTS_DIR_ENV, "results")
 
 
 HASH_CHARS = 10  # hex digits of the parameters' hash in a file name (40 bits: no collision among a grid's points)

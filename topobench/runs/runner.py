@@ -28,7 +28,7 @@ from topobench.core.paths import check_writable_dir
 from topobench.core.registry import get_registry
 from topobench.datasets.store import Dataset, load_dataset
 from topobench.datasets.texts import has_texts
-from topobench.runs import index_store, points
+from topobench.runs import index_store, points, preflight
 from topobench.runs import results as res
 from topobench.runs.definitions import Definition, check_signatures, parse_definitions
 from topobench.runs.executors.base import Executor, Unit
@@ -121,7 +121,7 @@ def select_definitions(config: RunConfig, dataset: Dataset, algorithms: list[str
     registry = get_registry()
     point_type = str(dataset.attrs.get("point_type", "float"))
     definitions = parse_definitions(config.definitions_file, point_type, dataset.distance, config.count,
-                                    dataset.dimension)
+                                    dataset.dimension, preflight.grid_limit(config.force_large))
     for name in algorithms or []:
         registry.get("indexes", name)  # unknown name → clear error
     wanted = set(algorithms) if algorithms else None
@@ -183,7 +183,10 @@ def run_sweep(config: RunConfig, algorithms: list[str] | None = None, executor: 
         check_writable_dir(index_store.indexes_dir(), "indexes folder",
                            f"set {index_store.INDEXES_DIR_ENV} to a writable folder")
     # The grid file's syntax and entries, and the algorithm names, before a dataset is built (which can take long).
-    parse_definitions(config.definitions_file, "float", "angular", config.count, 1)
+    parse_definitions(config.definitions_file, "float", "angular", config.count, 1,
+                      preflight.grid_limit(config.force_large))
+    if algorithms is not None and not algorithms:
+        raise ConfigError("no algorithm named: give names such as hnsw,ivf, or none to run every enabled one")
     for name in algorithms or []:
         get_registry().get("indexes", name)
     dataset = load_dataset(config.dataset)
@@ -200,6 +203,9 @@ def run_sweep(config: RunConfig, algorithms: list[str] | None = None, executor: 
     if algorithms and not definitions:
         raise TopobenchError("; ".join(f"{n} is unavailable: {r}" for n, r in unavailable.items()))
     n_queries = len(dataset.test)
+    preflight.check_threads_memory(config.threads, config.rounds, n_queries)
+    preflight.check_result_folders((p for d in definitions for p in point_paths(config, d)),
+                                   "move it away (results are written there) or set " + res.RESULTS_DIR_ENV)
     plan = _plan(config, definitions, n_queries, report)
     waves = _waves(config, plan, n_queries, report)
     units = [unit for wave in waves for unit in wave]

@@ -51,6 +51,7 @@ class RunConfig:
     repeat_index: int = 1  # which of those runs a unit's child makes (set per unit by run_sweep)
     threads: int | None = None  # run.py --threads N: N threads answer the queries concurrently (None: single/batch)
     rounds: int = 10  # with threads: rounds over the queries per timed pass
+    force_large: bool = False  # allow a grid beyond definitions.MAX_GRID_POINTS points (run.py --force-large)
 
 
 def point_paths(config: RunConfig, definition: Definition) -> list[Path]:
