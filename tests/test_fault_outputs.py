@@ -164,3 +164,26 @@ def test_writers_go_through_the_check(targets):
     with pytest.raises(ConfigError, match="is a symbolic link to"):
         write_cell("s", "minilm-zeroshot", record)
     assert targets["link to a file"].read_text() == "keep me"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--params", "[[["], "--params '[[[': '[[[' is not a value"),
+    (["--query-args", "&a [1]"], "--query-args '&a [1]': '&a [1]' is not a plain value but a list"),
+])
+def test_export_trec_args_that_are_not_plain_values_are_one_error_line(workspace, tmp_path, capsys, argv, message):
+    code, err = call(export_main, ["--trec", str(tmp_path / "x.run"), "--dataset", "d", "--algorithm", "hnsw",
+                                   *argv], capsys)
+    assert_one_error(code, err, message)
+    assert not (tmp_path / "x.run").exists()
+
+
+def test_export_trec_point_that_is_a_folder_or_not_a_result_is_one_error_line(workspace, tmp_path, capsys):
+    garbage = tmp_path / "garbage.hdf5"
+    garbage.write_bytes(b"not hdf5")
+    for point, message in [(tmp_path, f"the result file {tmp_path} is a folder"),
+                           (tmp_path / "missing.hdf5", "is missing"),
+                           (garbage, f"cannot read the result file {garbage} (")]:
+        code, err = call(export_main, ["--trec", str(tmp_path / "x.run"), "--point", str(point)], capsys)
+        assert_one_error(code, err, message)
+        assert len(err) == 1, err
+    assert not (tmp_path / "x.run").exists()

@@ -137,7 +137,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.save_index:
         from topobench.runs.index_store import parse_args_list
 
-        save_args = tuple(parse_args_list(args.save_index))
+        save_args = tuple(parse_args_list(args.save_index, "--save-index"))
     executor = executor_from(args)
     if args.save_index is not None and args.executor != "local":
         raise TopobenchError(f"--save-index writes the index on the machine that builds it: leave --executor "
@@ -344,8 +344,8 @@ def _export_trec(args: argparse.Namespace) -> int:
     if args.point is not None and (args.dataset or args.algorithm or args.params or args.query_args or args.count):
         raise ConfigError("--point names the result itself: leave out --dataset, --algorithm, --params, --query-args "
                           "and --count")
-    build_args = parse_args_list(args.params) if args.params is not None else None
-    query_args = parse_args_list(args.query_args) if args.query_args is not None else None
+    build_args = parse_args_list(args.params, "--params") if args.params is not None else None
+    query_args = parse_args_list(args.query_args, "--query-args") if args.query_args is not None else None
     result, lines = export_trec(args.trec, args.point, (args.dataset or [None])[0], args.algorithm, build_args,
                                 query_args, args.count)
     print(f"wrote {lines} lines ({len(result.neighbors)} queries) of {result.path} to {args.trec}")

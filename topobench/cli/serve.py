@@ -17,6 +17,20 @@ from pathlib import Path
 from topobench.cli.common import add_verbosity, guarded, stored_name
 from topobench.cli.options import OneLineParser, port, positive_int
 from topobench.core.errors import TopobenchError
+from topobench.service.guard import DEFAULT_MAX_BODY
+
+
+def body_size(text: str) -> int:
+    """``--max-body``: a size such as 512k or 4m, from 1k to 1g."""
+    from topobench.runs.definitions import parse_size
+
+    try:
+        size = parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not 1 << 10 <= size <= 1 << 30:
+        raise argparse.ArgumentTypeError(f"{text} is not a size from 1k to 1g")
+    return size
 
 
 def serve_parser() -> argparse.ArgumentParser:
@@ -34,7 +48,12 @@ def serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=port, default=8000, help="port to listen on, 0: any free one (default 8000)")
     p.add_argument("--max-texts", type=positive_int, default=64, help="texts per /encode request (default 64)")
     p.add_argument("--max-text-chars", type=positive_int, default=10_000, help="characters per text (default 10000)")
-    p.add_argument("--max-k", type=positive_int, default=1000, help="largest k a /search may ask for (default 1000)")
+    p.add_argument("--max-k", type=positive_int, default=1000,
+                   help="largest k a /search may ask for, at most 100000; never more than the index's documents "
+                        "(default 1000)")
+    p.add_argument("--max-body", type=body_size, default=DEFAULT_MAX_BODY, metavar="SIZE",
+                   help="largest request body, e.g. 512k or 4m; a larger one is answered 413 before it is read "
+                        f"(default {DEFAULT_MAX_BODY >> 20}m)")
     p.add_argument("--no-build", action="store_true",
                    help="fail instead of building and saving an index that is not saved yet")
     p.add_argument("--definitions", type=Path,
@@ -66,17 +85,26 @@ def _serve(args: argparse.Namespace) -> int:
         raise TopobenchError("--dataset and --algorithm are required (e.g. --dataset scifact-minilm --algorithm "
                              "hnsw); `python serve.py --list` shows the saved indexes")
     from topobench.runs.index_store import parse_args_list
-    from topobench.service.core import Limits, RetrievalService
+    from topobench.service.core import MAX_K, Limits, RetrievalService
     from topobench.service.server import bind, serve_forever, url_of
+
+    if args.max_k > MAX_K:
+        raise TopobenchError(f"--max-k {args.max_k} is more than {MAX_K:,} results one answer may hold: give "
+                             f"--max-k {MAX_K} or less (k is also bounded by the documents of each index)")
 
     os.environ.setdefault("TQDM_DISABLE", "1")  # no progress bars per request in the server's log
     algorithms = [a.strip() for a in args.algorithm.split(",") if a.strip()]
-    params = parse_args_list(args.params) if args.params is not None else None
-    query_args = parse_args_list(args.query_args) if args.query_args is not None else None
-    limits = Limits(max_texts=args.max_texts, max_text_chars=args.max_text_chars, max_k=args.max_k)
+    params = parse_args_list(args.params, "--params") if args.params is not None else None
+    query_args = parse_args_list(args.query_args, "--query-args") if args.query_args is not None else None
+    limits = Limits(max_texts=args.max_texts, max_text_chars=args.max_text_chars, max_k=args.max_k,
+                    max_body=args.max_body)
     sock = bind(args.host, args.port)  # before loading: a busy port fails in a second, not after the model loads
-    service = RetrievalService.load(args.dataset, algorithms, params, query_args, limits,
-                                    build_missing=not args.no_build, definitions=args.definitions)
+    try:
+        service = RetrievalService.load(args.dataset, algorithms, params, query_args, limits,
+                                        build_missing=not args.no_build, definitions=args.definitions)
+    except BaseException:
+        sock.close()
+        raise
     from topobench.service.app import create_app
 
     app = create_app(service)

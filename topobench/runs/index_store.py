@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from topobench.core.atomic import atomic_path
-from topobench.core.errors import TopobenchError, UnavailableError
+from topobench.core.errors import ConfigError, TopobenchError, UnavailableError
 from topobench.core.indexes import Index
 from topobench.core.machine import installed_versions
 from topobench.core.names import check_name
@@ -191,8 +191,21 @@ def find_saved(dataset: str, algorithm: str, build_args: Sequence[Any] | None = 
     return saved[0]
 
 
-def parse_args_list(text: str) -> list[Any]:
-    """``"32,200"`` → ``[32, 200]``: comma-separated values read as YAML scalars (numbers stay numbers)."""
+def parse_args_list(text: str, option: str = "--params") -> list[Any]:
+    """``"32,200"`` → ``[32, 200]``: comma-separated values read as YAML scalars (numbers stay numbers). Anything
+    else (``[[[``, a list, a mapping, an alias) is one ``ConfigError`` naming ``option``."""
     import yaml
 
-    return [yaml.safe_load(part) for part in text.split(",") if part.strip()]
+    values = []
+    for part in (p for p in text.split(",") if p.strip()):
+        try:
+            value = yaml.safe_load(part)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or type(exc).__name__
+            raise ConfigError(f"{option} {text!r}: {part.strip()!r} is not a value ({problem}); give plain "
+                              "comma-separated values, e.g. 32,200") from None
+        if value is not None and not isinstance(value, (int, float, str, bool)):
+            raise ConfigError(f"{option} {text!r}: {part.strip()!r} is not a plain value but a "
+                              f"{type(value).__name__}; give plain comma-separated values, e.g. 32,200")
+        values.append(value)
+    return values

@@ -1,8 +1,10 @@
 """The HTTP face of the retrieval service (FastAPI): ``POST /encode``, ``POST /search``, ``GET /health``,
 ``GET /indexes``; the OpenAPI schema at ``/openapi.json`` and its browsable form at ``/docs``.
 
-Every refused request gets a 4xx and a JSON body whose ``detail`` is one line saying what to change: 400 for a body
-that is not JSON, 422 for a field of the wrong type or value (a vector of the wrong dimension, k out of range, no
+Every refused request gets a 4xx and a JSON body whose ``detail`` is one line saying what to change: 413 for a body
+over ``--max-body`` and 400 for one that is not UTF-8 (both answered by :class:`topobench.service.guard.BodyGuard`
+before FastAPI reads the body; every body is read as JSON whatever its content type), 400 for a body that is not
+JSON, 422 for a field of the wrong type or value (a vector of the wrong dimension, k out of range, no
 query, NaN where a number belongs, text with lone surrogates), 413 for too many or too long texts, 404 for an unknown
 index. Field-level validation errors keep pydantic's list under ``errors``. Bodies are valid JSON whatever the request
 held (:class:`SafeJSONResponse`: NaN becomes null, lone surrogates are escaped), so no client input can turn an answer
@@ -27,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from topobench.service.core import RetrievalService, ServiceError
+from topobench.service.guard import BodyGuard
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +107,7 @@ def create_app(service: RetrievalService) -> FastAPI:
     app = FastAPI(title="topobench retrieval service",
                   description=f"Dense and sparse retrieval over the saved indexes of {service.dataset.name!r}.",
                   version="1", default_response_class=SafeJSONResponse)
+    app.add_middleware(BodyGuard, max_body=service.limits.max_body)
 
     @app.exception_handler(ServiceError)
     def _service_error(request: Request, exc: ServiceError) -> JSONResponse:

@@ -37,6 +37,7 @@ from topobench.core.registry import get_registry
 from topobench.datasets.store import Dataset, load_dataset
 from topobench.runs.index_store import IndexStoreError, SavedIndex, file_sha256
 from topobench.runs.results import readable_params
+from topobench.service.guard import DEFAULT_MAX_BODY
 from topobench.service.setup import resolve_saved
 
 logger = logging.getLogger(__name__)
@@ -53,13 +54,18 @@ class ServiceError(Exception):
         self.message = message
 
 
+MAX_K = 100_000  # the largest --max-k: an answer of k ids and scores is built in memory and sent as one JSON body
+
+
 @dataclass(frozen=True)
 class Limits:
-    """Request limits (``serve.py --max-texts/--max-text-chars/--max-k``)."""
+    """Request limits (``serve.py --max-texts/--max-text-chars/--max-k/--max-body``). A search's k is also bounded by
+    the documents its index holds."""
 
     max_texts: int = 64
     max_text_chars: int = 10_000
     max_k: int = 1000
+    max_body: int = DEFAULT_MAX_BODY
 
 
 @dataclass
@@ -73,6 +79,11 @@ class ServedIndex:
     query_args: list[Any]
     query_args_reason: str
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def n_docs(self) -> int:
+        """How many documents the index holds: the largest k it can answer."""
+        return int(self.saved.record["dataset"]["n_docs"])
 
     def describe(self) -> dict[str, Any]:
         record = self.saved.record
@@ -105,6 +116,22 @@ def default_query_args(saved: SavedIndex, level: float = DEFAULT_LEVEL) -> tuple
                 f"fastest stored result with k-nn >= {level:g} (k-nn {best.values['k-nn']:.3f}, "
                 f"{best.values['qps']:.0f} QPS at count {best.count})")
     return list(groups[-1]), f"the last algos.yaml group: no stored result of this build reaches k-nn {level:g}"
+
+
+def _load_saved(saved: SavedIndex, dataset: str) -> Index:
+    """``saved.load()``, with whatever the index library raises on damaged data (a truncated or corrupt
+    ``index.faiss``: faiss's RuntimeError, an EOFError, …) turned into one ``IndexStoreError`` line naming the fix."""
+    try:
+        return saved.load()
+    except TopobenchError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every library has its own error for a damaged file
+        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        build = ",".join(map(str, saved.build_args))
+        raise IndexStoreError(
+            f"cannot load the saved {saved.algorithm} index in {saved.folder} ({type(exc).__name__}: {reason}): it is "
+            f"truncated or damaged; save it again with `python run.py --dataset {dataset} --algorithm "
+            f"{saved.algorithm} --save-index{' ' + build if build else ''} --force`") from None
 
 
 def _similarity(distance: str, d: np.ndarray) -> np.ndarray:
@@ -148,7 +175,7 @@ class RetrievalService:
                     f"again with `python run.py --dataset {dataset_name} --algorithm {algorithm} --save-index"
                     f"{' ' + build if build else ''} --force`")
             start = time.perf_counter()
-            index = saved.load()
+            index = _load_saved(saved, dataset_name)
             if query_args is not None:
                 chosen, why = list(query_args), "--query-args"
             else:
@@ -230,8 +257,11 @@ class RetrievalService:
                k: int = 10) -> dict[str, Any]:
         """Top ``k`` documents for a query text or a query vector: ids, rows, scores, search and encode time (ms)."""
         served = self.get_index(index_id)
-        if not 1 <= k <= self.limits.max_k:
-            raise ServiceError(422, f"k={k} is out of range: use 1 <= k <= {self.limits.max_k} (serve.py --max-k)")
+        limit = min(self.limits.max_k, served.n_docs)
+        if not 1 <= k <= limit:
+            why = ("serve.py --max-k" if limit == self.limits.max_k
+                   else f"index {served.id} holds {served.n_docs} documents")
+            raise ServiceError(422, f"k={k} is out of range: use 1 <= k <= {limit} ({why})")
         if (query is None) == (vector is None):
             raise ServiceError(422, "send exactly one of 'query' (a text) and 'vector' (a list of numbers)")
         encode_ms = 0.0
@@ -257,6 +287,9 @@ class RetrievalService:
             rows = np.asarray(rows, dtype=np.int64)
             scores = _similarity(self.dataset.distance, distances_to(self.dataset.distance, q, self.dataset.train,
                                                                      rows))
+        rows, scores = np.asarray(rows, dtype=np.int64), np.asarray(scores)
+        found = rows >= 0  # an index that finds fewer than k pads with -1: not documents, left out
+        rows, scores = rows[found], scores[found]
         ids = self.dataset.doc_ids
         return {"index": served.id, "k": k, "ids": [ids[r] if ids is not None else str(r) for r in rows.tolist()],
                 "rows": rows.tolist(), "scores": [float(s) for s in scores], "search_ms": search_ms,
@@ -277,7 +310,7 @@ class RetrievalService:
     def describe(self) -> dict[str, Any]:
         return {"dataset": self.dataset.name, "encoder": self.encoder_name,
                 "limits": {"max_texts": self.limits.max_texts, "max_text_chars": self.limits.max_text_chars,
-                           "max_k": self.limits.max_k},
+                           "max_k": self.limits.max_k, "max_body": self.limits.max_body},
                 "indexes": [s.describe() for s in self.indexes.values()]}
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from topobench.core.errors import TopobenchError
+from topobench.service.logs import bound_log_lines
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,9 @@ def url_of(sock: socket.socket) -> str:
 def _server(app: Any, log_level: str) -> Any:
     import uvicorn
 
-    return uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False, timeout_keep_alive=30))
+    config = uvicorn.Config(app, log_level=log_level, access_log=False, timeout_keep_alive=30)  # sets up its logging
+    bound_log_lines()  # then every line it (or the app) logs is cut to a bounded length
+    return uvicorn.Server(config)
 
 
 def serve_forever(app: Any, sock: socket.socket, log_level: str = "info") -> None:
