@@ -4,7 +4,7 @@ training variant that checks a new loss, miner or recipe end to end (``topobench
 from pathlib import Path
 
 from topobench.backends.hf_encoder import HFEncoder
-from topobench.backends.tiny_bert import HIDDEN, MAX_POSITIONS, tiny_bert_folder
+from topobench.backends.tiny_bert import HIDDEN, tiny_bert_folder
 from topobench.core.environment import cache_dir
 from topobench.core.hookspecs import hookimpl
 
@@ -15,7 +15,7 @@ class TinyBert(HFEncoder):
 
     model_id = "topobench/tinybert"  # a name for provenance: the weights are made locally, never downloaded
     pooling = "mean"
-    max_length = MAX_POSITIONS
+    max_length = 128  # its texts are ~20 tokens; the model takes up to MAX_POSITIONS
     dimension = HIDDEN
     hub_weights = False
 

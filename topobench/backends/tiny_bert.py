@@ -18,13 +18,14 @@ from pathlib import Path
 WORDS = [f"t{i}" for i in range(120)]  # the tinyqa corpus's vocabulary (topobench.corpus.tiny)
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 HIDDEN = 32
-MAX_POSITIONS = 64
+MAX_POSITIONS = 512  # as BERT's, so the common recipes' 128-token training limit fits
 SEED = 0
-FOLDER_NAME = "tinybert-v1"  # bump when the architecture or the vocabulary changes
+FOLDER_NAME = "tinybert-v2"  # bump when the architecture or the vocabulary changes
 
 
-def write_tiny_bert(folder: Path, seed: int = SEED) -> Path:
-    """Write the tiny BERT and its WordPiece tokenizer in Hugging Face layout to ``folder``."""
+def write_tiny_bert(folder: Path, seed: int = SEED, max_positions: int = 64) -> Path:
+    """Write the tiny BERT and its WordPiece tokenizer in Hugging Face layout to ``folder`` (the tests' model has 64
+    positions; the ``tinybert`` encoder's has :data:`MAX_POSITIONS`)."""
     import torch
     import transformers
 
@@ -33,14 +34,14 @@ def write_tiny_bert(folder: Path, seed: int = SEED) -> Path:
     tokenizer = transformers.BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)})
     config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=HIDDEN, num_hidden_layers=2,
                                      num_attention_heads=2, intermediate_size=2 * HIDDEN,
-                                     max_position_embeddings=MAX_POSITIONS)
+                                     max_position_embeddings=max_positions)
     transformers.BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
 
 def tiny_bert_folder(cache: Path) -> Path:
-    """``cache/tinybert-v1``, written there first when missing (in a temporary folder renamed into place, so two
+    """``cache/<FOLDER_NAME>``, written there first when missing (in a temporary folder renamed into place, so two
     processes never see half a model)."""
     target = cache / FOLDER_NAME
     if (target / "config.json").is_file():
@@ -48,8 +49,12 @@ def tiny_bert_folder(cache: Path) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{FOLDER_NAME}-", dir=cache))
     try:
-        write_tiny_bert(scratch)
-        os.replace(scratch, target) if not target.exists() else None
+        write_tiny_bert(scratch, max_positions=MAX_POSITIONS)
+        if not target.exists():
+            try:
+                os.replace(scratch, target)
+            except OSError:  # another process put its copy there first: the same weights
+                pass
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return target

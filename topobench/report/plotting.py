@@ -77,7 +77,7 @@ def plot(datasets: Sequence[str], x: str = "k-nn", y: str = "qps", count: int = 
     fig = figure(datasets, x, y, count, batch, raw, only)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=100, format=fmt)
-    logger.info("wrote %s", out)
+    logger.debug("wrote %s", out)  # the CLI says it once
     return out
 
 
@@ -177,7 +177,7 @@ def plot_threads(dataset: str, count: int = 10, level: float = 0.95, out: Path =
     fig = threads_figure(dataset, count, level)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=100, format=fmt)
-    logger.info("wrote %s", out)
+    logger.debug("wrote %s", out)  # the CLI says it once
     return out
 
 
