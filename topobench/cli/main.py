@@ -10,15 +10,28 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from topobench.cli.common import add_verbosity, guarded
-from topobench.cli.options import OneLineParser, fraction, positive_int, seconds, thread_levels
+from topobench.cli.common import add_verbosity, guarded, stored_name, stored_names
+from topobench.cli.options import (
+    MAX_REPEAT,
+    MAX_ROUNDS,
+    MAX_RUNS,
+    MAX_THREADS,
+    OneLineParser,
+    bounded_int,
+    fraction,
+    positive_int,
+    seconds,
+    thread_levels,
+)
 from topobench.core.errors import ConfigError, TopobenchError
 from topobench.core.paths import check_output_dir, check_output_file, check_writable_dir, writing
 from topobench.report.formats import image_format
+from topobench.runs.definitions import MAX_FORCED_GRID_POINTS, MAX_GRID_POINTS
 
 logger = logging.getLogger("topobench")
 
@@ -31,24 +44,30 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--algorithm", help="comma-separated algorithm names (default: every enabled one)")
     p.add_argument("--count", type=positive_int, default=10,
                    help="neighbours to retrieve per query, at most what the ground truth holds (default 10)")
-    p.add_argument("--runs", type=positive_int, default=5, help="timed runs per point; the best is kept (default 5)")
-    p.add_argument("--repeat", type=positive_int, default=1,
+    p.add_argument("--runs", type=bounded_int(MAX_RUNS), default=5,
+                   help=f"timed runs per point; the best is kept (default 5, at most {MAX_RUNS:,})")
+    p.add_argument("--repeat", type=bounded_int(MAX_REPEAT), default=1,
                    help="run every point R times, each a fresh build in a fresh process, and keep every run: the "
-                        "summary and the plots give min / median / max over them (default 1)")
+                        f"summary and the plots give min / median / max over them (default 1, at most {MAX_REPEAT:,})")
     p.add_argument("--batch", action="store_true", help="batch mode: all queries at once, all cores")
     p.add_argument("--threads", type=thread_levels, metavar="N[,M...]",
                    help="throughput mode: N threads answer the queries concurrently against one index, for --rounds "
                         "rounds; QPS is completed queries per second of wall time, with p50/p95/p99/p999 latency; "
-                        "each level is a sweep of its own (results under <algorithm>-threads<N>/)")
-    p.add_argument("--rounds", type=positive_int,
-                   help="with --threads: rounds over all the queries per timed pass (default 10)")
+                        "each level is a sweep of its own (results under <algorithm>-threads<N>/); at most "
+                        f"{MAX_THREADS} threads")
+    p.add_argument("--rounds", type=bounded_int(MAX_ROUNDS),
+                   help=f"with --threads: rounds over all the queries per timed pass (default 10, at most "
+                        f"{MAX_ROUNDS:,}; every call's latency is kept, so rounds × queries must fit in memory)")
     p.add_argument("--force", action="store_true", help="rerun points that already have a complete result")
     p.add_argument("--skip-failed", action="store_true",
                    help="do not retry points whose last attempt failed (they still count as failed)")
     p.add_argument("--timeout", type=seconds, default=7200.0,
                    help="seconds per index build and its sweep (default 7200)")
     p.add_argument("--definitions", type=Path,
-                   help="algorithm grid file (default: ./algos.yaml, else the repository's)")
+                   help="algorithm grid file (default: ./algos.yaml, else the repository's); a grid of more than "
+                        f"{MAX_GRID_POINTS:,} points is refused unless --force-large")
+    p.add_argument("--force-large", action="store_true",
+                   help=f"allow a grid of more than {MAX_GRID_POINTS:,} points (up to {MAX_FORCED_GRID_POINTS:,})")
     p.add_argument("--list", action="store_true", help="list plugins, what they registered and whether it is available")
     p.add_argument("--save-index", nargs="?", const="", default=None, metavar="ARGS",
                    help="also keep each built index under indexes/<dataset>/<algorithm>/ for serve.py; with ARGS "
@@ -60,12 +79,23 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory", type=memory_size, metavar="SIZE",
                    help="with --docker: each container's memory limit, e.g. 2g or 512m (default: three quarters of "
                         "this machine's memory); a run group's `memory:` in algos.yaml wins")
-    p.add_argument("--image", metavar="NAME", help="with --docker: the image to run (default topobench:latest)")
+    p.add_argument("--image", metavar="NAME", type=image_name,
+                   help="with --docker: the image to run (default topobench:latest)")
     p.add_argument("--build-image", action="store_true",
                    help="build the --docker image from this checkout (topobench:latest, or --image), then run "
                         "--dataset if given")
     add_verbosity(p)
     return p
+
+
+def image_name(text: str) -> str:
+    """``--image``: a Docker image reference (``name[:tag]``, lower case), checked before any daemon is asked."""
+    from topobench.runs.executors.docker_names import check_image_reference
+
+    try:
+        return check_image_reference(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def memory_size(text: str) -> int:
@@ -111,6 +141,8 @@ def _list_plugins() -> int:
             reason = reg.unavailable_reason()
             state = f"unavailable: {reason}" if reason else "available"
             print(f"    {SINGULAR[reg.kind]:9s} {reg.name:12s} {state}")
+        for declared in info.declared:
+            print(f"    {SINGULAR[declared.kind]:9s} {declared.name:12s} declared")
     return 0
 
 
@@ -132,7 +164,8 @@ def _run(args: argparse.Namespace) -> int:
             return 0
     if not args.dataset:
         raise TopobenchError("--dataset is required (e.g. --dataset random-xs-20-angular); see --help")
-    algorithms = [a.strip() for a in args.algorithm.split(",") if a.strip()] if args.algorithm else None
+    args.dataset = stored_name(args.dataset)  # results go under the canonical name; the summary reads them there
+    algorithms = algorithm_list(args.algorithm)
     save_args = None
     if args.save_index:
         from topobench.runs.index_store import parse_args_list
@@ -149,7 +182,7 @@ def _run(args: argparse.Namespace) -> int:
     config = RunConfig(dataset=args.dataset, count=args.count, runs=args.runs, batch=args.batch, force=args.force,
                        timeout=args.timeout, definitions_file=args.definitions or default_definitions(),
                        save_index=args.save_index is not None, save_args=save_args, skip_failed=args.skip_failed,
-                       repeat=args.repeat, rounds=args.rounds or 10)
+                       repeat=args.repeat, rounds=args.rounds or 10, force_large=args.force_large)
     failed: list[str] = []
     with executor:  # started (Ray: connected, checked) before anything is built or written
         for level in args.threads or [None]:  # each --threads level is a sweep of its own
@@ -169,6 +202,18 @@ def _run(args: argparse.Namespace) -> int:
             print(f"failed: {line}", file=sys.stderr)
         return 1
     return 0
+
+
+def algorithm_list(text: str | None) -> list[str] | None:
+    """``--algorithm hnsw,ivf`` → ``["hnsw", "ivf"]``; left out → None (every enabled algorithm). A value naming no
+    algorithm (``--algorithm ,`` or ``''``) is an error, not the whole grid."""
+    if text is None:
+        return None
+    names = [a.strip() for a in text.split(",") if a.strip()]
+    if not names:
+        raise ConfigError(f"--algorithm {text!r} names no algorithm: give names such as hnsw,ivf, or leave "
+                          "--algorithm out to run every enabled one")
+    return names
 
 
 def _print_summary(dataset: str, count: int, batch: bool) -> None:
@@ -191,7 +236,8 @@ def run_main(argv: Sequence[str] | None = None) -> int:
 
 # --- plot.py ------------------------------------------------------------------------------------------------------
 
-DEFAULT_PLOT_COUNT = 10  # --count of plot.py --dataset D (without --dataset, each dataset's largest count)
+DEFAULT_PLOT_COUNT = 10
+PLOTS_DIR_ENV = "TOPOBENCH_PLOTS"  # --count of plot.py --dataset D (without --dataset, each dataset's largest count)
 
 
 def plot_parser() -> argparse.ArgumentParser:
@@ -213,7 +259,10 @@ def plot_parser() -> argparse.ArgumentParser:
                         "dataset has them, else batch)")
     p.add_argument("--raw", action="store_true", help="also draw every point, not only the frontier")
     p.add_argument("--algorithm", help="comma-separated algorithms to draw (default: all with results)")
-    p.add_argument("-o", "--output", type=Path, help="output PNG (default plots/<datasets>_<x>_<y>.png)")
+    p.add_argument("-o", "--output", type=Path,
+                   help="output image (default <--out-dir>/<datasets>_<x>_<y>_<count>.png)")
+    p.add_argument("--out-dir", type=Path, default=None, metavar="DIR",
+                   help=f"folder of the images plot.py names itself (default ${PLOTS_DIR_ENV} or plots/)")
     p.add_argument("--report", type=Path, metavar="OUT",
                    help="write an HTML report instead: OUT/index.html and a page per dataset with every plot, the "
                         "summary table and the geometry statistics")
@@ -222,6 +271,7 @@ def plot_parser() -> argparse.ArgumentParser:
 
 
 def _plot(args: argparse.Namespace) -> int:
+    args.dataset = stored_names(args.dataset)
     if args.report:
         from topobench.report.html_report import write_report
 
@@ -235,23 +285,23 @@ def _plot(args: argparse.Namespace) -> int:
         if not args.dataset or len(args.dataset) != 1:
             raise ConfigError("-x threads draws one dataset's --threads results: name it with one --dataset")
         count = args.count or DEFAULT_PLOT_COUNT
-        out = args.output or Path("plots") / f"{args.dataset[0]}_threads_qps_{count}.png"
+        out = args.output or args.out_dir / f"{args.dataset[0]}_threads_qps_{count}.png"
         print(f"wrote {plot_threads(args.dataset[0], count, args.level, out)}")
         return 0
     if not args.dataset:
         if args.output:
             raise TopobenchError("-o names one file, but without --dataset plot.py draws one PNG per dataset under "
-                                 "plots/: name the datasets with --dataset, or leave -o out")
+                                 "--out-dir: name the datasets with --dataset, or leave -o out")
         from topobench.report.plotting import plot_every_dataset
 
         for path in plot_every_dataset(args.x_axis, args.y_axis, args.count, True if args.batch else None, args.raw,
-                                       only):
+                                       only, args.out_dir):
             print(f"wrote {path}")
         return 0
     from topobench.report.plotting import plot
 
     count = args.count or DEFAULT_PLOT_COUNT
-    out = args.output or Path("plots") / f"{'+'.join(args.dataset)}_{args.x_axis}_{args.y_axis}_{count}.png"
+    out = args.output or args.out_dir / f"{'+'.join(args.dataset)}_{args.x_axis}_{args.y_axis}_{count}.png"
     path = plot(args.dataset, x=args.x_axis, y=args.y_axis, count=count, batch=args.batch, raw=args.raw, out=out,
                 only=only)
     print(f"wrote {path}")
@@ -260,14 +310,15 @@ def _plot(args: argparse.Namespace) -> int:
 
 def _checked_plot(args: argparse.Namespace) -> int:
     """``_plot`` with its destination checked before anything is drawn, and a failed write as one line."""
+    args.out_dir = args.out_dir or Path(os.environ.get(PLOTS_DIR_ENV) or "plots")
     if args.report:
         args.report = check_output_dir(args.report, "report folder (--report)")
     elif args.output:
         args.output = check_output_file(args.output, "output file (-o)")
         image_format(args.output)
     else:
-        check_writable_dir("plots", "plots folder", "pass -o FILE")
-    with writing(args.report or args.output or "plots/", "the plot"):
+        check_writable_dir(args.out_dir, "plots folder (--out-dir)", "pass --out-dir DIR or -o FILE")
+    with writing(args.report or args.output or args.out_dir, "the plot"):
         return _plot(args)
 
 
@@ -308,6 +359,7 @@ def export_parser() -> argparse.ArgumentParser:
 def _export(args: argparse.Namespace) -> int:
     from topobench.report.export import export_csv, export_geometry, to_stdout
 
+    args.dataset = stored_names(args.dataset)
     if args.trec:
         return _export_trec(args)
     said = sys.stderr if to_stdout(args.output) else sys.stdout  # `-o -`: stdout holds the CSV alone

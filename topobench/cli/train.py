@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
+import re
 import typing
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import Any
 from topobench.cli.common import add_verbosity, guarded
 from topobench.cli.options import OneLineParser, finite_float, integer
 from topobench.core.errors import ConfigError
+from topobench.core.names import is_safe_name
 from topobench.core.paths import check_writable_dir
 from topobench.training.config import TrainConfig, parse_assignments
 
@@ -31,12 +34,12 @@ def _flag(name: str) -> str:
 
 
 def train_parser() -> argparse.ArgumentParser:
-    from topobench.training.recipes import RECIPES
+    from topobench.training.recipes import all_recipes
 
     p = OneLineParser(prog="train.py", description="Fine-tune an encoder through a hard-negative curriculum.",
                       epilog="Flags override the recipe; the recipe overrides the defaults shown.")
-    p.add_argument("--recipe", choices=sorted(RECIPES),
-                   help="start from this named recipe (topobench/training/recipes.py)")
+    p.add_argument("--recipe", choices=sorted(all_recipes()),
+                   help="start from this named recipe (topobench/training/recipes.py, or one a plugin declares)")
     p.add_argument("--output", type=Path, help="run folder (default: checkpoints/<corpus>-<encoder>-<recipe|loss>)")
     hints = typing.get_type_hints(TrainConfig)
     for field in dataclasses.fields(TrainConfig):
@@ -74,12 +77,11 @@ def _scalar_type(hint: Any) -> Any:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Defaults ← recipe ← flags, as a checked TrainConfig."""
-    from topobench.training.recipes import COMMON, RECIPES
+    from topobench.training.recipes import recipe_values
 
     values: dict[str, Any] = {}
     if args.recipe:
-        values.update(COMMON)
-        values.update(RECIPES[args.recipe])
+        values.update(recipe_values(args.recipe))
     for field in dataclasses.fields(TrainConfig):
         given = getattr(args, field.name, None)
         if given is None:
@@ -90,17 +92,29 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**values)
 
 
+def default_output(root: Path, config: TrainConfig, label: str) -> Path:
+    """The run folder when ``--output`` is left out: ``root/<corpus>-<encoder>-<label>``, one folder inside ``root``
+    whatever the corpus is called (``--corpus /abs/folder`` or ``local:../x`` must not put checkpoints beside the
+    corpus or above ``root``): every character outside letters, digits, ``.``, ``_`` and ``-`` becomes ``_``."""
+    name = re.sub(r"[^\w.-]+", "_", f"{config.corpus}-{config.encoder}-{label}").lstrip(".") or "run"
+    return root / name
+
+
 def _train(args: argparse.Namespace) -> int:
     from topobench.training.recipes import checkpoints_dir
     from topobench.training.trainer import train
 
     config = config_from_args(args)
-    output = args.output or checkpoints_dir() / f"{config.corpus}-{config.encoder}-{args.recipe or config.loss}"
+    output = args.output or default_output(checkpoints_dir(), config, args.recipe or config.loss)
     output = check_writable_dir(output, "run folder (--output)", "pass --output with a writable folder")
     summary = train(config, output)
     best = summary["kept"][0] if summary["kept"] else {}
     print(json.dumps({"best": summary["best"], **{k: v for k, v in best.items() if k != "step"},
                       "steps": summary["total_steps"], "train_seconds": summary["train_seconds"]}))
+    name, dataset = Path(output).name, f"{config.corpus}-{config.encoder}-checkpoint@name={Path(output).name}"
+    if is_safe_name(dataset):
+        logging.getLogger("topobench").info("to benchmark it: ln -s %s models/%s && python run.py --dataset %s",
+                                            Path(output).resolve(), name, dataset)
     return 0
 
 

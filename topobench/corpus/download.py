@@ -32,21 +32,16 @@ from pathlib import Path
 from tqdm import tqdm
 
 from topobench.core.atomic import atomic_path, replace
+from topobench.core.environment import CACHE_ENV, cache_dir  # noqa: F401 - CACHE_ENV: named here too
 from topobench.core.errors import DatasetError
 
 logger = logging.getLogger(__name__)
 
 MIRROR_ENV = "TOPOBENCH_MIRROR"
-CACHE_ENV = "TOPOBENCH_CACHE"
 TIMEOUT_S = 60
 _CHUNK = 1 << 20
 # sha256 of files at least this large is remembered in <cache>/sha256.json (keyed by path, size, mtime).
 _MEMO_MIN_BYTES = 64 << 20
-
-
-def cache_dir() -> Path:
-    """The cache root: ``$TOPOBENCH_CACHE`` or ``~/.cache/topobench``."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "topobench").expanduser()
 
 
 def downloads_dir() -> Path:

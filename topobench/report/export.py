@@ -1,9 +1,9 @@
 """Scoring the stored results of a dataset and exporting them: one CSV row per result, a column per registered metric.
 
-The columns follow ``topobench.metrics.registry.METRICS``, so a metric added to the registry is exported without
-touching this
-file. Results whose dataset file is gone (an ann-benchmarks file deleted, say) cannot be scored against ground truth or
-qrels; they are skipped with a warning rather than exported with holes that look like measurements.
+The columns follow ``topobench.metrics.registry.all_metrics()``, so a metric added to the registry (or declared by a
+plugin) is exported without touching this file. Results whose dataset file is gone (an ann-benchmarks file deleted,
+say) cannot be scored against ground truth or qrels; they are skipped with a warning rather than exported with holes
+that look like measurements.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any, TextIO
 from topobench.core.atomic import atomic_path
 from topobench.core.errors import DatasetError, NoResultsError
 from topobench.datasets.store import dataset_path, datasets_dir, load_dataset
-from topobench.metrics.registry import METRICS, Point, get_metric, score, summarize, summarize_spread
+from topobench.metrics.registry import Point, all_metrics, get_metric, score, summarize, summarize_spread
 from topobench.metrics.scoring import SUMMARY_LEVELS
 from topobench.runs.results import folder_threads, iter_results, results_dir
 
@@ -55,7 +55,7 @@ def open_csv(out: str | Path) -> Iterator[TextIO]:
 
 def csv_header() -> list[str]:
     """The exported columns: the fixed ones, then every registered metric under its registry name."""
-    return [*HEAD_COLUMNS, *METRICS]
+    return [*HEAD_COLUMNS, *all_metrics()]
 
 
 def run_hint(dataset: str, count: int | None = None, batch: bool | None = None) -> str:
@@ -79,7 +79,7 @@ def load_points(dataset: str, names: Sequence[str] | None = None, count: int | N
     ``DatasetError`` when a needed dataset file is missing or unreadable.
     """
     dataset_path(dataset)  # rejects names that are not dataset names before they reach a glob
-    metrics = [get_metric(n) for n in names] if names is not None else list(METRICS.values())
+    metrics = [get_metric(n) for n in names] if names is not None else list(all_metrics().values())
     results = iter_results(dataset, count, batch, threads=threads)
     first = next(results, None)
     if first is None:
@@ -151,7 +151,7 @@ def export_csv(out: str | Path, datasets: Sequence[str] | None = None, count: in
                 continue
             for p in points:
                 fixed = [p.dataset, p.algorithm, p.parameters, p.count, p.batch, p.repeats]
-                writer.writerow([_cell(v) for v in fixed] + [_cell(p.values[m]) for m in METRICS])
+                writer.writerow([_cell(v) for v in fixed] + [_cell(p.values[m]) for m in all_metrics()])
                 rows += 1
         if rows == 0:
             which = ", ".join(skipped) or "any dataset"
