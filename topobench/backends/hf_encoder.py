@@ -65,6 +65,23 @@ def missing_weights_message(model_id: str) -> str:
     )
 
 
+
+def check_device(device: Any) -> None:
+    """Refuse a ``torch.device`` this machine does not have (``cuda:7`` without CUDA or with fewer GPUs, ``mps`` off
+    Apple silicon) with one line, before a model is loaded onto it (torch would fail with an AssertionError)."""
+    import torch
+
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise EncoderError(f"device {device}: CUDA is not available here (torch {torch.__version__}); use "
+                               "--device cpu or leave --device out")
+        if device.index is not None and device.index >= count:
+            raise EncoderError(f"device {device}: this machine has {count} CUDA device(s), cuda:0 to "
+                               f"cuda:{count - 1}; pick one of them")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise EncoderError(f"device {device}: MPS is not available here; use --device cpu or leave --device out")
+
 class HFEncoder(Encoder):
     """A Hugging Face transformer encoder with pooling, prefixes, length-bucketed batches and L2 normalisation.
 
@@ -158,6 +175,7 @@ class HFEncoder(Encoder):
         from transformers import AutoModel, AutoTokenizer
 
         device = torch.device(self.device_name or ("cuda" if torch.cuda.is_available() else "cpu"))
+        check_device(device)
         fp16 = device.type == "cuda" if self.fp16 is None else self.fp16
         if self.quantize and device.type != "cpu":
             raise EncoderError(f"quantize={self.quantize!r} runs on CPU only, not on {device}")
@@ -177,6 +195,12 @@ class HFEncoder(Encoder):
             if self.checkpoint is not None:
                 raise EncoderError(f"cannot load checkpoint {self.checkpoint}: {exc}") from exc
             raise MissingWeightsError(missing_weights_message(self.model_id)) from exc
+        positions = getattr(model.config, "max_position_embeddings", None)  # absent for models without a limit
+        if isinstance(positions, int) and self.max_length > positions:
+            # Longer inputs would fail inside the model (an index error mid-training); texts this short are unchanged.
+            logger.warning("max_length %d is more than the %d tokens %s can take: texts are truncated to %d",
+                           self.max_length, positions, source, positions)
+            self.max_length = positions
         model.to(device).eval()
         if self.quantize == "int8":
             model = quantize_linear_int8(model)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from topobench.core.indexes import Index
 from topobench.core.machine import installed_versions
 from topobench.core.names import check_name
 from topobench.core.registry import get_registry
+from topobench.core.roots import env_folder
 from topobench.corpus.download import file_sha256
 from topobench.datasets.store import Dataset
 from topobench.runs.results import legacy_params_slug, params_slug
@@ -52,7 +52,7 @@ class IndexStoreError(TopobenchError):
 
 
 def indexes_dir() -> Path:
-    return Path(os.environ.get(INDEXES_DIR_ENV, "indexes"))
+    return env_folder(INDEXES_DIR_ENV, "indexes")
 
 
 def index_folder(dataset: str, algorithm: str, build_args: Sequence[Any]) -> Path:

@@ -5,7 +5,9 @@ child has grown for minutes) is one ``error:`` line up front and nothing is writ
 * :func:`check_result_folders`: every result folder a sweep will write can be created (a file where
   ``results/<dataset>/<count>/`` belongs is found now, not after the index is built);
 * :func:`check_threads_memory`: ``--threads`` keeps every call's latency (``rounds × queries``): estimated from the
-  dataset's query count and refused when it would not fit in the memory available.
+  dataset's query count and refused when it would not fit in the memory available;
+* :func:`check_texts`: a text index (BM25) reads the corpus behind the dataset in its child; a corpus file that is
+  missing, truncated or corrupt is reported here, as one line, instead of as a traceback per build.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from pathlib import Path
 from topobench.core.errors import ConfigError
 from topobench.core.machine import memory_available_bytes
 from topobench.core.paths import check_writable_dir
-from topobench.runs.definitions import MAX_FORCED_GRID_POINTS, MAX_GRID_POINTS
+from topobench.core.registry import get_registry
+from topobench.datasets.store import Dataset
+from topobench.datasets.texts import dataset_texts
+from topobench.runs.definitions import MAX_FORCED_GRID_POINTS, MAX_GRID_POINTS, Definition
 
 # Bytes kept per timed call of a --threads measurement: its clock ticks (int64), its latency (float64) and the
 # result file's copy, with room for the arrays numpy makes on the way.
@@ -34,6 +39,14 @@ def check_result_folders(paths: Iterable[Path], fix: str) -> None:
     """Each distinct folder of ``paths`` can be created and written (see :func:`check_writable_dir`)."""
     for folder in sorted({path.parent for path in paths}):
         check_writable_dir(folder, "result folder", fix)
+
+
+def check_texts(dataset: Dataset, definitions: Iterable[Definition]) -> None:
+    """Load the corpus texts a text index of ``definitions`` will search (once, then dropped), so that a corpus that
+    cannot be read is a ``DatasetError`` before any build."""
+    registry = get_registry()
+    if any(registry.get("indexes", d.algorithm).cls.needs_texts for d in definitions):
+        dataset_texts(dataset)
 
 
 def check_threads_memory(threads: int | None, rounds: int, n_queries: int) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from topobench.runs import results as res
 from topobench.runs.definitions import Definition, check_signatures, parse_definitions
 from topobench.runs.executors.base import Executor, Unit
 from topobench.runs.executors.local import LocalExecutor
+from topobench.runs.point_locks import locked_points
 from topobench.runs.unit_run import RunConfig, default_definitions, point_paths
 
 __all__ = ["RunConfig", "SweepReport", "default_definitions", "run_sweep", "select_definitions"]
@@ -206,15 +208,22 @@ def run_sweep(config: RunConfig, algorithms: list[str] | None = None, executor: 
     preflight.check_threads_memory(config.threads, config.rounds, n_queries)
     preflight.check_result_folders((p for d in definitions for p in point_paths(config, d)),
                                    "move it away (results are written there) or set " + res.RESULTS_DIR_ENV)
+    unavailable_failed = list(report.failed)
     plan = _plan(config, definitions, n_queries, report)
     waves = _waves(config, plan, n_queries, report)
     units = [unit for wave in waves for unit in wave]
     if not units:
         return report
+    preflight.check_texts(dataset, [unit.definition for unit in units])  # a corpus that cannot be read: one line
     executor = executor or LocalExecutor()
     counted: set[tuple[int, int]] = set()
-    with executor:
+    with executor, ExitStack() as held:
         executor.check(units)  # before the progress bar: a refusal is one line
+        if held.enter_context(locked_points(res.results_dir(), [u.paths[i] for u in units for i in u.pending])):
+            # Another run held some of these points until now: plan again from what it left on disk.
+            report = SweepReport(unavailable=unavailable, failed=list(unavailable_failed))
+            waves = _waves(config, _plan(config, definitions, n_queries, report), n_queries, report)
+            units = [unit for wave in waves for unit in wave]
         bar = tqdm(desc=f"{config.dataset}", unit="build", total=len(units))
         for wave in waves:  # one wave at a time: a point's runs are appended in order, whatever runs at once
             for outcome in executor.run(wave):

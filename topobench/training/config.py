@@ -57,6 +57,16 @@ def parse_assignments(text: str, where: str) -> dict[str, Any]:
     return out
 
 
+# Upper bounds of the numbers that size a run (its steps, its batches, its token length): a typo such as
+# epochs=1e308 or --max-length 1000000000 is refused here, before anything is loaded or written, instead of
+# overflowing or failing after training started. Each is far above any useful value.
+STAGE_BOUNDS = {"epochs": 1000, "refresh_epochs": 1000, "negatives": 1000, "refresh_steps": 1_000_000_000}
+MAX_TOKENS = 32_768  # the longest context of a shipped encoder (nv-embed); an encoder's own limit is checked on load
+CONFIG_BOUNDS = {"batch_size": 65_536, "grad_accum": 65_536, "encode_batch_size": 65_536, "max_length": MAX_TOKENS,
+                 "keep_best": 1000, "save_steps": 1_000_000_000, "eval_steps": 1_000_000_000,
+                 "seed": (1 << 63) - 1, "dev_queries": 100_000_000}
+
+
 @dataclass
 class Stage:
     """One step of the curriculum: which miner supplies hard negatives, for how long, how many per example.
@@ -91,6 +101,10 @@ class Stage:
             raise ConfigError(f"stage {self.miner!r}: epochs must be > 0, negatives and refresh_* >= 0 (got "
                               f"epochs={self.epochs}, negatives={self.negatives}, refresh_steps={self.refresh_steps}, "
                               f"refresh_epochs={self.refresh_epochs})")
+        for name, high in STAGE_BOUNDS.items():
+            if getattr(self, name) > high:
+                raise ConfigError(f"stage {self.miner!r}: {name}={getattr(self, name)} is more than {high:,}; use a "
+                                  "smaller value")
 
     def spec(self) -> str:
         items = {"epochs": self.epochs, "negatives": self.negatives, "refresh_steps": self.refresh_steps,
@@ -148,6 +162,9 @@ class TrainConfig:
         for name in ("dev_queries", "eval_steps", "seed", "weight_decay", "max_grad_norm"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be at least 0, got {getattr(self, name)}")
+        for name, high in CONFIG_BOUNDS.items():
+            if getattr(self, name) > high:
+                raise ConfigError(f"{name}={getattr(self, name)} is more than {high:,}; use a smaller value")
         if self.max_train_queries is not None and self.max_train_queries < 1:
             raise ConfigError(f"max_train_queries must be at least 1 (or left out), got {self.max_train_queries}")
         if not self.stages:

@@ -275,6 +275,10 @@ class DockerExecutor(Executor):
             image = self.client.images.get(self.image)
         except docker.errors.ImageNotFound:
             raise ConfigError(f"the Docker image {self.image} is missing: {BUILD_HINT}") from None
+        except docker.errors.APIError as exc:  # a reference the daemon refuses (checked by --image already)
+            raise ConfigError(f"the Docker daemon refused the image name {self.image!r} "
+                              f"({str(exc.explanation or exc).splitlines()[0][:200]}): name an image such as "
+                              "topobench:latest") from None
         self.image_id = image.short_id
         built_from = (image.labels or {}).get(FINGERPRINT_LABEL)
         if built_from != fingerprint():
@@ -342,15 +346,19 @@ class DockerExecutor(Executor):
         limit = self.limit(unit)
         started = now()
         docker = import_docker()
+        container = None
         try:
-            container = self.client.containers.run(
+            container = self.client.containers.create(
                 self.image, ["python3", "-m", "topobench.runs.executors.docker", f"/topobench-spec/{spec.name}",
                              str(logging.getLogger().getEffectiveLevel())],
                 detach=True, network_mode="none", cpuset_cpus=",".join(map(str, cpus)), mem_limit=limit,
                 memswap_limit=limit, volumes=volumes, environment=environment, user=f"{os.getuid()}:{os.getgid()}",
                 labels={"topobench": "unit"},
                 name=f"topobench-{unit.definition.algorithm}-{os.getpid()}-{time.monotonic_ns()}")
+            container.start()
         except docker.errors.APIError as exc:  # refused for this unit (a cpuset, a limit): recorded, the sweep goes on
+            if container is not None:  # created, but the runtime refused to start it: not left behind in Created
+                remove_quietly(container)
             status = f"error: Docker refused the container ({exc.explanation or exc})".splitlines()[0][:500]
             logger.error("%s %s", unit, status)
             record_failures(unit, status, started, extra={"started": started})
@@ -380,6 +388,15 @@ class DockerExecutor(Executor):
                 "started": started, "container": {"image": self.image, "memory_limit": format_size(limit),
                                                   "cpuset": ",".join(map(str, cpus))}})
         return Outcome(unit, started, status)
+
+
+def remove_quietly(container: Any) -> None:
+    """Remove a container (force), logging instead of raising when the daemon cannot: the sweep goes on."""
+    try:
+        container.remove(force=True)
+    except Exception as exc:  # noqa: BLE001 - the daemon's APIError, a lost connection
+        logger.warning("could not remove container %s (%s): remove it with `docker rm -f %s`", container.name, exc,
+                       container.name)
 
 
 def _relay_logs(container: Any) -> None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import ctypes
 import logging
 import multiprocessing as mp
+import os
 import signal
 from collections.abc import Iterator, Sequence
 
+from topobench.core.errors import TopobenchError
 from topobench.runs.executors.base import Executor, Outcome, Unit, failure_status, now, record_failures
 from topobench.runs.unit_run import run_definition
 
@@ -35,7 +37,7 @@ class LocalExecutor(Executor):
 def run_isolated(context, unit: Unit) -> Outcome:
     """Run one unit in a child process; record a timeout or a crash for the points it did not write."""
     started = now()
-    child = context.Process(target=child_main, args=(unit, logging.getLogger().level),
+    child = context.Process(target=child_main, args=(unit, logging.getLogger().level, os.getpid()),
                             name=f"topobench-{unit.definition.algorithm}")
     child.start()
     child.join(unit.config.timeout)
@@ -53,24 +55,32 @@ def run_isolated(context, unit: Unit) -> Outcome:
     return Outcome(unit, started, status)
 
 
-def die_with_parent() -> None:
-    """Linux: have the kernel kill this child if the parent dies (SIGKILL of run.py leaves no orphan running)."""
+def die_with_parent(parent: int | None = None) -> None:
+    """Linux: have the kernel kill this child if the parent dies (SIGKILL of run.py leaves no orphan running).
+
+    The request only covers a parent alive when it is made; a parent killed while this child was still starting (the
+    interpreter and the unit's modules load first) is gone already, and then this child exits at once: ``parent``,
+    the pid the parent gave, is no longer its parent."""
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)  # orphaned before the request: nobody supervises this unit, so it must not run
 
 
-def child_main(unit: Unit, log_level: int) -> None:
-    """The child's entry point: run the unit; an exception is recorded for each point not written."""
-    die_with_parent()
+def child_main(unit: Unit, log_level: int, parent: int | None = None) -> None:
+    """The child's entry point: run the unit; an exception is recorded for each point not written. ``parent``: the
+    supervising process's pid (see :func:`die_with_parent`)."""
+    die_with_parent(parent)
     logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
     written: list[int] = []
     try:
         run_definition(unit.config, unit.definition, list(unit.pending), unit.save, written)
     except Exception as exc:  # noqa: BLE001 - recorded per point, the sweep goes on
         status, error = failure_status(exc)
-        if isinstance(exc, OSError) and exc.errno:  # a full disk, a lost permission: the cause, not the stack
+        if (isinstance(exc, OSError) and exc.errno) or isinstance(exc, TopobenchError):
+            # a full disk, a lost permission, a problem the user can fix: the cause, not the stack
             logger.error("%s failed: %s", unit, status)
         else:
             logger.error("%s failed:\n%s", unit, error)
