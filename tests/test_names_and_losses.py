@@ -143,3 +143,42 @@ def test_the_tiny_corpus_is_the_same_everywhere():
     first, second = load_corpus("tinyqa"), load_corpus("tinyqa")
     assert first.docs == second.docs and first.qrels == second.qrels
     assert (len(first.docs), len(first.queries["train"]), len(first.queries["test"])) == (600, 400, 100)
+
+
+def test_a_checkpoint_folder_is_a_variant_by_name(tmp_path):
+    """``<corpus>-<encoder>-checkpoint@name=NAME``: a model folder under $TOPOBENCH_MODELS (a Hugging Face folder, or
+    a ``train.py --output`` run whose best checkpoint is used) encoded and benchmarked, and listed in a study."""
+    (tmp_path / "algos.yaml").write_text(GRID)
+    env = {var: str(tmp_path / sub) for var, sub in (
+        ("TOPOBENCH_DATASETS", "datasets"), ("TOPOBENCH_RESULTS", "results"), ("TOPOBENCH_CACHE", "cache"),
+        ("TOPOBENCH_MODELS", "models"), ("TOPOBENCH_CHECKPOINTS", "checkpoints"), ("TOPOBENCH_STUDIES", "studies"))}
+    missing = cli("run.py", "--dataset", "tinyqa-tinybert-checkpoint@name=mine", "--runs", "1", env=env, cwd=tmp_path)
+    assert missing.returncode == 2 and "no model folder" in missing.stderr.splitlines()[-1]
+    trained = cli("train.py", "--corpus", "tinyqa", "--encoder", "tinybert", "--loss", "infonce", "--stage",
+                  "in_batch:epochs=1", "--output", str(tmp_path / "models" / "mine"), env=env, cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    assert "python run.py --dataset tinyqa-tinybert-checkpoint@name=mine" in trained.stderr
+    run = cli("run.py", "--dataset", "tinyqa-tinybert-checkpoint@name=mine", "--runs", "1", env=env, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    import h5py
+
+    with h5py.File(tmp_path / "datasets" / "tinyqa-tinybert-checkpoint@name=mine.hdf5") as f:
+        assert f.attrs["model_folder"].endswith("step-" + f.attrs["model_folder"].rsplit("step-", 1)[1])
+        assert f.attrs["recipe"] == "checkpoint" and f.attrs["encoder_name"] == "tinybert"
+    (tmp_path / "studies.yaml").write_text(
+        "mine:\n  corpus: tinyqa\n  encoders: [tinybert]\n  variants: [zeroshot, checkpoint@name=mine]\n"
+        "  seeds: [1]\n  baseline: {variant: zeroshot}\n  algorithms: [flat]\n  definitions: algos.yaml\n"
+        "  count: 10\n  runs: 1\n")
+    study = cli("study.py", "--studies", "studies.yaml", "run", "mine", env=env, cwd=tmp_path)
+    assert study.returncode == 0, study.stderr[-2000:]
+    assert len(list((tmp_path / "studies" / "mine" / "cells").glob("*.json"))) == 2
+
+
+def test_an_unavailable_encoder_is_refused_before_a_corpus_is_fetched(tmp_path):
+    # bge-small's weights are not in the offline cache here: the card's nq-bge-topo must stop before NQ (13 GB).
+    env = {"TOPOBENCH_DATASETS": str(tmp_path / "datasets"), "TOPOBENCH_CACHE": str(tmp_path / "cache"),
+           "TOPOBENCH_MIRROR": str(tmp_path / "mirror"), "HF_HUB_OFFLINE": "1"}
+    run = cli("run.py", "--dataset", "nq-bge-topo", "--algorithm", "flat", env=env, cwd=tmp_path, timeout=120)
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert "nq-bge-small-topo needs encoder 'bge-small', which is unavailable" in run.stderr.splitlines()[-1]
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "datasets").exists()

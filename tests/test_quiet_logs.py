@@ -29,7 +29,7 @@ def test_sweep_output_has_no_faiss_loader_lines(workspace, tiny_dataset):
     assert result.returncode == 0, result.stderr
     output = result.stdout + result.stderr
     # INFO lines of the child (which builds the index and imports faiss) are shown: the quiet is targeted, not global.
-    assert "INFO topobench.runs.runner: built FaissFlat()" in output, output
+    assert "INFO topobench.runs.unit_run: built FaissFlat()" in output, output
     assert not [line for line in output.splitlines() if any(c in line for c in CHATTER)], output
 
 
