@@ -145,6 +145,7 @@ class HFEncoder(Encoder):
         if self.checkpoint is not None and self.pooling != "model":  # known without loading the weights
             self.dimension = int(json.loads((self.checkpoint / "config.json").read_text())["hidden_size"])
         self.max_length = int(max_length or type(self).max_length)
+        self._token_limit: int | None = None  # the model's own position limit, when below max_length (set on load)
         self.batch_size = batch_size
         self.device_name = device
         self.fp16 = fp16
@@ -200,7 +201,7 @@ class HFEncoder(Encoder):
             # Longer inputs would fail inside the model (an index error mid-training); texts this short are unchanged.
             logger.warning("max_length %d is more than the %d tokens %s can take: texts are truncated to %d",
                            self.max_length, positions, source, positions)
-            self.max_length = positions
+            self._token_limit = positions
         model.to(device).eval()
         if self.quantize == "int8":
             model = quantize_linear_int8(model)
@@ -233,7 +234,8 @@ class HFEncoder(Encoder):
         self.load()
         suffix = (self._tokenizer.eos_token or "") if self.append_eos else ""
         batch = [f"{prefix}{text}{suffix}" for text in texts]
-        return self._tokenizer(batch, truncation=True, max_length=self.max_length)["input_ids"]
+        limit = min(self.max_length, self._token_limit or self.max_length)
+        return self._tokenizer(batch, truncation=True, max_length=limit)["input_ids"]
 
     def _prefix_tokens(self, kind: str) -> int:
         """How many leading positions the pooling skips: NV-Embed's rule, ``len(tokenize(instruction))``."""
