@@ -59,6 +59,14 @@ def test_sweep_writes_ann_benchmarks_result_files(workspace, tiny_dataset):
     hnsw = [res.read_result(p) for p in files if p.parent.name == "hnsw"]
     assert {tuple(r.query_args) for r in hnsw} == {(10,), (40,)}
     assert all(r.stats["distcomps"] > 0 for r in hnsw)
+    # Each counter per query (an untimed pass after the timed ones): its mean is the point's counter, query by query
+    # the exact index compares every stored vector, and HNSW's work differs from query to query.
+    for r in hnsw:
+        assert set(r.query_stats) == {"distcomps", "hops"} and r.query_stats["distcomps"].shape == (20,)
+        for key, values in r.query_stats.items():
+            assert values.mean() == pytest.approx(r.stats[key]), key
+    assert len(set(hnsw[0].query_stats["distcomps"].tolist())) > 1
+    assert set(exact.query_stats["distcomps"].tolist()) == {float(len(ds.train))}
 
 
 def test_rerun_skips_finished_points_and_force_reruns(workspace, tiny_dataset):

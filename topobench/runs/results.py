@@ -149,6 +149,8 @@ class Result:
     latencies: np.ndarray | None = None
     # A file without topobench's ``parameters`` (written by ann-benchmarks): the point is told apart by its ``name``.
     parameters_from_name: bool = False
+    # Single-query mode: each index counter for each query (one untimed pass), {} where the index counts nothing.
+    query_stats: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def candidates(self) -> float:
@@ -198,8 +200,13 @@ def _write_run(group: h5py.Group, result: Result) -> None:
     if result.rounds:
         a["rounds"] = result.rounds
         group.create_dataset("latencies", data=np.asarray(result.latencies, np.float64))
+    if result.query_stats:
+        per_query = group.create_group(QUERY_STATS)
+        for key, values in result.query_stats.items():
+            per_query.create_dataset(key, data=np.asarray(values, np.float64))
 
 
+QUERY_STATS = "query_stats"  # the group holding each counter per query (one dataset per counter)
 REPEATS = "repeats"  # the group holding runs 2, 3, … of a point (run.py --repeat), one subgroup each, named "2", "3", …
 
 
@@ -328,6 +335,7 @@ def _read_run(f: h5py.File, group: h5py.Group, path: Path) -> Result:
         path=path,
         rounds=int(r.get("rounds", 0)),
         latencies=group["latencies"][:] if "latencies" in group else None,
+        query_stats={key: data[:] for key, data in group[QUERY_STATS].items()} if QUERY_STATS in group else {},
     )
 
 

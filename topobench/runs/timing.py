@@ -33,6 +33,7 @@ class Measurement:
     threads: int = 1
     rounds: int = 0  # measure_threads: rounds over the queries (0 otherwise)
     latencies: np.ndarray | None = None  # measure_threads: every call's latency (s), rounds × queries, flattened
+    query_stats: dict[str, np.ndarray] = field(default_factory=dict)  # measure_single: each counter, per query
 
 
 def _pad(rows: list[np.ndarray], k: int) -> np.ndarray:
@@ -94,7 +95,26 @@ def measure_single(index: Index, queries: np.ndarray, k: int, runs: int) -> Meas
         if best is None or mean < best.best_search_time:
             best = Measurement(found, None, times, mean, stats=_per_query(stats, n), threads=1)
     best.search_times = search_times
+    best.query_stats = count_per_query(index, search, rows)
     return best
+
+
+def count_per_query(index: Index, search: Callable[[np.ndarray], np.ndarray], rows: list[np.ndarray]) -> dict[
+        str, np.ndarray]:
+    """Each of the index's counters for each query (``stats_names``; e.g. distance computations), from one untimed
+    pass after the timed ones: the counters are reset before and read after every query, so the timed passes stay
+    exactly as they were. Per-query work is what per-query hardness and intervals over queries need; the index's
+    answers are deterministic, so this pass searches as the timed ones did. Empty when the index counts nothing."""
+    if not type(index).stats_names:
+        return {}
+    out: dict[str, list[float]] = {}
+    for q in rows:
+        index.reset_stats()
+        search(q)
+        for key, value in index.stats().items():
+            out.setdefault(key, []).append(float(value))
+    index.reset_stats()
+    return {key: np.asarray(values, dtype=np.float64) for key, values in out.items()}
 
 
 def measure_threads(index: Index, queries: np.ndarray, k: int, runs: int, threads: int, rounds: int) -> Measurement:

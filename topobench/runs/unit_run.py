@@ -137,5 +137,5 @@ def _to_result(config: RunConfig, definition: Definition, dataset: Dataset, inde
         batch=config.batch, distance=dataset.distance, build_args=list(definition.arguments),
         query_args=list(qargs), build_time=build_time, index_size_bytes=size, best_search_time=m.best_search_time,
         run_count=config.runs, threads=m.threads, times=m.times, neighbors=m.neighbors, distances=distances,
-        search_times=m.search_times, stats=stats, rounds=m.rounds, latencies=m.latencies,
+        search_times=m.search_times, stats=stats, rounds=m.rounds, latencies=m.latencies, query_stats=m.query_stats,
     )
