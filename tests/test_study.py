@@ -85,6 +85,15 @@ def test_a_tiny_study_runs_end_to_end_and_resumes(workspace, capsys):
     assert cell["geometry"]["kmeans_inertia_rel"] > 0 and cell["geometry"]["pq_error_rel"] > 0
     assert cell["provenance"]["machine"]["cores"] >= 1 and cell["provenance"]["corpus_files"][0]["sha256"]
     assert cell["benchmark_load"]["cores"] >= 1 and cell["benchmark_load"]["load_1min"] >= 0
+    # Format 3: every point whole, per query: the hnsw grid's 1 build × 3 efSearch, each with hits and counters.
+    assert cell["format"] == 3
+    hnsw = cell["algorithms"]["hnsw"]["settings"]
+    assert [(p["build"], p["query"]) for p in hnsw] == [([8, 40], [10]), ([8, 40], [20]), ([8, 40], [80])]
+    for point in hnsw:
+        assert set(point["per_query"]) == {"hits", "distcomps", "hops"} and len(point["per_query"]["hits"]) == 24
+        assert sum(point["per_query"]["hits"]) / (24 * 10) == pytest.approx(point["k-nn"])
+        assert sum(point["per_query"]["distcomps"]) / 24 == pytest.approx(point["counters"]["distcomps"])
+    assert cell["algorithms"]["flat"]["settings"][0]["per_query"]["distcomps"] == [300] * 24
 
     # Another spelling of the cell's variant is the same dataset and the same results: nothing runs again.
     again = run_sweep(RunConfig(dataset="synthetic-minilm-tiny@temperature=0.05,weight=0,seed=1", count=10, runs=1,

@@ -1,4 +1,5 @@
-"""Checking a cell file against the ``format: 2`` schema of docs/STUDIES.md before any statistic reads it.
+"""Checking a cell file against the ``format: 2`` / ``format: 3`` schema of docs/STUDIES.md before any statistic reads
+it.
 
 Why: a study's conclusions are computed from the committed cell files alone, and the statistics skip a missing value
 (null) where an algorithm or a level has none. Without a check, a NaN or an Infinity planted in a file (JSON readers
@@ -39,6 +40,12 @@ NUMBERS: list[tuple[tuple[str, ...], bool]] = [
     *((("algorithms", "*", "at_ndcg", key), True) for key in COST),
     (("algorithms", "*", "frontier", "[]", "[]"), True), (("algorithms", "*", "task", "*"), True),
     (("algorithms", "*", "points"), False),
+    # Format 3: every point whole (topobench.study.settings).
+    *((("algorithms", "*", "settings", "[]", key), nullable) for key, nullable in (
+        ("k-nn", True), ("qps", False), ("build_seconds", False))),
+    (("algorithms", "*", "settings", "[]", "latency_ms", "*"), False),
+    (("algorithms", "*", "settings", "[]", "counters", "*"), False),
+    (("algorithms", "*", "settings", "[]", "per_query", "*", "[]"), False),
 ]
 INTEGERS = {("format",), ("count",), ("seed",), ("algorithms", "*", "points")}
 # Fields that must be objects (null where allowed), so a number in their place is not taken for "no value".
@@ -47,6 +54,8 @@ OBJECTS: list[tuple[tuple[str, ...], bool]] = [
     (("factors",), False), (("overrides",), False), (("algorithms",), False), (("training",), True),
     (("algorithms", "*"), True), (("algorithms", "*", "at_knn"), False), (("algorithms", "*", "at_knn", "*"), True),
     (("algorithms", "*", "at_ndcg"), True), (("algorithms", "*", "task"), True),
+    (("algorithms", "*", "settings", "[]"), False), (("algorithms", "*", "settings", "[]", "counters"), False),
+    (("algorithms", "*", "settings", "[]", "per_query"), False),
 ]
 TEXTS = ("study", "cell", "dataset", "corpus", "encoder")
 

@@ -31,13 +31,16 @@ from topobench.study.measure import (
     positive_cosines,
 )
 from topobench.study.provenance import dataset_provenance
+from topobench.study.settings import point_settings
 from topobench.study.spec import Cell, Study
 from topobench.training.checkpoints import read_summary
 from topobench.training.recipes import run_folder
 
 logger = logging.getLogger(__name__)
 
-FORMAT = 2  # 2: index counters at a level read along their own frontier (1: along QPS's; `study.py remeasure`)
+FORMAT = 3  # 3: every point kept whole, per-query values included (topobench.study.settings)
+# 2: index counters at a level along their own frontier (1: along QPS's, refused: `study.py remeasure`)
+READABLE_FORMATS = (2, 3)
 STUDIES_ENV = "TOPOBENCH_STUDIES"
 IVF_NLIST = 256  # the largest nlist of algos.yaml's ivf grid: the geometry the IVF index pays for
 PQ_BYTES_PER_DIM = 8  # one 8-bit sub-quantiser per 8 dimensions (PQ48 for 384-d MiniLM)
@@ -64,9 +67,9 @@ def read_cell(path: Path, cell: Cell | None = None) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path} is not a readable cell file ({exc}); delete it and run the cell again") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
+    if not isinstance(data, dict) or data.get("format") not in READABLE_FORMATS:
         found = data.get("format") if isinstance(data, dict) else None
-        if isinstance(found, int) and 0 < found < FORMAT:
+        if isinstance(found, int) and 0 < found < min(READABLE_FORMATS):
             raise ConfigError(f"{path}: a format-{found} cell file, and this topobench reads format {FORMAT}; run "
                               f"`python study.py remeasure {data.get('study')}` on the machine that holds its "
                               "results, or delete it and run the cell again")
@@ -163,12 +166,15 @@ def index_summaries(study: Study, dataset: Dataset, exact_ndcg: float | None) ->
     """Per algorithm of ``study``, what its results on ``dataset`` give (:func:`algorithm_summary`): None for an
     algorithm without results."""
     points = load_points(dataset.name, count=study.count, batch=False)
+    settings = point_settings(dataset, study.count, study.algorithms)
     deep = text_algorithms(study)
     deep_points = load_points(dataset.name, count=TASK_DEPTH, batch=False) if deep else []
     algorithms = {}
     for algorithm in study.algorithms:
         mine = [p for p in points if p.algorithm == algorithm]
         algorithms[algorithm] = algorithm_summary(mine, exact_ndcg) if mine else None
+        if algorithms[algorithm] is not None:
+            algorithms[algorithm]["settings"] = settings[algorithm]
         task = best_task([p for p in deep_points if p.algorithm == algorithm]) if algorithm in deep else None
         if algorithms[algorithm] is not None and task is not None:
             algorithms[algorithm]["task"] = task  # from the run at TASK_DEPTH: Recall@100 included
