@@ -1,5 +1,6 @@
 """Fault tests of processes and concurrent runs (issue 21 row 7): a benchmark child killed with its parent even when
-the parent dies while the child is still starting, and two run.py on the same points measuring each point once."""
+the parent dies while the child is still starting, the local Ray runtime of a killed driver stopped, and two run.py on
+the same points measuring each point once."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from faults import files_under
 from helpers import ROOT, TEST_PLUGIN_DIRS
 
@@ -26,6 +28,21 @@ def children(pid: int) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (children, their children, …)."""
+    found = []
+    for child in children(pid):
+        found += [child, *descendants(child)]
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def maps_hold(pid: int, library: str) -> bool:
@@ -90,6 +107,27 @@ def test_a_child_whose_parent_is_killed_mid_unit_dies_with_it(workspace, tiny_da
     written = sorted(folder.glob("*.hdf5"))
     time.sleep(1.0)  # a surviving child would write its next point (0.4 s each) meanwhile
     assert sorted(folder.glob("*.hdf5")) == written and len(written) < 3
+
+
+def test_a_killed_ray_driver_takes_its_local_runtime_along(workspace, tiny_dataset):
+    """kill -9 of ``run.py --executor ray`` while its task measures: the local Ray runtime it started (GCS, raylet,
+    agents, workers, the measuring child) and its watchdog are all gone within a generous bound (Ray's agents alone
+    used to outlive the driver by about a minute)."""
+    pytest.importorskip("ray")
+    (workspace / "algos.yaml").write_text(SLOW_GRID.replace("0.02, 0.021, 0.022", "0.5, 0.51, 0.52"))
+    proc = start_run(workspace, "--executor", "ray")
+    assert wait_until(lambda: any("ray::run_unit_task" in cmdline(k) for k in descendants(proc.pid))
+                      or proc.poll() is not None, 180), "the Ray task did not start"
+    runtime = descendants(proc.pid)
+    names = [cmdline(k) for k in runtime]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    proc.stderr.close()
+    assert any("raylet" in n for n in names) and any("ray::DashboardAgent" in n for n in names), names
+    assert any("ray_watchdog" in n for n in names), names
+    assert wait_until(lambda: not any(alive(k) for k in runtime), 15.0), \
+        [cmdline(k) for k in runtime if alive(k)]
 
 
 def test_two_runs_on_the_same_points_measure_each_point_once(workspace, tiny_dataset):

@@ -215,3 +215,28 @@ def test_units_asking_for_a_gpu_are_refused_on_a_cluster_without_one(workspace, 
         executor.check(units[1:])  # toy: one CPU, which the cluster has
         with pytest.raises(ConfigError, match="gpu_flat asks for a GPU"):
             executor.check(units)
+
+
+def test_a_killed_driver_leaves_the_cluster_named_by_ray_address_running(workspace, tiny_dataset, cluster):
+    """The watchdog that stops a killed driver's local runtime is never started for a cluster the user named."""
+    import signal
+    import subprocess
+    import time
+
+    from helpers import ROOT
+    from ray_cluster import _alive_nodes
+
+    slow = "float:\n  any:\n    slow:\n      args: []\n      query-args: [[0.5, 0.51]]\n"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--dataset", tiny_dataset, "--runs", "1",
+                             "--definitions", _grid(workspace, slow), "--executor", "ray", "--ray-address", cluster],
+                            env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:  # until the driver says its task runs on the cluster
+        if "running slow" in line:
+            break
+    children = subprocess.run(["ps", "-o", "args=", "--ppid", str(proc.pid)], capture_output=True, text=True).stdout
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    assert "ray_watchdog" not in children, children
+    time.sleep(3)  # what a watchdog would have stopped by now
+    assert _alive_nodes(cluster) == 2

@@ -1,9 +1,9 @@
 """The Ray executor: each unit of work is a Ray task on a cluster (``run.py --executor ray [--ray-address ADDR]``).
 
-Without an address a local Ray runtime is started on this machine for the sweep and stopped after it; with one, the
-driver connects to that cluster (``ray start --head …`` on one machine, ``ray start --address=…`` on the others) and
-leaves it running. Every node must have topobench (and the plugins' libraries) installed in the Python that runs
-Ray; nothing else is shared:
+Without an address a local Ray runtime is started on this machine for the sweep and stopped after it (and by its
+watchdog, ``ray_watchdog.py``, when the driver is killed); with one, the driver connects to that cluster (``ray start
+--head …`` on one machine, ``ray start --address=…`` on the others) and leaves it running. Every node must have
+topobench (and the plugins' libraries) installed in the Python that runs Ray; nothing else is shared:
 
 - **the dataset travels with the work**: the driver puts the dataset file into Ray's object store once per sweep and
   each node keeps one copy in its temporary folder, keyed by the file's sha256 (a file over ``SHIP_LIMIT`` is not
@@ -52,6 +52,8 @@ from topobench.core.registry import get_registry
 from topobench.datasets.store import DATA_DIR_ENV, dataset_path
 from topobench.runs import results as res
 from topobench.runs.executors.base import Executor, Outcome, Unit, failure_status, now, record_failures
+from topobench.runs.executors.ray_runtime import Watchdog, start_watchdog
+from topobench.runs.executors.ray_watchdog import MARK
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +132,7 @@ class RayExecutor(Executor):
         self.address = address
         self._ray: Any = None
         self._shipments: dict[str, DatasetShipment] = {}
+        self._watchdog: Watchdog | None = None
 
     # --- lifetime ---------------------------------------------------------------------------------------------------
 
@@ -146,9 +149,14 @@ class RayExecutor(Executor):
             if self.address:
                 ray.init(address=self.address, **options)
             else:
-                # "local": always a new runtime, never a cluster that `ray start` left registered on this machine
-                ray.init(address="local", num_cpus=os.cpu_count() or 1, **options)
+                # "local": always a new runtime, never a cluster that `ray start` left registered on this machine;
+                # its processes carry the watchdog's token, which stops them if this driver is killed
+                self._watchdog = start_watchdog()
+                with temporary_environ({MARK: self._watchdog.token}):
+                    context = ray.init(address="local", num_cpus=os.cpu_count() or 1, **options)
+                self._watchdog.watch(context.address_info.get("session_dir", ""))
         except (ConnectionError, RuntimeError, ValueError) as exc:
+            self._stop_watchdog()
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray runtime"
             cause = f"{exc}\n{exc.__cause__ or ''}"
             if "InvalidAuthToken" in cause or "Authentication" in cause:
@@ -172,11 +180,17 @@ class RayExecutor(Executor):
                     ray.cluster_resources().get("GPU", 0))
 
     def stop(self) -> None:
-        """Disconnect (a local runtime is shut down with it)."""
+        """Disconnect (a local runtime is shut down with it, and its watchdog stops whatever is left of it)."""
         if self._ray is not None and self._ray.is_initialized():
             self._ray.shutdown()
         self._ray = None
         self._shipments.clear()
+        self._stop_watchdog()
+
+    def _stop_watchdog(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.close()
+            self._watchdog = None
 
     def _alive_nodes(self) -> list[dict[str, Any]]:
         return [n for n in self._ray.nodes() if n.get("Alive")]
