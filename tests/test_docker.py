@@ -65,6 +65,29 @@ def docker_image(tmp_path_factory):
         warnings.warn(f"could not remove the test image {tag}: {exc}", stacklevel=1)
 
 
+@pytest.fixture
+def image_without_python(tmp_path):
+    """An image of one text file (``docker import``): Docker creates a container of it, then refuses to start it
+    (``python3`` is not in it), which is what a runtime refusal at start looks like."""
+    import io
+    import tarfile
+
+    try:
+        from topobench.runs.executors.docker import connect
+        client = connect()
+    except (ImportError, ConfigError) as exc:
+        pytest.skip(str(exc))
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        info = tarfile.TarInfo("README")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"hi\n"))
+    tag = f"topobench-test-empty:{os.getpid()}"
+    client.api.import_image_from_data(data.getvalue(), repository=tag.split(":")[0], tag=tag.split(":")[1])
+    yield client, tag
+    client.images.remove(tag, force=True)
+
+
 def sweep(workspace, dataset, grid, results, executor=None, **kw):
     path = workspace / "algos.yaml"
     path.write_text(grid)
@@ -152,3 +175,20 @@ def test_memory_of_an_entry_or_a_run_group_in_algos_yaml(tmp_path):
     path.write_text("float:\n  any:\n    ivf:\n      memory: lots\n      args: [[8]]\n")
     with pytest.raises(ConfigError, match=r"algos.yaml:4 \(ivf\): memory: expected a size such as 64m or 2g"):
         parse_definitions(path, "float", "angular", 10, 8)
+
+
+def test_a_container_docker_refuses_to_start_is_removed(workspace, tiny_dataset, image_without_python):
+    """Created, then refused at start: the point is recorded as Docker's refusal and no container of the run is
+    left (``docker ps -a``), where it used to stay in Created."""
+    from topobench.runs.executors.docker import DockerExecutor
+
+    client, tag = image_without_python
+    ours = f"-{os.getpid()}-"  # the executor names each container topobench-<algorithm>-<pid>-<ns>
+    before = {c.id for c in client.containers.list(all=True)}
+    report = sweep(workspace, tiny_dataset, GRID, "docker", DockerExecutor(tag, parse_size("256m")))
+    assert report.ran == 0 and len(report.failed) == 3, report.failed
+    failures = [json.loads(p.read_text()) for p in (workspace / "docker").rglob("*.failed.json")]
+    assert len(failures) == 3 and all(f["status"].startswith("error: Docker refused the container") for f in failures)
+    assert all("python3" in f["status"] for f in failures), failures
+    left = [c.name for c in client.containers.list(all=True) if c.id not in before or ours in c.name]
+    assert left == []
