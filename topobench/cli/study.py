@@ -31,6 +31,9 @@ def study_parser() -> argparse.ArgumentParser:
                            help="only these cells, separated by spaces (names as `status` prints them)")
         if name == "run":
             add_executor_options(c)
+            c.add_argument("--upgrade", action="store_true",
+                           help="also run again the finished cells whose file is of an older format (training "
+                                "reused, benchmark redone; the new file says whether the task metrics reproduced)")
         elif name == "report":
             c.add_argument("-o", "--output", type=Path, help="report folder (default: studies/NAME/report)")
     return p
@@ -60,7 +63,7 @@ def _study(args: argparse.Namespace) -> int:
         check_writable_dir(studies_dir(), "studies folder", f"set {STUDIES_ENV} to a writable folder")
         names = _cells(args)
         with executor_from(args) as executor:  # Ray: connected and checked before any cell starts
-            ran = run_study(study, names, executor)
+            ran = run_study(study, names, executor, upgrade=args.upgrade)
         print(f"study {study.name}: {len(ran)} cells run")
         return _print_status(study, None)
     if args.command == "status":
@@ -94,9 +97,10 @@ def _print_status(study, names: list[str] | None) -> int:
     for r in rows:
         cost = f"{r.cost_seconds / 60:6.1f} min" if r.cost_seconds else "      -    "
         print(f"{r.cell.name:<{width}}  {r.state:<7}  {cost}  {r.detail}".rstrip())
-    counts = {s: sum(r.state == s for r in rows) for s in ("done", "running", "missing")}
-    print(f"{study.name}: {counts['done']} done, {counts['running']} running, {counts['missing']} missing "
-          f"of {len(rows)} cells")
+    counts = {s: sum(r.state == s for r in rows) for s in ("done", "old", "running", "missing")}
+    old = f", {counts['old']} of an older format" if counts["old"] else ""
+    print(f"{study.name}: {counts['done'] + counts['old']} done{old}, {counts['running']} running, "
+          f"{counts['missing']} missing of {len(rows)} cells")
     return 0
 
 

@@ -108,6 +108,9 @@ def run_cell(study: Study, cell: Cell) -> dict[str, Any]:
         benchmarked = time.perf_counter()
         load = os.getloadavg()[0]  # the last minute, the benchmark's own search process (≈ 1) included
         record = cell_record(study, cell, dataset)
+        previous = previous_cell(study.name, cell.name)
+        if previous is not None:
+            record["previous"] = reproduction(previous, record)
         record["cost_seconds"] = _cost(cell, dataset, built - started, benchmarked - built)
         record["benchmark_load"] = {"load_1min": round(load, 2), "cores": os.cpu_count()}
         path = write_cell(study.name, cell.name, record)
@@ -115,6 +118,30 @@ def run_cell(study: Study, cell: Cell) -> dict[str, Any]:
         return record
     finally:
         lock.unlink(missing_ok=True)
+
+
+def previous_cell(study: str, cell: str) -> dict[str, Any] | None:
+    """The cell's existing file (of an older format, when ``study.py run --upgrade`` runs it again), unchecked, or
+    None."""
+    try:
+        data = json.loads(cell_path(study, cell).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def reproduction(previous: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    """What a rerun of a finished cell says about reproducibility: the old file's format and creation, and whether
+    every exact-search task metric and geometry statistic came out identical (training and encoding are meant to
+    reproduce bit for bit; the index timings are not)."""
+    same = {key: previous.get(key) == record.get(key) for key in ("exact", "per_query", "positive_cosines")}
+    old_geometry, new_geometry = previous.get("geometry") or {}, record.get("geometry") or {}
+    same["geometry"] = all(old_geometry.get(k) == v for k, v in new_geometry.items() if k in old_geometry)
+    if not all(same.values()):
+        logger.warning("cell %s did not reproduce its earlier file: %s differ", record.get("cell"),
+                       ", ".join(k for k, v in same.items() if not v))
+    return {"format": previous.get("format"), "created": (previous.get("provenance") or {}).get("created"),
+            "reproduced": same}
 
 
 def text_algorithms(study: Study) -> list[str]:

@@ -12,12 +12,14 @@ from tqdm import tqdm
 
 from topobench.core.errors import ConfigError
 from topobench.runs.executors.base import Executor
-from topobench.study.cells import cell_path, read_cell, run_cell, running_path
+from topobench.study.cells import FORMAT, cell_path, read_cell, run_cell, running_path
 from topobench.study.spec import Cell, Study
 from topobench.training.checkpoints import LOG_FILE, read_summary
 from topobench.training.recipes import run_folder
 
 logger = logging.getLogger(__name__)
+
+OLD_FORMAT = "old"  # a finished cell whose file is of an older format (study.py run --upgrade runs it again)
 
 
 @dataclass
@@ -44,7 +46,9 @@ def cell_status(study: Study, cell: Cell) -> CellStatus:
     path = cell_path(study.name, cell.name)
     if path.exists():
         record = read_cell(path, cell)
-        return CellStatus(cell, "done", float(record.get("cost_seconds", {}).get("total", 0.0)))
+        state = "done" if record["format"] == FORMAT else OLD_FORMAT
+        return CellStatus(cell, state, float(record.get("cost_seconds", {}).get("total", 0.0)),
+                          "" if state == "done" else f"format {record['format']}: `run --upgrade` reruns it")
     progress = _training_progress(cell)
     lock = running_path(study.name, cell.name)
     if lock.exists() and _alive(lock):
@@ -88,13 +92,17 @@ def study_status(study: Study, names: list[str] | None = None) -> list[CellStatu
     return [cell_status(study, c) for c in select_cells(study, names)]
 
 
-def run_study(study: Study, names: list[str] | None = None, executor: Executor | None = None) -> list[str]:
-    """Run every missing cell (of ``names``, else of the study) in order; return the names of the cells run.
+def run_study(study: Study, names: list[str] | None = None, executor: Executor | None = None,
+              upgrade: bool = False) -> list[str]:
+    """Run every missing cell (of ``names``, else of the study) in order; return the names of the cells run. With
+    ``upgrade``, cells whose file is of an older format run again too: the training is reused (or reproduced), the
+    dataset benchmarked again, and the new file records whether the task metrics reproduced the old file's.
 
     With an ``executor`` that runs other work than sweeps (Ray: ``runs_calls``), the cells are its tasks, run at
     once as far as it allows (:mod:`topobench.study.remote`); with any other, the cells run here and their sweeps
     are the local executor's."""
-    todo = [s.cell for s in study_status(study, names) if s.state != "done"]
+    todo = [s.cell for s in study_status(study, names) if s.state in ("missing", "running")
+            or (upgrade and s.state == OLD_FORMAT)]
     logger.info("study %s: %d cells to run", study.name, len(todo))
     if executor is not None and executor.runs_calls and todo:
         from topobench.study.remote import run_cells
