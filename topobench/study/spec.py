@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from topobench.core.errors import ConfigError, TopobenchError
+from topobench.core.safe_yaml import load_text, read_config_text
 from topobench.training.variants import Variant, format_value, parse_variant
 
 KEYS = {"description", "corpus", "encoders", "variants", "grid", "seeds", "baseline", "algorithms", "count", "runs",
@@ -73,18 +72,11 @@ class Study:
 
 
 def load_studies(path: Path = STUDIES_FILE) -> dict[str, dict[str, Any]]:
-    """The raw mapping of ``path``; unreadable or malformed files are one ConfigError naming the file and line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}; pass an existing file with --studies") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: malformed YAML ({getattr(exc, 'problem', None) or exc}); fix the syntax") \
-            from None
+    """The raw mapping of ``path``, read as algos.yaml is (:mod:`topobench.core.safe_yaml`: a regular file of bounded
+    size, an alias budget, no key given twice); unreadable or malformed files are one ConfigError naming the file and
+    line."""
+    text = read_config_text(path, "studies file", "pass a studies.yaml file with --studies")
+    data = load_text(text, str(path))
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise ConfigError(f"{path}: expected a mapping of study names to mappings (see docs/STUDIES.md)")
     return data
