@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ from topobench.cli.options import (
 )
 from topobench.core.errors import ConfigError, TopobenchError
 from topobench.core.paths import check_output_dir, check_output_file, check_writable_dir, writing
+from topobench.core.roots import env_folder
 from topobench.report.formats import image_format
 from topobench.runs.definitions import MAX_FORCED_GRID_POINTS, MAX_GRID_POINTS
 
@@ -310,7 +310,7 @@ def _plot(args: argparse.Namespace) -> int:
 
 def _checked_plot(args: argparse.Namespace) -> int:
     """``_plot`` with its destination checked before anything is drawn, and a failed write as one line."""
-    args.out_dir = args.out_dir or Path(os.environ.get(PLOTS_DIR_ENV) or "plots")
+    args.out_dir = args.out_dir or env_folder(PLOTS_DIR_ENV, "plots")
     if args.report:
         args.report = check_output_dir(args.report, "report folder (--report)")
     elif args.output:

@@ -9,12 +9,14 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from topobench.core.roots import env_folder
+
 CACHE_ENV = "TOPOBENCH_CACHE"
 
 
 def cache_dir() -> Path:
     """The cache root: ``$TOPOBENCH_CACHE`` or ``~/.cache/topobench`` (downloads, the tiny BERT, …)."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "topobench").expanduser()
+    return env_folder(CACHE_ENV, str(Path.home() / ".cache" / "topobench"))
 
 
 @contextmanager

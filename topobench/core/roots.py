@@ -1,5 +1,5 @@
-"""The folders the project writes under (datasets, results, indexes, checkpoints, studies), each from its environment
-variable.
+"""The folders the project writes under (datasets, results, indexes, checkpoints, models, studies, plots, the cache),
+each from its environment variable.
 
 An empty variable (``TOPOBENCH_RESULTS=``) counts as unset, so it means the default folder and never the working
 directory itself (``Path("")`` is ``.``): results must not land beside the user's files because a variable was

@@ -44,7 +44,7 @@ PARTS = ".parts"
 
 def shard_docs() -> int:
     """Documents per shard (``TOPOBENCH_SHARD_DOCS``)."""
-    raw = os.environ.get(SHARD_DOCS_ENV, str(DEFAULT_SHARD_DOCS))
+    raw = os.environ.get(SHARD_DOCS_ENV, "").strip() or str(DEFAULT_SHARD_DOCS)  # empty: the default
     try:
         value = int(raw)
     except ValueError:

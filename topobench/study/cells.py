@@ -19,6 +19,7 @@ from typing import Any
 from topobench.core.atomic import atomic_path
 from topobench.core.errors import ConfigError, DatasetError, NoResultsError
 from topobench.core.registry import get_registry
+from topobench.core.roots import env_folder
 from topobench.datasets.store import Dataset, load_dataset
 from topobench.report.export import load_points
 from topobench.runs.runner import RunConfig, run_sweep
@@ -48,7 +49,8 @@ TASK_DEPTH = 100  # results per query that Recall@100 needs
 
 
 def studies_dir() -> Path:
-    return Path(os.environ.get(STUDIES_ENV, "studies"))
+    """``$TOPOBENCH_STUDIES``, or studies/ when it is unset or empty (never the working directory itself)."""
+    return env_folder(STUDIES_ENV, "studies")
 
 
 def cell_path(study: str, cell: str) -> Path:

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 from topobench.core.errors import DatasetError
 from topobench.core.registry import get_registry
+from topobench.core.roots import env_folder
 from topobench.training.checkpoints import CONFIG_FILE, read_summary
 from topobench.training.config import TrainConfig
 from topobench.training.trainer import train
@@ -69,12 +69,12 @@ NOT_RECIPE_FIELDS = ("corpus", "encoder")  # a recipe is for any corpus and enco
 
 
 def checkpoints_dir() -> Path:
-    return Path(os.environ.get(CHECKPOINTS_ENV) or "checkpoints")
+    return env_folder(CHECKPOINTS_ENV, "checkpoints")
 
 
 def models_dir() -> Path:
     """Where ``-checkpoint@name=NAME`` variants find their model folders (``$TOPOBENCH_MODELS``, default models/)."""
-    return Path(os.environ.get(MODELS_ENV) or "models")
+    return env_folder(MODELS_ENV, "models")
 
 
 def all_recipes() -> dict[str, dict[str, Any]]:
