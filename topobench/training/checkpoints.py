@@ -7,18 +7,26 @@ Layout of a run's output folder::
     resume.pt           weights, optimiser, scheduler, RNG states, position, mined pools — written temp-then-rename
     step-000040/        a kept checkpoint: Hugging Face + sentence-transformers layout (the best ``keep_best``)
     training.json       written last: the evaluations, the kept checkpoints and ``best``; its presence means done
+
+Each of these files is the run's own: one that is not a regular file (a symbolic link, a FIFO, a device, a folder) is
+refused before anything is read or written (:func:`check_run_files`), so a link planted in the folder never sends the
+log's appends, or a replaced file, somewhere else.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
 import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from topobench.core.atomic import atomic_path
+from topobench.core.atomic import atomic_path, kind_of
+from topobench.core.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +34,22 @@ RESUME_FILE = "resume.pt"
 SUMMARY_FILE = "training.json"
 CONFIG_FILE = "config.json"
 LOG_FILE = "log.jsonl"
+RUN_FILES = (CONFIG_FILE, LOG_FILE, RESUME_FILE, SUMMARY_FILE)
+APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def not_regular(path: Path, found: str) -> ConfigError:
+    return ConfigError(f"{path} is a {found}, not a regular file: a training run reads and writes only its own "
+                       "files in its folder; remove it, or choose another --output")
+
+
+def check_run_files(folder: Path) -> None:
+    """Refuse a run folder whose config.json, log.jsonl, resume.pt or training.json exists as anything but a regular
+    file (a symbolic link is not followed): one ConfigError, before the run reads or writes any of them."""
+    for name in RUN_FILES:
+        found = kind_of(folder / name)
+        if found not in (None, "file"):
+            raise not_regular(folder / name, found)
 
 
 def save_resume_state(folder: Path, state: dict[str, Any]) -> None:
@@ -47,7 +71,22 @@ def load_resume_state(folder: Path) -> dict[str, Any] | None:
 
 
 def append_log(folder: Path, record: dict[str, Any]) -> None:
-    with open(folder / LOG_FILE, "a", encoding="utf-8") as f:
+    """Append ``record`` as one JSON line to ``folder/log.jsonl``, in place. Only to a regular file: a symbolic link
+    is not followed (``O_NOFOLLOW``) and a FIFO or device is refused without blocking (``O_NONBLOCK``), nothing
+    written."""
+    path = folder / LOG_FILE
+    found = kind_of(path)
+    if found not in (None, "file"):
+        raise not_regular(path, found)
+    try:
+        fd = os.open(path, APPEND_FLAGS, 0o644)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
+            raise
+        raise not_regular(path, kind_of(path) or "special file") from None  # a link or FIFO put there since
+    with os.fdopen(fd, "a", encoding="utf-8") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise not_regular(path, kind_of(path) or "special file")
         f.write(json.dumps(record) + "\n")
 
 

@@ -74,7 +74,9 @@ class Trainer:
     # Set-up.
 
     def _check_output(self) -> None:
-        """Refuse an output folder that holds a run of another configuration (before anything is written)."""
+        """Refuse an output folder that holds a run of another configuration, or whose run files are not regular
+        files (before anything is read or written)."""
+        ckpt.check_run_files(self.output)
         path = self.output / ckpt.CONFIG_FILE
         if path.is_file():
             previous = TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
