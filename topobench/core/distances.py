@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from topobench.core.indexes import normalize
+from topobench.core.memory_budget import check_fits, exact_knn_bytes
 
 
 def distances_to(metric: str, q: np.ndarray, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -60,10 +61,15 @@ def flat_index(dimension: int, inner_product: bool) -> Any:
 def exact_knn(train: np.ndarray, test: np.ndarray, metric: str, k: int = 100, block: int = 1024,
               progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-``k`` neighbours and distances of every test vector, computed with faiss in blocks of queries (on
-    the GPU where :func:`gpu_available`)."""
+    the GPU where :func:`gpu_available`). Refused, before any copy is made, when its arrays would not fit in the
+    memory available (:mod:`topobench.core.memory_budget`)."""
     from tqdm import tqdm
 
     k = min(k, len(train))
+    check_fits(exact_knn_bytes(len(train), len(test), train.shape[1], k),
+               f"the exact top-{k} of {len(test):,} queries over {len(train):,} vectors of dimension {train.shape[1]}",
+               "use a subset of the corpus, a lower TOPOBENCH_SHARD_DOCS (the ground truth is then computed per "
+               "shard), or a machine with more memory")
     if metric == "angular":
         base, queries = normalize(train), normalize(test)
     elif metric in ("euclidean", "ip"):

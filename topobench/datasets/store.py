@@ -24,6 +24,7 @@ import numpy as np
 
 from topobench.core.atomic import atomic_path
 from topobench.core.errors import DatasetError, UnknownNameError
+from topobench.core.memory_budget import FLOAT32, FLOAT64, INT64, check_fits, exact_knn_bytes
 from topobench.core.names import check_name
 from topobench.core.paths import check_writable_dir
 from topobench.core.roots import env_folder
@@ -258,13 +259,25 @@ def make_blobs(n: int, dim: int, centers: int, seed: int) -> np.ndarray:
 RANDOM_NAME = r"random-(?P<size>xs|s|m)-(?P<dim>[1-9][0-9]*)-(?P<distance>angular|euclidean)"
 
 
+def random_dataset_bytes(size: str, dim: int) -> int:
+    """Memory building ``random-<size>-<dim>-…`` takes at least: the blobs and the temporary of adding their centres,
+    the centres and labels, then the exact ground truth beside the blobs."""
+    n_train, n_test = SYNTHETIC_SIZES[size]
+    n, centers = n_train + n_test, max(10, n_train // 100)
+    blobs = 2 * n * dim * FLOAT32 + centers * dim * (FLOAT64 + FLOAT32) + n * INT64
+    return max(blobs, n * dim * FLOAT32 + exact_knn_bytes(n_train, n_test, dim, GROUND_TRUTH_K))
+
+
 def build_random(name: str) -> dict[str, Any]:
-    """Deterministic blobs split into train/test, with exact top-100 ground truth."""
+    """Deterministic blobs split into train/test, with exact top-100 ground truth; refused in one line, before
+    anything is allocated, when the estimate of its arrays exceeds the memory available."""
     from topobench.core.distances import exact_knn
 
     match = re.fullmatch(RANDOM_NAME, name)
     size, dim, distance = match["size"], int(match["dim"]), match["distance"]
     n_train, n_test = SYNTHETIC_SIZES[size]
+    check_fits(random_dataset_bytes(size, dim), f"building dataset {name} ({n_train + n_test:,} × {dim:,} floats and "
+               "its exact ground truth)", "choose a smaller size (xs, s, m) or dimension")
     X = make_blobs(n_train + n_test, dim, centers=max(10, n_train // 100), seed=1)
     train, test = X[:n_train], X[n_train:]
     neighbors, distances = exact_knn(train, test, distance, GROUND_TRUTH_K)
