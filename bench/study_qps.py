@@ -6,10 +6,12 @@ their raw QPS carries the machine's state (two benchmarks of identical vectors g
 The report divides that out with QPS÷flat; this bench removes it instead: it runs every finished cell's benchmark
 again — the study's algorithms, count and runs, on the cell's dataset — one cell after another in one session,
 ``--rounds`` times with the order rotated each round (so drift in the machine's speed spreads over all cells), each
-round into its own scratch results folder. Per cell and algorithm it takes the median over rounds of QPS at k-NN
-recall 0.95 (read along the recall–QPS frontier, as cell files do), puts those into copies of the committed cells and
-runs the report's own statistics on them: per variant the mean and interval over seeds, the seed-paired difference
-from the baseline and, for a numeric factor (the w of ``w-sweep``), the trend test.
+round into its own scratch results folder. Every round — each point's recall and QPS, the order, the load — is written
+to ``studies/<study>/qps/<UTC stamp>.json`` (:mod:`topobench.study.qps_runs`): a result to commit, which the study
+report then uses for every QPS it shows (``study.py report``). Per cell and algorithm the median over rounds of each
+point's QPS gives the frontier and the QPS at k-NN recall 0.95, and the report's own statistics run on them here: per
+variant the mean and interval over seeds, the seed-paired difference from the baseline and, for a numeric factor
+(the w of ``w-sweep``), the trend test.
 
     HF_HUB_CACHE=../shared/hf/hub HF_HUB_OFFLINE=1 TOPOBENCH_MIRROR=../shared/mirror \\
         python bench/study_qps.py w-sweep --rounds 3
@@ -26,7 +28,6 @@ to within the machine's noise.
 from __future__ import annotations
 
 import argparse
-import copy
 import logging
 import os
 import statistics
@@ -42,14 +43,15 @@ from topobench.runs.results import RESULTS_DIR_ENV  # noqa: E402
 LEVEL = "0.95"
 
 
-def benchmark_round(study, cells, folder: Path, order: list[int]) -> dict[str, dict[str, float | None]]:
-    """Run the study's benchmark on every cell (in ``order``) into ``folder``; per cell name, per algorithm, QPS at
-    k-NN :data:`LEVEL` (the flat reference: its best QPS)."""
+def benchmark_round(study, cells, folder: Path, order: list[int]) -> dict:
+    """Run the study's benchmark on every cell (in ``order``) into ``folder``; the round as
+    :func:`topobench.study.qps_runs.write_runs` keeps it: the order, the load, and per cell, per algorithm, every
+    point's [build args, query args, k-NN recall, QPS]."""
     from topobench.datasets.store import load_dataset
     from topobench.runs.runner import RunConfig, run_sweep
-    from topobench.study.cells import index_summaries
+    from topobench.study.settings import point_settings
 
-    out: dict[str, dict[str, float | None]] = {}
+    out: dict[str, dict[str, list]] = {}
     with temporary_environ({RESULTS_DIR_ENV: str(folder)}):
         for i in order:
             cell = cells[i]
@@ -58,32 +60,12 @@ def benchmark_round(study, cells, folder: Path, order: list[int]) -> dict[str, d
                                study.algorithms)
             if report.failed:
                 raise SystemExit(f"error: {cell['cell']}: {report.failed[0]}")
-            summaries = index_summaries(study, load_dataset(cell["dataset"], build=False),
-                                        (cell.get("exact") or {}).get("ndcg@10"))
-            out[cell["cell"]] = {a: _qps(s) for a, s in summaries.items()}
-            logging.getLogger("study_qps").info("%s: %s", cell["cell"], out[cell["cell"]])
-    return out
-
-
-def _qps(summary) -> float | None:
-    if not summary:
-        return None
-    at = (summary.get("at_knn") or {}).get(LEVEL)
-    return at.get("qps") if at else None
-
-
-def with_qps(cell: dict, qps: dict[str, float | None], reference: str) -> dict:
-    """A copy of ``cell`` whose QPS at :data:`LEVEL` (and its reference's frontier QPS) are ``qps``'s."""
-    out = copy.deepcopy(cell)
-    for algorithm, value in qps.items():
-        entry = (out.get("algorithms") or {}).get(algorithm)
-        if not entry or value is None:
-            continue
-        if (entry.get("at_knn") or {}).get(LEVEL):
-            entry["at_knn"][LEVEL]["qps"] = value
-        if algorithm == reference:
-            entry["frontier"] = [[point[0], value, *point[2:]] for point in entry.get("frontier") or []]
-    return out
+            settings = point_settings(load_dataset(cell["dataset"], build=False), study.count, study.algorithms)
+            out[cell["cell"]] = {a: [[p["build"], p["query"], p["k-nn"], p["qps"]] for p in points]
+                                 for a, points in settings.items()}
+            logging.getLogger("study_qps").info("%s: %d points", cell["cell"],
+                                                sum(len(p) for p in out[cell["cell"]].values()))
+    return {"order": [cells[i]["cell"] for i in order], "load_1min": round(os.getloadavg()[0], 2), "points": out}
 
 
 def _interval(interval, signed: bool = False) -> str:
@@ -123,15 +105,18 @@ def main() -> int:
             order = [(i + r * len(cells) // args.rounds) % len(cells) for i in range(len(cells))]
             rounds.append(benchmark_round(study, cells, Path(scratch) / f"round{r}", order))
             print(f"round {r + 1}/{args.rounds} done (load {os.getloadavg()[0]:.2f})", flush=True)
+    from topobench.core.machine import machine_facts, versions
+    from topobench.study.qps_runs import with_back_to_back_qps, write_runs
 
-    medians = {}
-    for cell in cells:
-        per_algo = {}
-        for algorithm in study.algorithms:
-            values = [v for rnd in rounds if (v := rnd[cell["cell"]].get(algorithm)) is not None]
-            per_algo[algorithm] = statistics.median(values) if values else None
-        medians[cell["cell"]] = per_algo
-    rebenched = [with_qps(c, medians[c["cell"]], REFERENCE) for c in cells]
+    record = {"rounds": rounds}
+    path = write_runs(study.name, rounds, {**machine_facts(), "versions": versions(),
+                                          "command": " ".join(sys.argv)})
+    print(f"wrote {path}")
+    rebenched = with_back_to_back_qps(cells, record)
+    medians = {c["cell"]: {a: ((c["algorithms"].get(a) or {}).get("at_knn") or {}).get(LEVEL, {}).get("qps")
+                           if a != REFERENCE else max((p[1] for p in (c["algorithms"].get(a) or {}).get("frontier")
+                                                       or []), default=None)
+                           for a in study.algorithms} for c in rebenched}
     spec = study.summary_spec()
     analysis = analyse(rebenched, spec["baseline"], spec["factors"], spec["algorithms"], name=study.name)
 

@@ -7,12 +7,17 @@ from __future__ import annotations
 import json
 import logging
 import re
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 from training_fixtures import write_beir_zip, write_tiny_bert
 
 from topobench.cli.study import study_main
+from topobench.core.registry import get_registry
 from topobench.runs.runner import RunConfig, run_sweep
 from topobench.study.spec import get_study
 from topobench.training import recipes
@@ -50,7 +55,7 @@ tiny-sweep:
 
 
 @pytest.fixture
-def workspace(tmp_path, monkeypatch) -> Path:
+def workspace(tmp_path, monkeypatch) -> Iterator[Path]:
     write_beir_zip(tmp_path / "mirror", "synthetic", docs=300, queries=48, test_queries=24)
     model = write_tiny_bert(tmp_path / "model")
     for env, folder in (("TOPOBENCH_MIRROR", "mirror"), ("TOPOBENCH_CACHE", "cache"),
@@ -60,10 +65,23 @@ def workspace(tmp_path, monkeypatch) -> Path:
     tiny = {"loss": "topology", "loss_args": {"weight": 0.6, "temperature": 0.05},
             "stages": ["in_batch:epochs=1", "model:epochs=1,negatives=1,depth=5"], "batch_size": 16, "lr": 1e-3,
             "dev_queries": 8, "encoder_args": {"checkpoint": str(model), "progress": False}}
-    monkeypatch.setitem(recipes.RECIPES, "tiny", tiny)
+    # The recipe comes from a plugin, as a user's would: every process (study.py, bench/study_qps.py) finds it.
+    monkeypatch.setenv("TOPOBENCH_PLUGIN_DIRS", str(tmp_path / "plugins"))
+    write_recipe_plugin(tmp_path, tiny)
     (tmp_path / "algos.yaml").write_text(ALGOS)
     (tmp_path / "studies.yaml").write_text(STUDY.format(algos=tmp_path / "algos.yaml"))
-    return tmp_path
+    yield tmp_path
+    get_registry.cache_clear()
+
+
+def write_recipe_plugin(folder: Path, recipe: dict) -> None:
+    """``folder/plugins/tiny_recipe.py``: a plugin declaring ``recipe`` as ``tiny`` (and its dict beside it)."""
+    (folder / "plugins").mkdir(exist_ok=True)
+    (folder / "plugins" / "tiny_recipe.py").write_text(
+        "from topobench.core.hookspecs import hookimpl\n\n\n@hookimpl\ndef register_recipes(register):\n"
+        f"    register('tiny', {recipe!r})\n")
+    (folder / "tiny_recipe.json").write_text(json.dumps(recipe))
+    get_registry.cache_clear()
 
 
 def test_a_tiny_study_runs_end_to_end_and_resumes(workspace, capsys):
@@ -222,9 +240,8 @@ def test_a_study_killed_mid_cell_resumes_that_cell_and_loses_or_repeats_none(wor
     from helpers import ROOT
 
     studies = str(workspace / "studies.yaml")
-    tiny = {**recipes.RECIPES["tiny"], "save_steps": 1}
-    script = ("import sys; from topobench.training import recipes; "
-              f"recipes.RECIPES['tiny'] = {tiny!r}; from topobench.cli.study import study_main; "
+    write_recipe_plugin(workspace, {**json.loads((workspace / "tiny_recipe.json").read_text()), "save_steps": 1})
+    script = ("import sys; from topobench.cli.study import study_main; "
               f"sys.exit(study_main(['--studies', {studies!r}, 'run', 'tiny-sweep']))")
     killed = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stderr=subprocess.PIPE, text=True)
     cells_written = 0
@@ -241,7 +258,6 @@ def test_a_study_killed_mid_cell_resumes_that_cell_and_loses_or_repeats_none(wor
     first, second = (cells / f"{c.name}.json" for c in study.cells[:2])
     assert first.is_file() and not second.exists()
     stamp = first.stat().st_mtime_ns
-    recipes.RECIPES["tiny"] = tiny  # the killed run's configuration (the fixture's monkeypatch restores the recipes)
 
     assert study_main(["-q", "--studies", studies, "status", "tiny-sweep"]) == 0
     status = capsys.readouterr().out
@@ -279,3 +295,31 @@ def test_upgrade_reruns_older_format_cells_and_checks_they_reproduce(workspace, 
     # Training reproduces bit for bit: the rerun's task metrics and geometry equal the old file's.
     assert new["previous"]["format"] == 2 and all(new["previous"]["reproduced"].values())
     assert new["exact"] == old["exact"]
+
+
+def test_back_to_back_qps_runs_are_kept_and_the_report_uses_them(workspace, capsys):
+    studies = str(workspace / "studies.yaml")
+    study = get_study("tiny-sweep", workspace / "studies.yaml")
+    two = [c.name for c in study.cells[:2]]
+    assert study_main(["-q", "--studies", studies, "run", "tiny-sweep", "--cells", *two]) == 0
+    bench = subprocess.run([sys.executable, str(ROOT / "bench" / "study_qps.py"), "tiny-sweep", "--studies", studies,
+                            "--rounds", "2"], capture_output=True, text=True, cwd=workspace, timeout=600)
+    assert bench.returncode == 0, bench.stderr[-2000:]
+    runs = list((workspace / "studies" / "tiny-sweep" / "qps").glob("*.json"))
+    assert len(runs) == 1
+    record = json.loads(runs[0].read_text())
+    assert len(record["rounds"]) == 2 and record["machine"]["cores"] >= 1
+    assert [r["order"] for r in record["rounds"]] == [two, two[::-1]]  # the order rotates
+    hnsw = record["rounds"][0]["points"][two[0]]["hnsw"]
+    assert [p[:2] for p in hnsw] == [[[8, 40], [10]], [[8, 40], [20]], [[8, 40], [80]]] and all(p[3] > 0 for p in hnsw)
+
+    assert study_main(["-q", "--studies", studies, "report", "tiny-sweep"]) == 0
+    report = (workspace / "studies" / "tiny-sweep" / "report" / "report.md").read_text()
+    assert f"median over 2 rounds of all cells benchmarked back to back in rotated order (qps/{runs[0].name}" in report
+
+    # A NaN planted in the run is refused by name, never dropped.
+    record["rounds"][1]["points"][two[0]]["hnsw"][0][3] = float("nan")
+    runs[0].write_text(json.dumps(record))
+    capsys.readouterr()
+    assert study_main(["-q", "--studies", studies, "report", "tiny-sweep"]) == 2
+    assert "qps is nan, not a finite number" in capsys.readouterr().err

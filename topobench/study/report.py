@@ -76,6 +76,8 @@ def _intro(a: StudyAnalysis, spec: Mapping[str, Any]) -> list[str]:
     out.append(f"{len(a.cells)} cells ({seeded} trained with a seed) in {len(a.variants)} variants; factors: "
                f"{', '.join(a.factors) or 'none'}; algorithms: {', '.join(a.algorithms) or 'none'}. Every number "
                "below is computed from the committed cell files alone.")
+    if spec.get("qps_note"):
+        out.append(str(spec["qps_note"]))
     return out
 
 
@@ -125,8 +127,35 @@ def render_html(a: StudyAnalysis, spec: Mapping[str, Any], sections: Sequence[Se
     return h.page(f"topobench study: {a.name}", body)
 
 
+def back_to_back(cells: Sequence[Mapping[str, Any]], spec: Mapping[str, Any]) -> tuple[list[dict[str, Any]],
+                                                                                        str | None]:
+    """``cells`` with every QPS from the study's newest back-to-back run (``studies/<study>/qps/``, written by
+    ``bench/study_qps.py``) when that run measured all of them, and the sentence that says so; otherwise the cells as
+    they are and a sentence saying their QPS was measured cell by cell (or None without a study name)."""
+    from topobench.study.qps_runs import FOLDER, latest_runs, uncovered, with_back_to_back_qps
+
+    name = spec.get("name") or (cells[0].get("study") if cells else None)
+    found = latest_runs(str(name)) if name else None
+    if found is None:
+        return list(cells), ("QPS as each cell measured it when it finished (cells hours apart, the machine's state "
+                             "included); QPS÷flat divides that out. `bench/study_qps.py` measures them back to back.")
+    path, record = found
+    missing = uncovered(cells, record)
+    if missing:
+        return list(cells), (f"QPS as each cell measured it: the back-to-back run {path.name} lacks "
+                             f"{len(missing)} of the cells ({', '.join(missing[:3])}…); run bench/study_qps.py again.")
+    rounds = len(record["rounds"])
+    return with_back_to_back_qps(cells, record), (
+        f"Every QPS below (frontiers, QPS at a level, QPS÷flat) is the median over {rounds} rounds of all cells "
+        f"benchmarked back to back in rotated order ({FOLDER}/{path.name}, {record['created']}, "
+        f"{record['machine'].get('cpu', 'this machine')}), not the QPS each cell measured when it finished.")
+
+
 def _build(cells: Sequence[Mapping[str, Any]], spec: Mapping[str, Any], folder: Path,
            back: str | None) -> tuple[StudyAnalysis, list[Path]]:
+    cells, qps_note = back_to_back(cells, spec)
+    if qps_note:
+        spec = {**spec, "qps_note": qps_note}
     a = _analysis(cells, spec)
     folder.mkdir(parents=True, exist_ok=True)
     sections = report_sections(a)

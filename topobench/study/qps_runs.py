@@ -1,0 +1,121 @@
+"""Throughput measured back to back (``bench/study_qps.py``), kept as results: ``studies/<study>/qps/<stamp>.json``.
+
+A cell's QPS is measured when the cell finishes, hours apart from the others and beside whatever else the machine
+does, so raw QPS compares poorly across cells (identical vectors gave flat search 10,126 and 5,466 QPS). The bench
+runs every cell's benchmark again, one after another, in rounds of rotated order; this module writes each run of it
+(every round, every point's QPS and recall) into a committed file, and gives the report cells whose QPS — their
+recall–QPS frontier and QPS at each k-NN level — are the median over those rounds, point by point. Counters and
+recall are the cells' own (they do not depend on timing); only QPS is replaced.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from topobench.core.atomic import atomic_path
+from topobench.core.errors import ConfigError
+from topobench.metrics.registry import Point
+from topobench.study.cells import studies_dir
+from topobench.study.measure import KNN_LEVELS, at_level, frontier
+
+FOLDER = "qps"
+FORMAT = 1
+
+
+def runs_dir(study: str) -> Path:
+    return studies_dir() / study / FOLDER
+
+
+def write_runs(study: str, rounds: Sequence[Mapping[str, Any]], facts: Mapping[str, Any]) -> Path:
+    """Write one back-to-back run of ``study`` (``rounds``: each ``{"order": [cell…], "load_1min": x, "points":
+    {cell: {algorithm: [[build, query, k-nn, qps], …]}}}``) with the machine ``facts``; return the file."""
+    created = datetime.datetime.now(datetime.timezone.utc)
+    record = {"format": FORMAT, "study": study, "created": created.isoformat(timespec="seconds"),
+              "machine": dict(facts), "rounds": list(rounds)}
+    check_runs(Path(f"{study}/{FOLDER}/(new)"), record, study)
+    path = runs_dir(study) / f"{created.strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def latest_runs(study: str) -> tuple[Path, dict[str, Any]] | None:
+    """The newest back-to-back run of ``study`` (checked), or None when it has none."""
+    files = sorted(runs_dir(study).glob("*.json")) if runs_dir(study).is_dir() else []
+    if not files:
+        return None
+    path = files[-1]
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} is not a readable QPS run ({exc}); restore it from git or delete it") from None
+    check_runs(path, record, study)
+    return path, record
+
+
+def check_runs(path: Path, record: Any, study: str) -> None:
+    """Refuse, naming the file and the field, a run of another study or format, or a QPS or recall that is not a
+    finite number (a NaN would otherwise drop a point silently)."""
+    if not isinstance(record, dict) or record.get("format") != FORMAT or record.get("study") != study:
+        raise ConfigError(f"{path}: not a format-{FORMAT} QPS run of study {study!r}; restore it from git or delete it")
+    for r, rnd in enumerate(record.get("rounds") or []):
+        for cell, algorithms in (rnd.get("points") or {}).items():
+            for algorithm, points in algorithms.items():
+                for i, point in enumerate(points):
+                    for name, value in (("k-nn", point[2]), ("qps", point[3])):
+                        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)):
+                            raise ConfigError(f"{path}: rounds[{r}].points.{cell}.{algorithm}[{i}] {name} is "
+                                              f"{value!r}, not a finite number; restore it from git or delete it")
+
+
+def median_points(record: Mapping[str, Any], cell: str, algorithm: str) -> list[Point]:
+    """The points of ``algorithm`` in ``cell`` with their median QPS over the rounds that measured them (recall as
+    measured: the same in every round)."""
+    by_setting: dict[str, list[tuple[float | None, float]]] = {}
+    for rnd in record["rounds"]:
+        for build, query, knn, qps in (rnd["points"].get(cell) or {}).get(algorithm) or []:
+            by_setting.setdefault(json.dumps([build, query]), []).append((knn, qps))
+    out = []
+    for key, values in sorted(by_setting.items()):
+        knn = values[0][0]
+        if knn is None:
+            continue
+        out.append(Point(dataset=cell, algorithm=algorithm, name=key, parameters=key, count=0, batch=False,
+                         values={"k-nn": knn, "qps": statistics.median(v[1] for v in values)}))
+    return out
+
+
+def with_back_to_back_qps(cells: Sequence[Mapping[str, Any]], record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Copies of ``cells`` whose recall–QPS frontiers and QPS at each k-NN level come from the median round of
+    ``record``; a cell or algorithm the run did not measure keeps its own (and is listed by :func:`uncovered`)."""
+    out = []
+    for cell in cells:
+        copied = copy.deepcopy(dict(cell))
+        for algorithm, summary in (copied.get("algorithms") or {}).items():
+            points = median_points(record, str(cell.get("cell")), algorithm)
+            if not summary or not points:
+                continue
+            front = frontier(points)
+            summary["frontier"] = [[p.values["k-nn"], p.values["qps"], None] for p in front]
+            for level in KNN_LEVELS:
+                entry = (summary.get("at_knn") or {}).get(f"{level:g}")
+                value = at_level(front, level)
+                if entry is not None:
+                    entry["qps"] = None if value is None else value["qps"]
+        copied["qps_source"] = "back to back"
+        out.append(copied)
+    return out
+
+
+def uncovered(cells: Sequence[Mapping[str, Any]], record: Mapping[str, Any]) -> list[str]:
+    """The cells (by name) the back-to-back run did not measure in every round."""
+    return [str(c.get("cell")) for c in cells
+            if not all(str(c.get("cell")) in rnd.get("points", {}) for rnd in record.get("rounds") or [])]
