@@ -133,6 +133,12 @@ def test_a_tiny_study_runs_end_to_end_and_resumes(workspace, capsys):
     report = workspace / "studies" / "tiny-sweep" / "report"
     first_text = (report / "report.md").read_text()
     assert "Paired differences vs tiny weight=0.0" in first_text and (report / "task.png").is_file()
+    # Format-3 cells: the three estimands as measures of their own, the equal-parameter ratios, both noise sources,
+    # per-query hardness, and the corrections for the number of tests.
+    for text in ("hnsw distcomps@0.95 (hull)", "hnsw distcomps@0.95 (per build)", "## Index cost at k-NN 0.95: three "
+                 "estimands", "## Both noise sources: seeds, then queries", "## Per-query hardness",
+                 "## Corrections for the number of tests", "resolved after Holm"):
+        assert text in first_text, text
     assert study_main(["-q", "--studies", studies, "report", "tiny-sweep"]) == 0
     assert (report / "report.md").read_text() == first_text
     capsys.readouterr()

@@ -24,11 +24,16 @@ import numpy as np
 
 from topobench.core.errors import TopobenchError
 from topobench.study import stats
+from topobench.study.estimands import Setting, geometric_mean, hull_cost, per_build_costs
 from topobench.study.measure import counters
 
 logger = logging.getLogger(__name__)
 
 KNN_LEVEL = "0.95"  # the k-NN recall level index costs are compared at (a key of a cell's ``at_knn``)
+# How a counter is read at KNN_LEVEL (docs/STUDIES.md, "Three estimands"): along the pooled recall–counter Pareto
+# frontier (format 2's measure), off its lower convex hull, or per build configuration (geometric mean over builds).
+FRONTIER, HULL, PER_BUILD = "frontier", "hull", "per build"
+ESTIMANDS = (FRONTIER, HULL, PER_BUILD)
 TASK_METRICS = ("ndcg@10", "recall@100")  # exact-search metrics with per-query values in the cells
 COST_STATS = ("distcomps", "lists_probed", "qps", "speedup")  # index costs at KNN_LEVEL, where an algorithm has them
 # QPS depends on the machine's state when the cell was benchmarked (cells run hours apart, beside other work); the
@@ -58,19 +63,23 @@ def finite_number(value: Any) -> float | None:
 @dataclass(frozen=True)
 class Measure:
     """A number every cell may have: an exact-search task metric (``algorithm`` None) or an index cost at
-    :data:`KNN_LEVEL` of one algorithm."""
+    :data:`KNN_LEVEL` of one algorithm, read by one of three estimands (:data:`ESTIMANDS`)."""
 
     metric: str
     algorithm: str | None = None
+    estimand: str = FRONTIER
 
     @property
     def key(self) -> str:
-        return self.metric if self.algorithm is None else f"{self.algorithm} {self.metric}"
+        base = self.metric if self.algorithm is None else f"{self.algorithm} {self.metric}"
+        return base if self.estimand == FRONTIER else f"{base} [{self.estimand}]"
 
     @property
     def label(self) -> str:
         name = LABELS.get(self.metric, self.metric)
-        return name if self.algorithm is None else f"{self.algorithm} {name}@{KNN_LEVEL}"
+        if self.algorithm is None:
+            return name
+        return f"{self.algorithm} {name}@{KNN_LEVEL}" + ("" if self.estimand == FRONTIER else f" ({self.estimand})")
 
     @property
     def decimals(self) -> int:
@@ -85,11 +94,37 @@ class Measure:
         if self.algorithm is None:
             return finite_number((cell.get("exact") or {}).get(self.metric))
         algo = (cell.get("algorithms") or {}).get(self.algorithm) or {}
+        if self.estimand != FRONTIER:
+            return estimand_value(algo.get("settings"), self.metric, self.estimand, float(KNN_LEVEL))
         at_level = (algo.get("at_knn") or {}).get(KNN_LEVEL) or {}
         if self.metric == "speedup":
             qps, reference = finite_number(at_level.get("qps")), reference_qps(cell)
             return qps / reference if qps is not None and reference else None
         return finite_number(at_level.get(self.metric))
+
+
+def settings_of(points: Any, metric: str) -> list[Setting]:
+    """A format-3 cell's points of one algorithm as estimand settings (recall, the counter's per-query mean)."""
+    out = []
+    for p in points or []:
+        recall, cost = finite_number(p.get("k-nn")), finite_number((p.get("counters") or {}).get(metric))
+        if recall is not None and cost is not None:
+            out.append(Setting(tuple(map(str, p["build"])), tuple(map(str, p["query"])), recall, cost))
+    return out
+
+
+def estimand_value(points: Any, metric: str, estimand: str, level: float) -> float | None:
+    """``metric`` at recall ``level`` by ``estimand`` from a format-3 cell's points (None for a format-2 cell, or
+    where the level is not reached): the lower-convex-hull value, or the geometric mean over the builds that reach the
+    level of each build's own hull value."""
+    settings = settings_of(points, metric)
+    if not settings:
+        return None
+    if estimand == HULL:
+        hull = hull_cost(settings, level)
+        return None if hull is None else hull.value
+    mean = geometric_mean(list(per_build_costs(settings, level).values()))
+    return mean.value
 
 
 def reference_qps(cell: Mapping[str, Any]) -> float | None:
@@ -453,7 +488,12 @@ def analyse(cells: Sequence[Mapping[str, Any]], baseline: Mapping[str, Any] | st
     task = tuple(Measure(m) for m in TASK_METRICS if any(Measure(m).value(c) is not None for c in all_cells))
     cost_list, constant = [], []
     cost_stats = (*COST_STATS, *(c for c in counters() if c not in COST_STATS and c != "hops"))  # plugins' too
-    for m in (Measure(s, a) for a in algos for s in cost_stats if not (s == "speedup" and a == REFERENCE)):
+    kept_points = any((entry or {}).get("settings") for c in all_cells
+                      for entry in (c.get("algorithms") or {}).values())
+    work = [c for c in cost_stats if c not in ("qps", "speedup")]  # counters: the ones the other estimands read
+    estimated = [Measure(s, a, e) for a in algos for s in work for e in (HULL, PER_BUILD)] if kept_points else []
+    for m in [*(Measure(s, a) for a in algos for s in cost_stats if not (s == "speedup" and a == REFERENCE)),
+              *estimated]:
         present = [x for c in all_cells if (x := m.value(c)) is not None]
         if len(present) > 1 and len(set(present)) == 1:
             constant.append((m, present[0]))  # e.g. flat's distance computations: n for every query

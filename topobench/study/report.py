@@ -24,6 +24,8 @@ from topobench.report import html as h
 from topobench.study.analysis import StudyAnalysis, analyse
 from topobench.study.cells import read_cell, studies_dir
 from topobench.study.figures import Drawn, draw_figures
+from topobench.study.resolving import resolve
+from topobench.study.resolving_tables import resolving_sections
 from topobench.study.tables import Section, Table, report_sections
 
 logger = logging.getLogger(__name__)
@@ -158,7 +160,7 @@ def _build(cells: Sequence[Mapping[str, Any]], spec: Mapping[str, Any], folder: 
         spec = {**spec, "qps_note": qps_note}
     a = _analysis(cells, spec)
     folder.mkdir(parents=True, exist_ok=True)
-    sections = report_sections(a)
+    sections = report_sections(a, resolving_sections(a, resolve(a)))
     drawn, skipped = draw_figures(a, folder)
     (folder / "report.md").write_text(render_markdown(a, spec, sections, drawn, skipped), encoding="utf-8")
     (folder / "index.html").write_text(render_html(a, spec, sections, drawn, skipped, back), encoding="utf-8")

@@ -370,9 +370,9 @@ class Section:
         return "\n".join(out)
 
 
-def report_sections(a: StudyAnalysis) -> list[Section]:
-    """The report's sections: variants, paired differences, bootstrap over queries, geometry–cost correlations, what
-    the intervals resolve, and the cells."""
+def report_sections(a: StudyAnalysis, extra: Sequence[Section] = ()) -> list[Section]:
+    """The report's sections: variants, paired differences, bootstrap over queries, geometry–cost correlations,
+    ``extra`` (:mod:`topobench.study.resolving_tables`), what the intervals resolve, and the cells."""
     seeds = sorted({s for v in a.variants for s in v.seeds if s is not None})
     fixed = ", ".join(f"{k}={format_value(v)}" for k, v in a.constant_factors.items())
     chosen = "" if a.baseline_named else " (the study names none: the first variant)"
@@ -426,7 +426,7 @@ def report_sections(a: StudyAnalysis) -> list[Section]:
     if a.dropped_costs:
         parts += ("Index costs left out of the correlations: " + "; ".join(a.dropped_costs) + ".",)
 
-    sections += [Section("Geometry vs index cost (Spearman ρ over cells)", parts),
+    sections += [Section("Geometry vs index cost (Spearman ρ over cells)", parts), *extra,
                  Section("What the intervals resolve", (tuple(resolution_sentences(a)),)),
                  Section("Cells", (cells_table(a),))]
     return sections
