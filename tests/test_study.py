@@ -139,6 +139,7 @@ def test_a_tiny_study_runs_end_to_end_and_resumes(workspace, capsys):
                  "estimands", "## Both noise sources: seeds, then queries", "## Per-query hardness",
                  "## Corrections for the number of tests", "resolved after Holm"):
         assert text in first_text, text
+    assert (report / "hardness.png").is_file() and "hardness.png" in first_text
     assert study_main(["-q", "--studies", studies, "report", "tiny-sweep"]) == 0
     assert (report / "report.md").read_text() == first_text
     capsys.readouterr()

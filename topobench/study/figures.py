@@ -14,6 +14,11 @@ Figures (file name: what it shows):
   have; ties: the smallest), one panel per algorithm.
 * ``positive-cosines.png`` — the distribution of cos(q, d⁺) over the judged test pairs per variant (all its seeds
   pooled): violins with the mean marked.
+* ``hardness.png`` — per-query hardness (format-3 cells): the empirical CDF per variant of the share of the corpus's
+  distance computations each index needs to reach recall 0.9 for a query, one panel per index.
+
+Log axes label every decade and only 2× and 5× between decades (:func:`readable_log_ticks`), so labels never collide.
+The frontiers and every QPS come from the study's back-to-back run where the report has one (``qps_runs``).
 
 A figure whose data the cells lack is not drawn; :func:`draw_figures` returns the reason instead.
 """
@@ -22,16 +27,19 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator
 
 from topobench.study.analysis import KNN_LEVEL, Measure, StudyAnalysis, finite_number, seed_key
+from topobench.study.resolving import HARDNESS_RHO, cell_hardness
 from topobench.study.tables import correlation_text
 
 logger = logging.getLogger(__name__)
@@ -243,6 +251,34 @@ def cosine_figure(a: StudyAnalysis) -> Figure:
     return fig
 
 
+def hardness_figure(a: StudyAnalysis) -> Figure:
+    """The distribution (empirical CDF, log x) of per-query hardness per variant, one panel per graph or inverted-file
+    index whose cells keep per-query distance computations (format 3), seeds pooled."""
+    algorithms = [algo for algo in a.algorithms if algo != "flat"
+                  and any(cell_hardness(c, algo) is not None for c in a.cells)]
+    if not algorithms:
+        raise SkipFigure("no cell keeps per-query hits and distance computations (cell format 3)")
+    fig = _figure(len(algorithms))
+    colors = dict(zip([v.key for v in a.variants], _colors(len(a.variants)), strict=True))
+    for ax, algo in zip(fig.subplots(1, len(algorithms), squeeze=False)[0], algorithms, strict=True):
+        for v in a.variants:
+            values = [h for c in v.cells if (h := cell_hardness(c, algo)) is not None]
+            pooled = np.sort(np.concatenate(values)) if values else np.array([])
+            reached = pooled[np.isfinite(pooled)]
+            if reached.size:
+                share = np.arange(1, reached.size + 1) / pooled.size  # queries never reached stay above the curve
+                ax.step(100 * reached, share, where="post", color=colors[v.key], label=v.label)
+        ax.set_xscale("log")
+        readable_log_ticks(ax.xaxis)
+        ax.set_xlabel(f"% of the corpus's distance computations to reach recall {HARDNESS_RHO:g}")
+        ax.set_ylabel("share of queries")
+        ax.set_title(algo)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize="x-small")
+    fig.suptitle(f"{a.name}: per-query hardness (Hephaestus)")
+    return fig
+
+
 def draw_figures(a: StudyAnalysis, out_dir: Path) -> tuple[list[Drawn], list[str]]:
     """Write every figure of the report into ``out_dir``; return those drawn and, for each one not drawn, why."""
     drawn: list[Drawn] = []
@@ -278,7 +314,7 @@ def draw_figures(a: StudyAnalysis, out_dir: Path) -> tuple[list[Drawn], list[str
     elif not a.correlation_costs:
         skipped.append("geometry-*.png: no index cost varies over the cells")
     for m in a.correlation_costs:
-        attempt(f"geometry-{m.key.replace(' ', '-')}.png",
+        attempt(f"geometry-{re.sub(r'[^A-Za-z0-9_.]+', '-', m.key).strip('-')}.png",
                 f"each geometry statistic vs {m.label}, one point per cell (Spearman ρ and 95 % bootstrap interval)",
                 lambda m=m: geometry_figure(a, m))
     seed = frontier_seed(a)
@@ -286,5 +322,8 @@ def draw_figures(a: StudyAnalysis, out_dir: Path) -> tuple[list[Drawn], list[str
             + ("" if seed is None else f" (seed {seed})"), lambda: frontier_figure(a)[0])
     attempt("positive-cosines.png", "cos(q, d⁺) over the judged test pairs per variant, seeds pooled",
             lambda: cosine_figure(a))
+    attempt("hardness.png", f"per-query hardness (the share of the corpus's distance computations needed to reach "
+            f"recall {HARDNESS_RHO:g} for that query), its distribution per variant, seeds pooled",
+            lambda: hardness_figure(a))
     logger.info("study %s: %d figures drawn, %d not drawn", a.name, len(drawn), len(skipped))
     return drawn, skipped
