@@ -94,8 +94,9 @@ def median_points(record: Mapping[str, Any], cell: str, algorithm: str) -> list[
 
 
 def with_back_to_back_qps(cells: Sequence[Mapping[str, Any]], record: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Copies of ``cells`` whose recall–QPS frontiers and QPS at each k-NN level come from the median round of
-    ``record``; a cell or algorithm the run did not measure keeps its own (and is listed by :func:`uncovered`)."""
+    """Copies of ``cells`` whose recall–QPS frontiers, QPS at each k-NN level and each kept point's QPS (format 3's
+    ``settings``, which ``explore.html`` draws) come from the median round of ``record``; a cell, algorithm or point the
+    run did not measure keeps its own (a cell or algorithm is listed by :func:`uncovered`)."""
     out = []
     for cell in cells:
         copied = copy.deepcopy(dict(cell))
@@ -103,6 +104,9 @@ def with_back_to_back_qps(cells: Sequence[Mapping[str, Any]], record: Mapping[st
             points = median_points(record, str(cell.get("cell")), algorithm)
             if not summary or not points:
                 continue
+            medians = {p.name: p.values["qps"] for p in points}
+            for setting in summary.get("settings") or []:
+                setting["qps"] = medians.get(json.dumps([setting["build"], setting["query"]]), setting["qps"])
             front = frontier(points)
             summary["frontier"] = [[p.values["k-nn"], p.values["qps"], None] for p in front]
             for level in KNN_LEVELS:

@@ -1,4 +1,4 @@
-"""A study's report — ``report.md``, ``index.html`` and the PNGs — rebuilt from its cell files alone.
+"""A study's report — ``report.md``, ``index.html``, the PNGs and ``explore.html`` — rebuilt from its cell files alone.
 
 ``write_study_report(cells, spec, out_dir)`` is what ``study.py report`` calls; the HTML report of ``plot.py --report``
 calls :func:`write_study_pages` to add a page per ``studies/<name>/cells/`` folder. Nothing here reads checkpoints,
@@ -23,6 +23,8 @@ from topobench.core.errors import TopobenchError
 from topobench.report import html as h
 from topobench.study.analysis import StudyAnalysis, analyse
 from topobench.study.cells import read_cell, studies_dir
+from topobench.study.explore import FILE as EXPLORE
+from topobench.study.explore import write_explore
 from topobench.study.figures import Drawn, draw_figures
 from topobench.study.resolving import resolve
 from topobench.study.resolving_tables import resolving_sections
@@ -84,7 +86,7 @@ def _intro(a: StudyAnalysis, spec: Mapping[str, Any]) -> list[str]:
 
 
 def _figures_section(drawn: Sequence[Drawn], skipped: Sequence[str]) -> list[str]:
-    out = ["## Figures\n"]
+    out = ["## Figures\n", f"Every benchmark point, interactive (hover, toggle variants): [{EXPLORE}]({EXPLORE}).\n"]
     for d in drawn:
         out.append(f"![{d.caption}]({d.file})\n\n{d.caption}.\n")
     if skipped:
@@ -118,7 +120,8 @@ def render_html(a: StudyAnalysis, spec: Mapping[str, Any], sections: Sequence[Se
         body.append(f"<p>{h.link(back, '← all datasets and studies')}</p>")
     body += [h.paragraph(p) for p in _intro(a, spec)]
     body.append(h.bullets([h.link(f"#s{i}", s.title) for i, s in enumerate(sections)]
-                          + [h.link("#figures", "Figures"), h.link("report.md", "report.md")]))
+                          + [h.link("#figures", "Figures"), h.link(EXPLORE, "Every benchmark point (interactive)"),
+                             h.link("report.md", "report.md")]))
     for i, section in enumerate(sections):
         body.append(h.heading(2, section.title, f"s{i}"))
         body += [_html_part(p) for p in section.parts]
@@ -162,9 +165,10 @@ def _build(cells: Sequence[Mapping[str, Any]], spec: Mapping[str, Any], folder: 
     folder.mkdir(parents=True, exist_ok=True)
     sections = report_sections(a, resolving_sections(a, resolve(a)))
     drawn, skipped = draw_figures(a, folder)
+    explore = write_explore(a, folder, [qps_note] if qps_note else [])
     (folder / "report.md").write_text(render_markdown(a, spec, sections, drawn, skipped), encoding="utf-8")
     (folder / "index.html").write_text(render_html(a, spec, sections, drawn, skipped, back), encoding="utf-8")
-    return a, [folder / "report.md", folder / "index.html", *(folder / d.file for d in drawn)]
+    return a, [folder / "report.md", folder / "index.html", *(folder / d.file for d in drawn), explore]
 
 
 def build_study_report(cells: Sequence[Mapping[str, Any]], spec: Mapping[str, Any], folder: Path,
@@ -176,7 +180,7 @@ def build_study_report(cells: Sequence[Mapping[str, Any]], spec: Mapping[str, An
 
 def write_study_report(cells: Sequence[Mapping[str, Any]], spec: Mapping[str, Any], out_dir: Path) -> list[Path]:
     """Write a study's report into ``out_dir`` atomically and return the files written (``report.md`` first, then
-    ``index.html``, then the PNGs).
+    ``index.html``, then the PNGs, then ``explore.html``).
 
     ``cells``: the cell dicts of the study (docs/STUDIES.md, ``format: 2``), any order. ``spec``: a mapping with
 
