@@ -17,6 +17,8 @@ the upstream address):
   ``https://msmarco.z22.web.core.windows.net/msmarcoranking/`` (Microsoft's own files rather than BEIR's re-packing,
   so its official qrels and query ids are used); splits ``train`` and ``dev`` (the standard 6,980-query dev.small).
 * ``local:<path>`` or a filesystem path: a folder in BEIR layout (a BEIR zip, or a folder of MS MARCO files, also work).
+* ``<first>+<second>[+…]`` (``scifact+nfcorpus+medquad``): the first corpus's queries and judgements over the
+  documents of every part, ids namespaced by part (``topobench.corpus.union``): a pool with distractors.
 * ``<corpus>-pool<N>`` (``N`` a count, with an optional ``k`` or ``m``: ``nq-pool200k``): the seed's pool protocol over
   any of the above — every document judged relevant to a query of any split, plus documents drawn at random (seed
   ``POOL_SEED``) from the others up to ``N`` in all, in the corpus's order; the queries, qrels and answers unchanged.
@@ -39,7 +41,7 @@ from typing import Any
 
 from topobench.core.errors import DatasetError, UnknownNameError
 from topobench.corpus import formats as fmt
-from topobench.corpus import tiny
+from topobench.corpus import tiny, union
 from topobench.corpus.download import fetch, fetch_all, file_sha256, mirror_dir, where
 from topobench.corpus.formats import Document
 
@@ -169,6 +171,12 @@ def load_corpus(name: str, splits: Collection[str] | None = None) -> Corpus:
             corpus = dataclasses.replace(corpus, **{
                 key: {s: v for s, v in getattr(corpus, key).items() if s in splits}
                 for key in ("queries", "qrels", "answers")})
+        return corpus
+    if union.SEPARATOR in name and not name.startswith("local:"):
+        parts = union.union_parts(name)
+        loaded = [(parts[0], load_corpus(parts[0], splits))] + [(p, load_corpus(p)) for p in parts[1:]]
+        corpus = Corpus(**union.union_tables(name, loaded))
+        logger.info("loaded %s (%s)", corpus.summary(), " + ".join(f"{p}: {len(c.docs)} docs" for p, c in loaded))
         return corpus
     if name.startswith("local:"):
         corpus = _load_local(name, Path(name[len("local:") :]).expanduser(), splits)
