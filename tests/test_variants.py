@@ -65,3 +65,17 @@ def test_checkpoint_folders_are_keyed_by_fingerprint(tmp_path, monkeypatch):
     monkeypatch.setenv(recipes.CHECKPOINTS_ENV, str(tmp_path))
     config = parse_variant("scifact-minilm-topo@seed=14").config()
     assert recipes.run_folder(config) == tmp_path / f"scifact-minilm-{config.fingerprint()}"
+
+
+def test_train_corpus_names_a_transfer_variant_that_reuses_the_checkpoint():
+    # Trained on SciFact, encoded and benchmarked on NFCorpus: the very training configuration of scifact-minilm-topo,
+    # so the same fingerprint (the same checkpoint folder) and a dataset name that keeps both corpora.
+    transfer = parse_variant("nfcorpus-minilm-topo@weight=0.6,train_corpus=scifact")
+    assert transfer.name == "nfcorpus-minilm-topo@train_corpus=scifact"
+    assert transfer.corpus == "nfcorpus" and transfer.config().corpus == "scifact"
+    assert transfer.config().fingerprint() == parse_variant("scifact-minilm-topo").config().fingerprint()
+    assert parse_variant("scifact-minilm-topo@train_corpus=scifact").name == "scifact-minilm-topo"  # its own corpus
+    pooled = parse_variant("scifact+nfcorpus+medquad-minilm-topo@seed=14,train_corpus=scifact")
+    assert pooled.corpus == "scifact+nfcorpus+medquad" and pooled.config().corpus == "scifact"
+    with pytest.raises(DatasetError, match="train_corpus=Sci is not a corpus name"):
+        parse_variant("nfcorpus-minilm-topo@train_corpus=Sci")

@@ -8,7 +8,10 @@ needs no quoting in a shell and is a valid file name. Keys (checked before anyth
 * ``loss``: another registered loss plugin (``scifact-minilm-topo@loss=align_uniform,alpha=2``): the recipe's
   curriculum and settings with that loss; of the recipe's loss options only those the new loss takes are kept;
 * an option of the variant's loss (``weight``, ``temperature``, ``stage_weights``, … for ``topology``);
-* ``curriculum``: the recipe's stages to keep, by miner name, joined with ``+`` (``curriculum=in_batch+model``).
+* ``curriculum``: the recipe's stages to keep, by miner name, joined with ``+`` (``curriculum=in_batch+model``);
+* ``train_corpus``: train on another corpus than the one encoded and benchmarked — transfer
+  (``nfcorpus-minilm-topo@train_corpus=scifact``: the SciFact-trained model, evaluated on NFCorpus, with the very
+  checkpoint ``scifact-minilm-topo`` trained, since the training configuration is the same).
 
 Recipes are the built-ins of :mod:`topobench.training.recipes` and any a plugin declares (``register_recipes``).
 ``<corpus>-<encoder>-checkpoint@name=NAME`` trains nothing: it encodes the corpus with the model folder
@@ -37,6 +40,7 @@ from topobench.training.recipes import CHECKPOINT, ZEROSHOT, all_recipes, known_
 ENCODER_ALIASES = {"bge": "bge-small"}
 CURRICULUM_KEY = "curriculum"
 LOSS_KEY = "loss"
+TRAIN_CORPUS_KEY = "train_corpus"
 CHECKPOINT_KEY = "name"  # checkpoint@name=NAME
 # TrainConfig fields a name may not set: they are the name itself, nested, or device choices (not part of a variant).
 NOT_OVERRIDABLE = ("corpus", "encoder", "loss", "loss_args", "encoder_args", "stages", "device", "amp")
@@ -142,7 +146,7 @@ def parse_variant(name: str) -> Variant | None:
             raise DatasetError(f"{name!r}: a checkpoint variant takes exactly name=NAME (the model folder "
                                f"$TOPOBENCH_MODELS/NAME), e.g. {corpus}-{encoder}-checkpoint@name=my-run")
         return Variant(corpus, encoder, CHECKPOINT, {CHECKPOINT_KEY: raw[CHECKPOINT_KEY]})
-    return Variant(corpus, encoder, recipe, canonical_overrides(recipe, raw, name))
+    return Variant(corpus, encoder, recipe, canonical_overrides(recipe, raw, name, corpus))
 
 
 def _parse_overrides(text: str, name: str) -> dict[str, Any]:
@@ -206,7 +210,7 @@ def _example(options: tuple[Any, ...]) -> str:
     return {int: "3", float: "0.5", bool: "true", str: "text"}.get(options[0], "1")
 
 
-def canonical_overrides(recipe: str, raw: dict[str, str], name: str) -> dict[str, Any]:
+def canonical_overrides(recipe: str, raw: dict[str, str], name: str, corpus: str | None = None) -> dict[str, Any]:
     """Typed overrides with those equal to the recipe's own values dropped; unknown keys are DatasetErrors."""
     values = recipe_values(recipe)
     fields = _field_types()
@@ -217,6 +221,12 @@ def canonical_overrides(recipe: str, raw: dict[str, str], name: str) -> dict[str
         if key == LOSS_KEY:
             if loss_name != values["loss"]:
                 out[key] = loss_name
+            continue
+        if key == TRAIN_CORPUS_KEY:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_.+\-]*", text):
+                raise DatasetError(f"{name!r}: train_corpus={text} is not a corpus name (e.g. train_corpus=scifact)")
+            if text != corpus:
+                out[key] = text
             continue
         if key == CURRICULUM_KEY:
             kept = text.split("+")
@@ -234,7 +244,7 @@ def canonical_overrides(recipe: str, raw: dict[str, str], name: str) -> dict[str
             value = _coerce(text, parameter.annotation, key, name)
             default = loss_args.get(key, parameter.default)
         else:
-            known = sorted([*fields, *loss, CURRICULUM_KEY, LOSS_KEY])
+            known = sorted([*fields, *loss, CURRICULUM_KEY, LOSS_KEY, TRAIN_CORPUS_KEY])
             raise DatasetError(f"{name!r}: unknown override {key!r} for recipe {recipe!r} with loss {loss_name!r}; "
                                f"known keys: {', '.join(known)}")
         if value != default:
@@ -253,8 +263,9 @@ def build_config(corpus: str, encoder: str, recipe: str, overrides: dict[str, An
     loss_name, loss_args = _variant_loss(values, overrides.get(LOSS_KEY), f"{corpus}-{encoder}-{recipe}")
     loss_keys = set(_loss_parameters(loss_name))
     top: dict[str, Any] = {"loss": loss_name}
+    corpus = str(overrides.get(TRAIN_CORPUS_KEY, corpus))  # transfer: trained on another corpus
     for key, value in overrides.items():
-        if key == LOSS_KEY:
+        if key in (LOSS_KEY, TRAIN_CORPUS_KEY):
             continue
         if key == CURRICULUM_KEY:
             kept = value.split("+")
