@@ -73,6 +73,11 @@ class EmbeddingCache:
         settings = json.dumps(encoder.provenance(), sort_keys=True)
         return (weights_fingerprint(encoder.torch_module()), settings, texts_fingerprint(texts), kind)
 
+    def cached(self, encoder: Any, texts: Sequence[str], kind: str = "doc") -> np.ndarray | None:
+        """The cached encoding of ``texts`` under the encoder's current weights, or None: never encodes (what the
+        trainer hands a loss that reads the corpus embeddings the model miner has just encoded)."""
+        return self._entries.get(self.key(encoder, texts, kind))
+
     def encode(self, encoder: Any, texts: Sequence[str], kind: str = "doc") -> np.ndarray:
         """``encoder.encode(texts, kind)`` in eval mode, or the cached result for exactly these weights and texts."""
         key = self.key(encoder, texts, kind)

@@ -11,7 +11,7 @@ cosine similarity.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 from topobench.core.component import Component
 
@@ -38,6 +38,24 @@ class Loss(Component, ABC):
     def set_progress(self, stage: int, step: int, total_steps: int) -> None:
         """Told by the trainer before every optimiser step: the curriculum stage (0-based), the global step (0-based)
         and the run's total steps, for losses whose weights follow a schedule. Default: ignored."""
+
+    #: True for a loss that reads the corpus embeddings (index-aware losses: k-means cells of the corpus). The trainer
+    #: then hands it, through :meth:`corpus_embeddings`, the matrix a model miner has just encoded — never an
+    #: encoding of its own — and keeps :meth:`state_dict` in the resume state.
+    uses_corpus_embeddings: ClassVar[bool] = False
+
+    def corpus_embeddings(self, embeddings: Any) -> None:
+        """Told by the trainer after each mining that encoded the corpus with the current weights (a model miner's
+        stage start and re-minings): the corpus matrix (N × d numpy array, rows in the corpus order). Read only when
+        ``uses_corpus_embeddings``; keep what is needed (centroids), not the matrix. Default: ignored."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the loss learnt from the run so far (e.g. centroids), saved in the trainer's resume state so a
+        resumed run computes the same loss as an uninterrupted one. Default: nothing."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned. Default: nothing to restore."""
 
 
 def check_loss(loss: Any, name: str) -> None:

@@ -14,8 +14,8 @@ w = 0; 0.6397 and 0.6705 for w = 1). Weights are unaffected: evaluating reads th
 
 Resuming: everything random derives from ``seed`` and the position (data order from (seed, stage, epoch), negative
 sampling from (seed, stage, batch)), and the resume state holds weights, optimiser, scheduler, torch's RNG (dropout),
-the mined pools and the evaluations so far. A run killed at any moment restarts from its last resume state and ends
-with the same weights as an uninterrupted run.
+the mined pools, the evaluations so far and the loss's own state (an index-aware loss's centroids). A run killed
+at any moment restarts from its last resume state and ends with the same weights as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -116,6 +116,9 @@ class Trainer:
             if miner.uses_encoder:
                 miner.embedding_cache = self.cache
         self._plan_stages(stage_miners)
+        if getattr(self.loss, "uses_corpus_embeddings", False) and not any(map(self._encodes_corpus, self.plans)):
+            logger.warning("loss %r reads the corpus embeddings a model miner encodes, but no stage mines with the "
+                           "model: its corpus term stays off for the whole run", cfg.loss)
         self._setup_optimiser()
 
     def _plan_stages(self, miners: list[Any]) -> None:
@@ -230,9 +233,22 @@ class Trainer:
         pools = plan.miner.mine(self.data.mining, self.encoder)
         Miner.check_pools(pools, self.data.mining)
         self.pools = {q: list(p) for q, p in pools.items()}
+        self._share_corpus_embeddings(plan)
         ckpt.append_log(self.output, {"event": "mine", "stage": plan.index + 1, "miner": stage.miner, "step": step,
                                       "queries": len(pools), "encodings": self.cache.encodes - encodes,
                                       **clock.record()})
+
+    def _share_corpus_embeddings(self, plan: StagePlan) -> None:
+        """Hand a loss that reads the corpus embeddings (``uses_corpus_embeddings``) the matrix the model miner has
+        just encoded with these weights, from the shared cache: never an encoding of its own."""
+        if not (getattr(self.loss, "uses_corpus_embeddings", False) and plan.miner.uses_encoder):
+            return
+        matrix = self.cache.cached(self.encoder, self.data.mining.doc_texts, "doc")
+        if matrix is None:  # a miner that encodes outside the shared cache: nothing to hand over
+            logger.warning("the %s miner's corpus embeddings are not in the trainer's cache: the loss keeps its "
+                           "previous corpus view", self.config.stages[plan.index].miner)
+            return
+        self.loss.corpus_embeddings(matrix)
 
     def _evaluate(self, step: int) -> None:
         if not self.data.dev_query_ids or any(e["step"] == step for e in self.evaluations):
@@ -269,6 +285,7 @@ class Trainer:
                 "scaler": self.scaler.state_dict(), "torch_rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                 "pools": self.pools, "pools_mined": self.pools_mined, "evaluations": self.evaluations,
+                "loss_state": self.loss.state_dict() if hasattr(self.loss, "state_dict") else {},
                 "kept": self.best.kept, "seconds": self.seconds, "examples": self.examples}
 
     def _restore(self, state: dict[str, Any]) -> int:
@@ -284,6 +301,8 @@ class Trainer:
         if state.get("cuda_rng") and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.pools, self.pools_mined = state["pools"], tuple(state["pools_mined"])
+        if hasattr(self.loss, "load_state_dict"):
+            self.loss.load_state_dict(state.get("loss_state") or {})
         self.evaluations, self.best.kept = state["evaluations"], state["kept"]
         self.seconds = state["seconds"]
         self.examples = state["examples"]
