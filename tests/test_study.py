@@ -330,3 +330,27 @@ def test_back_to_back_qps_runs_are_kept_and_the_report_uses_them(workspace, caps
     capsys.readouterr()
     assert study_main(["-q", "--studies", studies, "report", "tiny-sweep"]) == 2
     assert "qps is nan, not a finite number" in capsys.readouterr().err
+
+
+def test_a_transfer_cell_trains_on_one_corpus_and_is_benchmarked_on_another(workspace):
+    # The tiny recipe trained on `synthetic`, encoded and benchmarked on `other` (never trained on): the cell is keyed
+    # by both corpora and reuses the checkpoint a `synthetic` cell of the same configuration trains.
+    write_beir_zip(workspace / "mirror", "other", docs=120, queries=16, test_queries=20, seed=9)  # < 256: PQ fewer bits
+    (workspace / "studies.yaml").write_text(STUDY.format(algos=workspace / "algos.yaml") + (
+        "transfer:\n  corpus: other\n  encoders: [minilm]\n  variants: [\"tiny@train_corpus=synthetic\"]\n"
+        "  seeds: [1]\n  algorithms: [flat, hnsw]\n  count: 10\n  runs: 1\n"
+        f"  definitions: {workspace / 'algos.yaml'}\n"))
+    studies = str(workspace / "studies.yaml")
+    assert study_main(["-q", "--studies", studies, "run", "transfer"]) == 0
+    [path] = (workspace / "studies" / "transfer" / "cells").glob("*.json")
+    cell = json.loads(path.read_text())
+    assert cell["cell"] == "minilm-tiny@seed=1,train_corpus=synthetic" and cell["corpus"] == "other"
+    assert cell["dataset"] == "other-minilm-tiny@seed=1,train_corpus=synthetic"
+    assert cell["config"]["corpus"] == "synthetic" and cell["overrides"]["train_corpus"] == "synthetic"
+    assert cell["exact"]["ndcg@10"] > 0 and len(cell["per_query"]["ndcg@10"]) == 20  # other's 20 test queries
+    # The same configuration on its own corpus trains nothing more: the one checkpoint folder serves both datasets.
+    trained = sorted(p.name for p in (workspace / "checkpoints").iterdir())
+    assert len(trained) == 1
+    report = run_sweep(RunConfig(dataset="synthetic-minilm-tiny@seed=1", count=10, runs=1,
+                                 definitions_file=workspace / "algos.yaml"), ["flat"])
+    assert report.ran == 1 and sorted(p.name for p in (workspace / "checkpoints").iterdir()) == trained

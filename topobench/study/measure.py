@@ -164,7 +164,8 @@ def index_geometry(train: np.ndarray, nlist: int, pq_m: int, seed: int = 1234) -
     kmeans.train(x)
     distances, _ = kmeans.index.search(x, 1)
     m = pq_m if d % pq_m == 0 else next(m for m in range(min(pq_m, d), 0, -1) if d % m == 0)
-    pq = faiss.ProductQuantizer(d, m, 8)
+    bits = min(8, max(1, int(math.log2(n))))  # 8 bits need 256 training vectors; a tiny corpus gets fewer
+    pq = faiss.ProductQuantizer(d, m, bits)
     pq.verbose = False
     pq.train(x)
     decoded = pq.decode(pq.compute_codes(x))
