@@ -116,7 +116,7 @@ class Trainer:
             if miner.uses_encoder:
                 miner.embedding_cache = self.cache
         self._plan_stages(stage_miners)
-        if getattr(self.loss, "uses_corpus_embeddings", False) and not any(map(self._encodes_corpus, self.plans)):
+        if self.loss.uses_corpus_embeddings and not any(map(self._encodes_corpus, self.plans)):
             logger.warning("loss %r reads the corpus embeddings a model miner encodes, but no stage mines with the "
                            "model: its corpus term stays off for the whole run", cfg.loss)
         self._setup_optimiser()
@@ -241,7 +241,7 @@ class Trainer:
     def _share_corpus_embeddings(self, plan: StagePlan) -> None:
         """Hand a loss that reads the corpus embeddings (``uses_corpus_embeddings``) the matrix the model miner has
         just encoded with these weights, from the shared cache: never an encoding of its own."""
-        if not (getattr(self.loss, "uses_corpus_embeddings", False) and plan.miner.uses_encoder):
+        if not (self.loss.uses_corpus_embeddings and plan.miner.uses_encoder):
             return
         matrix = self.cache.cached(self.encoder, self.data.mining.doc_texts, "doc")
         if matrix is None:  # a miner that encodes outside the shared cache: nothing to hand over
@@ -285,7 +285,7 @@ class Trainer:
                 "scaler": self.scaler.state_dict(), "torch_rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                 "pools": self.pools, "pools_mined": self.pools_mined, "evaluations": self.evaluations,
-                "loss_state": self.loss.state_dict() if hasattr(self.loss, "state_dict") else {},
+                "loss_state": self.loss.state_dict(),  # the base Loss: {} (an index-aware loss: its centroids)
                 "kept": self.best.kept, "seconds": self.seconds, "examples": self.examples}
 
     def _restore(self, state: dict[str, Any]) -> int:
@@ -301,8 +301,7 @@ class Trainer:
         if state.get("cuda_rng") and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.pools, self.pools_mined = state["pools"], tuple(state["pools_mined"])
-        if hasattr(self.loss, "load_state_dict"):
-            self.loss.load_state_dict(state.get("loss_state") or {})
+        self.loss.load_state_dict(state.get("loss_state") or {})
         self.evaluations, self.best.kept = state["evaluations"], state["kept"]
         self.seconds = state["seconds"]
         self.examples = state["examples"]
