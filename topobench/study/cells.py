@@ -302,7 +302,10 @@ def _cost(cell: Cell, dataset: Dataset, build_seconds: float, benchmark_seconds:
     recorded_build = float(dataset.attrs.get("build_seconds", 0.0))
     train = float(training.get("seconds") or 0.0) + float(training.get("eval_seconds") or 0.0)
     build = max(build_seconds, recorded_build) if build_seconds > 1.0 else recorded_build
-    return {"train": round(train, 1), "encode": round(max(build - train, 0.0), 1),
+    # A build shorter than the recorded training reused a checkpoint trained earlier (a transfer cell, a rerun): all
+    # of it was encoding; the training's own seconds stay recorded under "train".
+    encode = build - train if build >= train else build
+    return {"train": round(train, 1), "encode": round(encode, 1),
             "benchmark": round(benchmark_seconds, 1), "total": round(build + benchmark_seconds, 1)}
 
 
