@@ -117,7 +117,8 @@ def test_unknown_training_recipe_is_one_clear_error(workspace):
     result = cli("run.py", "-q", "--dataset", "scifact-minilm-nope", "--algorithm", "hnsw", cwd=workspace)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: unknown training recipe 'nope' in 'scifact-minilm-nope'; known recipes: checkpoint, infonce, "
-        "infonce-inbatch, topo, topo-inbatch, topo-staged, toy, zeroshot"  # toy: the test plugin's recipe
+        "error: unknown training recipe 'nope' in 'scifact-minilm-nope'; known recipes: adaptive, cell_assign, "
+        "cell_balance, checkpoint, infonce, infonce-inbatch, topo, topo-inbatch, topo-staged, toy, zeroshot"
+        # adaptive, cell_*: the index-aware loss plugins' recipes; toy: the test plugin's
     ]
     assert not (workspace / "checkpoints").exists()
