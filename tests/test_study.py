@@ -19,6 +19,7 @@ from training_fixtures import write_beir_zip, write_tiny_bert
 from topobench.cli.study import study_main
 from topobench.core.registry import get_registry
 from topobench.runs.runner import RunConfig, run_sweep
+from topobench.study.cells import read_cell
 from topobench.study.spec import get_study
 from topobench.training import recipes
 
@@ -103,8 +104,12 @@ def test_a_tiny_study_runs_end_to_end_and_resumes(workspace, capsys):
     assert cell["geometry"]["kmeans_inertia_rel"] > 0 and cell["geometry"]["pq_error_rel"] > 0
     assert cell["provenance"]["machine"]["cores"] >= 1 and cell["provenance"]["corpus_files"][0]["sha256"]
     assert cell["benchmark_load"]["cores"] >= 1 and cell["benchmark_load"]["load_1min"] >= 0
-    # Format 3: every point whole, per query: the hnsw grid's 1 build × 3 efSearch, each with hits and counters.
+    # Format 3: every point whole, per query: the hnsw grid's 1 build × 3 efSearch, each with hits and counters —
+    # packed in the file (zlib + base64 int32), lists again once read.
     assert cell["format"] == 3
+    path = workspace / "studies" / "tiny-sweep" / "cells" / f"{first}.json"
+    assert cell["algorithms"]["hnsw"]["settings"][0]["per_query"]["hits"].startswith("zi4:")
+    cell = read_cell(path)
     hnsw = cell["algorithms"]["hnsw"]["settings"]
     assert [(p["build"], p["query"]) for p in hnsw] == [([8, 40], [10]), ([8, 40], [20]), ([8, 40], [80])]
     for point in hnsw:

@@ -34,7 +34,7 @@ from topobench.study.measure import (
     positive_cosines,
 )
 from topobench.study.provenance import dataset_provenance
-from topobench.study.settings import point_settings
+from topobench.study.settings import pack_per_query, point_settings, unpack_per_query
 from topobench.study.spec import Cell, Study
 from topobench.training.checkpoints import read_summary
 from topobench.training.recipes import run_folder
@@ -78,6 +78,10 @@ def read_cell(path: Path, cell: Cell | None = None) -> dict[str, Any]:
                               f"`python study.py remeasure {data.get('study')}` on the machine that holds its "
                               "results, or delete it and run the cell again")
         raise ConfigError(f"{path}: not a format-{FORMAT} cell file; delete it and run the cell again")
+    try:
+        unpack_per_query(data.get("algorithms") or {}, str(path))
+    except (ValueError, AttributeError) as exc:
+        raise ConfigError(f"{exc}; restore the file from git or delete it and run the cell again") from None
     check_cell(path, data)  # finite numbers where the schema says numbers; study and name those of its place
     if cell is not None:
         check_cell_identity(path, data, cell)
@@ -178,8 +182,9 @@ def write_cell(study: str, cell: str, record: dict[str, Any]) -> Path:
     """Write a cell's file (atomically, last: its presence means the cell is done); return its path."""
     path = cell_path(study, cell)
     check_cell(path, record)  # what the readers would refuse is never written
+    packed = {**record, "algorithms": pack_per_query(record.get("algorithms") or {})}
     with atomic_path(path) as tmp:
-        tmp.write_text(cell_json(record), encoding="utf-8")
+        tmp.write_text(cell_json(packed), encoding="utf-8")
     return path
 
 
