@@ -138,6 +138,7 @@ def export_csv(out: str | Path, datasets: Sequence[str] | None = None, count: in
     """
     names = list(datasets) if datasets else result_datasets()
     header = csv_header()
+    metric_names = header[len(HEAD_COLUMNS):]  # the metric table read once, not per row
     rows, skipped = 0, []
     with open_csv(out) as fh:
         writer = csv.writer(fh)
@@ -151,7 +152,7 @@ def export_csv(out: str | Path, datasets: Sequence[str] | None = None, count: in
                 continue
             for p in points:
                 fixed = [p.dataset, p.algorithm, p.parameters, p.count, p.batch, p.repeats]
-                writer.writerow([_cell(v) for v in fixed] + [_cell(p.values[m]) for m in all_metrics()])
+                writer.writerow([_cell(v) for v in fixed] + [_cell(p.values[m]) for m in metric_names])
                 rows += 1
         if rows == 0:
             which = ", ".join(skipped) or "any dataset"

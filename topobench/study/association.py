@@ -27,29 +27,6 @@ from topobench.study.multiplicity import t_test_p
 MIN_WITHIN_DF = 6  # cells minus groups below which no bootstrap interval is given (resamples collapse onto ±1)
 
 
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    a = a - a.mean()
-    b = b - b.mean()
-    denom = math.sqrt(float((a * a).sum()) * float((b * b).sum()))
-    return float("nan") if denom == 0 else float((a * b).sum()) / denom
-
-
-def _row_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a - a.mean(axis=1, keepdims=True)
-    b = b - b.mean(axis=1, keepdims=True)
-    denom = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
-    out = np.full(len(a), np.nan)
-    ok = denom > 0
-    out[ok] = (a * b).sum(axis=1)[ok] / denom[ok]
-    return out
-
-
-def _row_ranks(m: np.ndarray) -> np.ndarray:
-    less = (m[:, None, :] < m[:, :, None]).sum(axis=2)
-    equal = (m[:, None, :] == m[:, :, None]).sum(axis=2)
-    return less + (equal + 1) / 2.0
-
-
 def _vectors(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if xa.ndim != 1 or xa.shape != ya.shape:
@@ -134,7 +111,7 @@ def within_group_correlation(x: Sequence[float] | np.ndarray, y: Sequence[float]
     xa, ya, labels = xa[keep], ya[keep], labels[keep]
     n, n_groups = len(xa), int(np.count_nonzero(sizes >= 2))
     rx, ry = _demean_by_group(xa, labels), _demean_by_group(ya, labels)
-    pearson = _pearson(rx, ry) if n else float("nan")
+    pearson = stats.pearson(rx, ry) if n else float("nan")
     spearman = stats.spearman(rx, ry) if n >= 3 else float("nan")
     none = WithinGroupCorrelation(_defined(pearson), _defined(spearman), None, None, None, None, n, n_groups, 0)
     if n - n_groups < MIN_WITHIN_DF or math.isnan(pearson):
@@ -148,9 +125,9 @@ def within_group_correlation(x: Sequence[float] | np.ndarray, y: Sequence[float]
         bx[:, lo:hi] -= bx[:, lo:hi].mean(axis=1, keepdims=True)
         by[:, lo:hi] -= by[:, lo:hi].mean(axis=1, keepdims=True)
     bx, by = _snap(bx, xa), _snap(by, ya)
-    pearsons = _row_pearson(bx, by)
+    pearsons = stats.row_pearson(bx, by)
     p_low, p_high = _percentiles(pearsons, resamples, level)
-    s_low, s_high = _percentiles(_row_pearson(_row_ranks(bx), _row_ranks(by)), resamples, level)
+    s_low, s_high = _percentiles(stats.row_pearson(stats.row_ranks(bx), stats.row_ranks(by)), resamples, level)
     defined = int(np.count_nonzero(~np.isnan(pearsons)))
     return WithinGroupCorrelation(_defined(pearson), _defined(spearman), p_low, p_high, s_low, s_high, n, n_groups,
                                   defined)
@@ -189,7 +166,7 @@ def partial_correlation(x: Sequence[float] | np.ndarray, y: Sequence[float] | np
         return None if float((out * out).sum()) <= 1e-24 * float((vc * vc).sum()) or not vc.any() else out
 
     rx, ry = residual(xa), residual(ya)
-    return None if rx is None or ry is None else _defined(_pearson(rx, ry))
+    return None if rx is None or ry is None else _defined(stats.pearson(rx, ry))
 
 
 def identical_rank_groups(statistics: Mapping[str, Sequence[float] | np.ndarray]) -> list[list[str]]:

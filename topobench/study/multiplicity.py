@@ -28,18 +28,22 @@ def _as_pvalues(pvalues: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.n
     return p, finite
 
 
+def _ascending(pvalues: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The p-values, an all-NaN output of their shape, and the positions of the non-NaN ones in ascending order."""
+    p, finite = _as_pvalues(pvalues)
+    idx = np.flatnonzero(finite)
+    return p, np.full(p.shape, np.nan), idx[np.argsort(p[idx], kind="stable")]
+
+
 def holm(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
     """Holm's step-down adjusted p-values, in the input's order: with the m p-values ascending
     ``p(1) ≤ … ≤ p(m)``, ``adj(i) = max_{j ≤ i} min(1, (m − j + 1) · p(j))``. A test is resolved at family-wise level
     α when its adjusted p-value is ≤ α. NaN entries (tests that could not be run) are passed through and not
     counted in m."""
-    p, finite = _as_pvalues(pvalues)
-    out = np.full(p.shape, np.nan)
-    idx = np.flatnonzero(finite)
-    m = len(idx)
+    p, out, order = _ascending(pvalues)
+    m = len(order)
     if m == 0:
         return out
-    order = idx[np.argsort(p[idx], kind="stable")]
     scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
     out[order] = np.maximum.accumulate(scaled)
     return out
@@ -49,13 +53,10 @@ def benjamini_hochberg(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
     """Benjamini–Hochberg adjusted p-values (q-values), in the input's order: with the m p-values ascending,
     ``adj(i) = min_{j ≥ i} min(1, m · p(j) / j)``. Resolving the tests with adjusted p-value ≤ q keeps the expected
     share of false discoveries among them ≤ q. NaN entries are passed through and not counted in m."""
-    p, finite = _as_pvalues(pvalues)
-    out = np.full(p.shape, np.nan)
-    idx = np.flatnonzero(finite)
-    m = len(idx)
+    p, out, order = _ascending(pvalues)
+    m = len(order)
     if m == 0:
         return out
-    order = idx[np.argsort(p[idx], kind="stable")]
     scaled = np.minimum(1.0, m * p[order] / np.arange(1, m + 1))
     out[order] = np.minimum.accumulate(scaled[::-1])[::-1]
     return out

@@ -243,7 +243,8 @@ def rankdata(values: Sequence[float] | np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson's correlation of two 1-d arrays; NaN when either is constant."""
     a = a - a.mean()
     b = b - b.mean()
     denom = math.sqrt(float((a * a).sum()) * float((b * b).sum()))
@@ -255,17 +256,18 @@ def spearman(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -
     xa, ya = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if xa.shape != ya.shape or xa.ndim != 1:
         raise ValueError(f"spearman needs two equal-length 1-d arrays, got {xa.shape} and {ya.shape}")
-    return _pearson(rankdata(xa), rankdata(ya))
+    return pearson(rankdata(xa), rankdata(ya))
 
 
-def _row_ranks(m: np.ndarray) -> np.ndarray:
+def row_ranks(m: np.ndarray) -> np.ndarray:
     """Average ranks of each row of ``m`` (by counting, so ties in a resample are handled exactly)."""
     less = (m[:, None, :] < m[:, :, None]).sum(axis=2)
     equal = (m[:, None, :] == m[:, :, None]).sum(axis=2)
     return less + (equal + 1) / 2.0
 
 
-def _row_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def row_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson's correlation of each row pair of ``a`` and ``b`` (e.g. bootstrap resamples); NaN for a constant row."""
     a = a - a.mean(axis=1, keepdims=True)
     b = b - b.mean(axis=1, keepdims=True)
     denom = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
@@ -318,7 +320,7 @@ def spearman_bootstrap(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.
     for start in range(0, resamples, chunk):
         count = min(chunk, resamples - start)
         idx = _resample_indices(rng, n, count)
-        rhos[start:start + count] = _row_pearson(_row_ranks(xa[idx]), _row_ranks(ya[idx]))
+        rhos[start:start + count] = row_pearson(row_ranks(xa[idx]), row_ranks(ya[idx]))
     finite = rhos[~np.isnan(rhos)]
     if len(finite) < resamples / 2:
         return Correlation(rho, None, None, n, len(finite))
