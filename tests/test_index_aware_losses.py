@@ -17,12 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import ROOT
-from training_fixtures import tiny_train_config, write_beir_zip, write_tiny_bert, write_tiny_training
+from training_fixtures import tiny_study_roots, tiny_train_config, write_recipe_plugin, write_tiny_training
 
 from topobench.core.centroids import kmeans, nearest_centroid, unit_rows
 from topobench.core.losses import check_loss, info_nce, positive_cosine
 from topobench.core.registry import get_registry
-from topobench.training import recipes
 from topobench.training.trainer import Trainer
 from topobench.training.variants import parse_variant
 
@@ -382,20 +381,11 @@ tiny-index-aware:
 def workspace(tmp_path, monkeypatch) -> Iterator[Path]:
     pytest.importorskip("transformers")
     pytest.importorskip("faiss")
-    write_beir_zip(tmp_path / "mirror", "synthetic", docs=300, queries=48, test_queries=24)
-    model = write_tiny_bert(tmp_path / "model")
-    for env, folder in (("TOPOBENCH_MIRROR", "mirror"), ("TOPOBENCH_CACHE", "cache"),
-                        ("TOPOBENCH_DATASETS", "datasets"), ("TOPOBENCH_RESULTS", "results"),
-                        (recipes.CHECKPOINTS_ENV, "checkpoints"), ("TOPOBENCH_STUDIES", "studies")):
-        monkeypatch.setenv(env, str(tmp_path / folder))
+    model = tiny_study_roots(tmp_path, monkeypatch)
     tiny = {"loss": "topology", "loss_args": {"weight": 0.6, "temperature": 0.05},
             "stages": ["in_batch:epochs=1", "model:epochs=1,negatives=1,depth=5,refresh_steps=1"], "batch_size": 16,
             "lr": 1e-3, "dev_queries": 8, "encoder_args": {"checkpoint": str(model), "progress": False}}
-    (tmp_path / "plugins").mkdir()
-    (tmp_path / "plugins" / "tiny_recipe.py").write_text(
-        "from topobench.core.hookspecs import hookimpl\n\n\n@hookimpl\ndef register_recipes(register):\n"
-        f"    register('tiny', {tiny!r})\n")
-    monkeypatch.setenv("TOPOBENCH_PLUGIN_DIRS", str(tmp_path / "plugins"))
+    monkeypatch.setenv("TOPOBENCH_PLUGIN_DIRS", str(write_recipe_plugin(tmp_path, "tiny", tiny)))
     get_registry.cache_clear()
     (tmp_path / "algos.yaml").write_text(ALGOS)
     (tmp_path / "studies.yaml").write_text(STUDY.format(algos=tmp_path / "algos.yaml"))

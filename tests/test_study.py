@@ -13,15 +13,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import training_fixtures as fixtures
 from helpers import ROOT
-from training_fixtures import write_beir_zip, write_tiny_bert
+from training_fixtures import tiny_study_roots, write_beir_zip
 
 from topobench.cli.study import study_main
 from topobench.core.registry import get_registry
 from topobench.runs.runner import RunConfig, run_sweep
 from topobench.study.cells import read_cell
 from topobench.study.spec import get_study
-from topobench.training import recipes
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -57,30 +57,22 @@ tiny-sweep:
 
 @pytest.fixture
 def workspace(tmp_path, monkeypatch) -> Iterator[Path]:
-    write_beir_zip(tmp_path / "mirror", "synthetic", docs=300, queries=48, test_queries=24)
-    model = write_tiny_bert(tmp_path / "model")
-    for env, folder in (("TOPOBENCH_MIRROR", "mirror"), ("TOPOBENCH_CACHE", "cache"),
-                        ("TOPOBENCH_DATASETS", "datasets"), ("TOPOBENCH_RESULTS", "results"),
-                        (recipes.CHECKPOINTS_ENV, "checkpoints"), ("TOPOBENCH_STUDIES", "studies")):
-        monkeypatch.setenv(env, str(tmp_path / folder))
+    model = tiny_study_roots(tmp_path, monkeypatch)
     tiny = {"loss": "topology", "loss_args": {"weight": 0.6, "temperature": 0.05},
             "stages": ["in_batch:epochs=1", "model:epochs=1,negatives=1,depth=5"], "batch_size": 16, "lr": 1e-3,
             "dev_queries": 8, "encoder_args": {"checkpoint": str(model), "progress": False}}
     # The recipe comes from a plugin, as a user's would: every process (study.py, bench/study_qps.py) finds it.
     monkeypatch.setenv("TOPOBENCH_PLUGIN_DIRS", str(tmp_path / "plugins"))
-    write_recipe_plugin(tmp_path, tiny)
+    write_tiny_recipe(tmp_path, tiny)
     (tmp_path / "algos.yaml").write_text(ALGOS)
     (tmp_path / "studies.yaml").write_text(STUDY.format(algos=tmp_path / "algos.yaml"))
     yield tmp_path
     get_registry.cache_clear()
 
 
-def write_recipe_plugin(folder: Path, recipe: dict) -> None:
-    """``folder/plugins/tiny_recipe.py``: a plugin declaring ``recipe`` as ``tiny`` (and its dict beside it)."""
-    (folder / "plugins").mkdir(exist_ok=True)
-    (folder / "plugins" / "tiny_recipe.py").write_text(
-        "from topobench.core.hookspecs import hookimpl\n\n\n@hookimpl\ndef register_recipes(register):\n"
-        f"    register('tiny', {recipe!r})\n")
+def write_tiny_recipe(folder: Path, recipe: dict) -> None:
+    """The plugin declaring ``recipe`` as ``tiny`` (and its dict beside it, for tests that change it)."""
+    fixtures.write_recipe_plugin(folder, "tiny", recipe)
     (folder / "tiny_recipe.json").write_text(json.dumps(recipe))
     get_registry.cache_clear()
 
@@ -252,7 +244,7 @@ def test_a_study_killed_mid_cell_resumes_that_cell_and_loses_or_repeats_none(wor
     from helpers import ROOT
 
     studies = str(workspace / "studies.yaml")
-    write_recipe_plugin(workspace, {**json.loads((workspace / "tiny_recipe.json").read_text()), "save_steps": 1})
+    write_tiny_recipe(workspace, {**json.loads((workspace / "tiny_recipe.json").read_text()), "save_steps": 1})
     script = ("import sys; from topobench.cli.study import study_main; "
               f"sys.exit(study_main(['--studies', {studies!r}, 'run', 'tiny-sweep']))")
     killed = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stderr=subprocess.PIPE, text=True)

@@ -60,3 +60,25 @@ def tiny_train_config(tiny: dict[str, Path], **overrides) -> TrainConfig:
         "batch_size": 8, "lr": 1e-3, "dev_queries": 6, "save_steps": 2, "keep_best": 2,
     }
     return TrainConfig(**{**values, **overrides})
+
+
+def tiny_study_roots(root: Path, monkeypatch) -> Path:
+    """The tiny studies' world under ``root``: the 300-document synthetic corpus as a mirror zip, every topobench root
+    (mirror, cache, datasets, results, checkpoints, studies) inside ``root``; returns the tiny BERT's folder."""
+    write_beir_zip(root / "mirror", "synthetic", docs=300, queries=48, test_queries=24)
+    model = write_tiny_bert(root / "model")
+    for env, folder in (("TOPOBENCH_MIRROR", "mirror"), ("TOPOBENCH_CACHE", "cache"),
+                        ("TOPOBENCH_DATASETS", "datasets"), ("TOPOBENCH_RESULTS", "results"),
+                        ("TOPOBENCH_CHECKPOINTS", "checkpoints"), ("TOPOBENCH_STUDIES", "studies")):
+        monkeypatch.setenv(env, str(root / folder))
+    return model
+
+
+def write_recipe_plugin(folder: Path, name: str, recipe: dict) -> Path:
+    """``folder/plugins/<name>_recipe.py``: a plugin declaring ``recipe`` as ``name``, as a user's would be, so that
+    every process of a test (study.py, bench scripts) finds it through ``TOPOBENCH_PLUGIN_DIRS=folder/plugins``."""
+    (folder / "plugins").mkdir(exist_ok=True)
+    (folder / "plugins" / f"{name}_recipe.py").write_text(
+        "from topobench.core.hookspecs import hookimpl\n\n\n@hookimpl\ndef register_recipes(register):\n"
+        f"    register({name!r}, {recipe!r})\n")
+    return folder / "plugins"
