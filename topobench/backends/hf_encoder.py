@@ -6,7 +6,9 @@ everything else lives here so every encoder is loaded, batched, timed and checkp
 * texts are tokenised once, sorted by token length and cut into batches padded only to their own longest text, so
   little compute goes to padding (SciFact abstracts are mostly longer than 256 tokens, short queries are not);
 * inference runs under ``torch.inference_mode``; on CUDA the weights are float16 by default; on CPU an opt-in
-  ``quantize="int8"`` swaps the linear layers for dynamically quantised ones (``quantize_linear_int8``);
+  ``quantize="int8"`` swaps the linear layers for dynamically quantised ones (``quantize_linear_int8``), and an opt-in
+  ``precision="bf16"`` runs encoding and training under bfloat16 autocast (AVX512-BF16 / AMX matrix units) while the
+  weights, the pooling and the returned vectors stay float32 — the fast profile's arithmetic (:func:`bf16_autocast`);
 * ``forward`` is the same computation with autograd on, for the trainer; ``save_checkpoint`` writes the Hugging Face
   layout plus the sentence-transformers files, and ``checkpoint=<dir>`` loads such a directory through the same code;
 * weights come from the Hugging Face hub cache; offline (``HF_HUB_OFFLINE=1``) a missing model is reported in one line
@@ -37,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 POOLINGS = ("mean", "cls", "model")
 QUANTIZE = ("int8",)
+PRECISIONS = ("float32", "bf16")
 
 
 def cached_snapshot(model_id: str) -> Path | None:
@@ -102,6 +105,8 @@ class HFEncoder(Encoder):
         device: ``cpu``, ``cuda``, ``cuda:1``…; default CUDA when available, else CPU.
         fp16: float16 weights; default on for CUDA, off on CPU.
         quantize: ``"int8"`` for dynamic int8 linear layers on CPU (inference only), None for float.
+        precision: ``"float32"`` (the default, the exact profile's arithmetic) or ``"bf16"``: matrix products in
+            bfloat16 under autocast, in ``encode`` and ``forward`` alike (the fast profile, see :func:`bf16_autocast`).
         normalize: L2-normalise the embeddings (default True).
         threads: ``torch.set_num_threads`` for CPU encoding; default leaves torch's setting alone.
         progress: show a tqdm progress bar while encoding.
@@ -129,6 +134,7 @@ class HFEncoder(Encoder):
         device: str | None = None,
         fp16: bool | None = None,
         quantize: str | None = None,
+        precision: str = "float32",
         normalize: bool = True,
         threads: int | None = None,
         progress: bool = True,
@@ -139,6 +145,10 @@ class HFEncoder(Encoder):
             raise EncoderError(f"quantize={quantize!r} is not supported; use one of {QUANTIZE} or None")
         if batch_size < 1:
             raise EncoderError(f"batch_size must be at least 1, got {batch_size}")
+        if precision not in PRECISIONS:
+            raise EncoderError(f"precision={precision!r} is not one of {PRECISIONS}")
+        if precision != "float32" and quantize is not None:
+            raise EncoderError(f"precision={precision!r} and quantize={quantize!r} exclude each other; pick one")
         self.checkpoint = Path(checkpoint).resolve() if checkpoint is not None else None
         if self.checkpoint is not None and not (self.checkpoint / "config.json").is_file():
             raise EncoderError(f"checkpoint {self.checkpoint} has no config.json: not a Hugging Face model directory")
@@ -150,6 +160,7 @@ class HFEncoder(Encoder):
         self.device_name = device
         self.fp16 = fp16
         self.quantize = quantize
+        self.precision = precision
         self.normalized = normalize
         self.threads = threads
         self.progress = progress
@@ -295,7 +306,7 @@ class HFEncoder(Encoder):
         ids = self.token_ids(texts, kind)
         skip = self._prefix_tokens(kind)
         parts: list[tuple[np.ndarray, np.ndarray]] = []
-        with torch.inference_mode(), tqdm(
+        with torch.inference_mode(), self.autocast(), tqdm(
             total=len(texts), desc=f"encode {kind}s", unit=kind, disable=not self.progress, leave=False
         ) as bar:
             for rows in self.length_batches(ids):
@@ -317,7 +328,14 @@ class HFEncoder(Encoder):
         if self.quantize:
             raise EncoderError("a quantised encoder cannot be trained; build it with quantize=None")
         input_ids, attention_mask = self._collate(self.token_ids(list(texts), kind))
-        return self._embed(input_ids, attention_mask, self._prefix_tokens(kind))
+        with self.autocast():
+            return self._embed(input_ids, attention_mask, self._prefix_tokens(kind))
+
+    def autocast(self) -> Any:
+        """The autocast context of this encoder's ``precision`` (bf16: :func:`bf16_autocast`; float32: none)."""
+        import contextlib
+
+        return bf16_autocast(self._device) if self.precision == "bf16" else contextlib.nullcontext()
 
     # Provenance and checkpoints.
 
@@ -336,6 +354,7 @@ class HFEncoder(Encoder):
             "doc_prefix": self.doc_prefix,
             "normalize": str(self.normalized),
             "quantize": self.quantize or "none",
+            **({"precision": self.precision} if self.precision != "float32" else {}),  # float32: as before the option
             "torch": library_version("torch"),
             "transformers": library_version("transformers"),
         }
@@ -398,6 +417,27 @@ class HFEncoder(Encoder):
         for name, content in files.items():
             (path / name).write_text(json.dumps(content, indent=2) + "\n")
         logger.info("wrote checkpoint %s", path)
+
+
+def bf16_autocast(device: Any) -> Any:
+    """``torch.autocast`` to bfloat16 on ``device``: linear layers and attention products run in bf16, while softmax,
+    layer norm and the losses stay float32 (torch's autocast lists); weights and gradients remain float32.
+
+    Measured on this project's 2-core AMD EPYC (AVX512-BF16): MiniLM encodes SciFact at 128 tokens 1.74× as fast as
+    float32 with a cosine of at least 0.99998 to the float32 vectors (int8, ``quantize_linear_int8``: 1.99×, cosine
+    0.969 at worst), and a training step takes 0.65× the time. A CPU without native bf16 emulates it (slower than
+    float32): :func:`bf16_native` says which.
+    """
+    import torch
+
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def bf16_native() -> bool:
+    """Whether this CPU multiplies bf16 matrices natively (AVX512-BF16 or AMX: oneDNN's bf16 path)."""
+    import torch
+
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def quantize_linear_int8(model: Any) -> Any:

@@ -28,6 +28,7 @@ from topobench.core.registry import get_registry
 from topobench.corpus.corpora import Corpus, load_corpus
 from topobench.datasets.store import GROUND_TRUTH_K, register_builder
 from topobench.encoding.sharded import ShardPlan, encode_sharded, shard_docs
+from topobench.training.config import EXACT
 from topobench.training.variants import Variant, parse_variant, split_dataset_name
 
 logger = logging.getLogger(__name__)
@@ -157,8 +158,11 @@ def build_corpus_dataset(name: str) -> dict[str, Any]:
     config = variant.config()
     checkpoint, summary = trained_checkpoint(config)
     corpus = load_corpus(variant.corpus)
-    arrays = encode_corpus(corpus, make_encoder(variant.encoder, checkpoint=checkpoint), query_split(corpus),
-                           ShardPlan(variant.name, variant.encoder, {"checkpoint": str(checkpoint)}))
+    options: dict[str, Any] = {"checkpoint": checkpoint}
+    if config.profile != EXACT:  # the fast profile encodes the dataset in bf16 too; the vectors stay float32
+        options["precision"] = config.encoder_precision
+    arrays = encode_corpus(corpus, make_encoder(variant.encoder, **options), query_split(corpus),
+                           ShardPlan(variant.name, variant.encoder, {k: str(v) for k, v in options.items()}))
     best = summary["kept"][0] if summary["kept"] else {}
     arrays["attrs"].update({
         "encoder_name": variant.encoder, "recipe": variant.recipe,
@@ -166,6 +170,7 @@ def build_corpus_dataset(name: str) -> dict[str, Any]:
         "training_fingerprint": summary["fingerprint"],
         "training_config": json.dumps(summary["config"], default=str), "training_best_step": summary["best_step"],
         "training_steps": summary["total_steps"], "training_seconds": summary["train_seconds"],
+        **({"training_profile": config.profile} if config.profile != EXACT else {}),
         **{f"training_dev_{k}": v for k, v in best.items() if k != "step"},
     })
     return arrays

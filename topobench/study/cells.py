@@ -37,6 +37,7 @@ from topobench.study.provenance import dataset_provenance
 from topobench.study.settings import pack_per_query, point_settings, unpack_per_query
 from topobench.study.spec import Cell, Study
 from topobench.training.checkpoints import read_summary
+from topobench.training.config import EXACT
 from topobench.training.recipes import run_folder
 
 logger = logging.getLogger(__name__)
@@ -209,6 +210,7 @@ def cell_record(study: Study, cell: Cell, dataset: Dataset) -> dict[str, Any]:
         "overrides": cell.variant.overrides, "factors": cell.factors, "seed": cell.seed, "count": study.count,
         "fingerprint": config.fingerprint() if config else None,
         "config": json.loads(json.dumps(config.to_dict(), default=str)) if config else None,
+        **({"profile": config.profile} if config and config.profile != EXACT else {}),  # exact cells: as before
         "provenance": {**dataset_provenance(dataset), "created": _now()},
         "training": _training(cell), "exact": exact, "per_query": per_query,
         "positive_cosines": positive_cosines(dataset), "geometry": geometry(dataset, cell),

@@ -16,10 +16,11 @@ from typing import Any
 
 from topobench.core.errors import ConfigError, TopobenchError
 from topobench.core.safe_yaml import load_text, read_config_text
+from topobench.training.config import EXACT
 from topobench.training.variants import Variant, format_value, parse_variant
 
 KEYS = {"description", "corpus", "encoders", "variants", "grid", "seeds", "baseline", "algorithms", "count", "runs",
-        "definitions"}
+        "definitions", "fidelity_of"}
 REQUIRED = ("corpus", "encoders", "variants", "algorithms")
 STUDIES_FILE = Path("studies.yaml")
 
@@ -60,6 +61,7 @@ class Study:
     runs: int = 3
     description: str = ""
     definitions: Path | None = None
+    fidelity_of: str | None = None  # the exact study whose effects a fast-profile study's report sets its own beside
     cells: list[Cell] = field(default_factory=list)
 
     def factor_names(self) -> list[str]:
@@ -68,7 +70,13 @@ class Study:
     def summary_spec(self) -> dict[str, Any]:
         """What the report needs to know about the study (name, baseline, factors, algorithms)."""
         return {"name": self.name, "description": self.description, "baseline": self.baseline,
-                "factors": self.factor_names(), "grid": self.grid, "algorithms": self.algorithms}
+                "factors": self.factor_names(), "grid": self.grid, "algorithms": self.algorithms,
+                **({"fidelity_of": self.fidelity_of} if self.fidelity_of else {})}
+
+    @property
+    def profile(self) -> str:
+        """The arithmetic profile of every cell (``exact`` or ``fast``; a model that trains nothing is exact)."""
+        return cell_profile(self.cells[0]) if self.cells else EXACT
 
 
 def load_studies(path: Path = STUDIES_FILE) -> dict[str, dict[str, Any]]:
@@ -109,11 +117,31 @@ def parse_study(name: str, raw: dict[str, Any], path: Path) -> Study:
         runs=_positive_int(raw.get("runs", 3), where, "runs"),
         description=str(raw.get("description", "")),
         definitions=Path(raw["definitions"]) if raw.get("definitions") else None,
+        fidelity_of=_string(raw["fidelity_of"], where, "fidelity_of") if raw.get("fidelity_of") else None,
     )
     study.cells = _cells(study, where)
     _check_baseline(study, where)
+    _check_profiles(study, where)
     return study
 
+
+def cell_profile(cell: Cell) -> str:
+    """``exact`` or ``fast``: the training configuration's profile; a variant that trains nothing is exact."""
+    return cell.variant.config().profile if cell.variant.trains else EXACT
+
+
+def _check_profiles(study: Study, where: str) -> None:
+    """A study compares its cells with each other, so they must share one arithmetic profile; the fast profile's
+    answers are checked against the exact ones by a study of their own (``fidelity_of``), never mixed in one."""
+    profiles: dict[str, str] = {}
+    for cell in study.cells:
+        profiles.setdefault(cell_profile(cell), cell.name)
+    if len(profiles) > 1:
+        named = " and ".join(f"{p} ({c})" for p, c in profiles.items())
+        raise ConfigError(f"{where}: mixes the profiles {named}; a study compares cells of one profile only: put "
+                          "the profile=fast variants in a study of their own with fidelity_of: <the exact study>")
+    if study.fidelity_of is not None and study.fidelity_of == study.name:
+        raise ConfigError(f"{where}: fidelity_of names the study itself; name the exact study it checks")
 
 def _string(value: Any, where: str, key: str) -> str:
     if not isinstance(value, str) or not value:

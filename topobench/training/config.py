@@ -19,6 +19,10 @@ from topobench.core.arguments import fits, misfit
 from topobench.core.errors import ConfigError
 
 STAGE_KEYS = ("epochs", "negatives", "refresh_steps", "refresh_epochs")
+# Arithmetic profiles (issue 23). exact: float32 throughout, the committed cells reproduce bit for bit. fast: bf16
+# autocast for training, mining and dev-evaluation encodings and the final dataset encoding (vectors stored float32).
+PROFILES = ("exact", "fast")
+EXACT = "exact"
 
 
 def parse_value(text: str) -> Any:
@@ -149,6 +153,8 @@ class TrainConfig:
     seed: int = field(default=13, metadata={"help": "seed of data order, sampling, dropout and the dev hold-out"})
     device: str | None = field(default=None, metadata={"help": "cpu | cuda | cuda:N (default: CUDA when present)"})
     amp: bool = field(default=True, metadata={"help": "mixed precision on CUDA (bf16, else fp16 with scaling)"})
+    profile: str = field(default=EXACT, metadata={"help": "arithmetic: exact (float32, reproducible bit for bit) | "
+                                                          "fast (bf16 autocast for training and every encoding)"})
 
     def __post_init__(self) -> None:
         # Stages arrive as Stage objects, spec strings (recipes, the command line) or dicts (a saved config.json).
@@ -173,11 +179,23 @@ class TrainConfig:
             raise ConfigError("batch_size must be at least 2: in-batch negatives need a second example")
         if not 0 <= self.warmup < 1 or self.lr <= 0:
             raise ConfigError(f"warmup must be in [0, 1) and lr > 0 (got warmup={self.warmup}, lr={self.lr})")
+        if self.profile not in PROFILES:
+            raise ConfigError(f"profile {self.profile!r} is not one of {', '.join(PROFILES)}")
         if self.device is not None and not re.fullmatch(r"cpu|cuda(:[0-9]+)?|mps", self.device):
             raise ConfigError(f"device {self.device!r} is not one of cpu, cuda, cuda:N, mps")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every field, except ``profile`` when it is ``exact``: runs and cells written before profiles existed keep
+        their configuration and fingerprint, and a fast run's differ from its exact twin's."""
+        values = dataclasses.asdict(self)
+        if values["profile"] == EXACT:
+            del values["profile"]
+        return values
+
+    @property
+    def encoder_precision(self) -> str:
+        """The encoder ``precision`` option of this profile: float32 (exact) or bf16 (fast)."""
+        return "float32" if self.profile == EXACT else "bf16"
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:

@@ -32,6 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from topobench.backends.embedding_cache import EmbeddingCache
+from topobench.backends.hf_encoder import bf16_native
 from topobench.core.atomic import atomic_path
 from topobench.core.errors import ConfigError
 from topobench.core.losses import check_loss
@@ -39,7 +40,7 @@ from topobench.core.miners import Miner
 from topobench.core.registry import get_registry
 from topobench.corpus.corpora import Corpus, load_corpus
 from topobench.training import checkpoints as ckpt
-from topobench.training.config import TrainConfig
+from topobench.training.config import EXACT, TrainConfig
 from topobench.training.data import TrainingSet, duplicate_free_batches, training_set
 from topobench.training.dev_eval import dev_metrics
 
@@ -107,6 +108,11 @@ class Trainer:
             raise ConfigError(f"encoder {cfg.encoder!r} cannot be trained (it has no differentiable forward)")
         options = {"max_length": cfg.max_length, "batch_size": cfg.encode_batch_size, "fp16": False,
                    "device": cfg.device, **cfg.encoder_args}
+        if cfg.profile != EXACT:  # fast: bf16 for the training forward and the mining / dev encodings alike
+            options["precision"] = cfg.encoder_precision
+            if not bf16_native():
+                logger.warning("profile %s: this CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 is emulated "
+                               "and slower than the exact profile", cfg.profile)
         # A local checkpoint needs no hub weights, so only a hub-weights encoder is checked for availability.
         self.encoder = registry.create("encoders", cfg.encoder, check_available="checkpoint" not in options, **options)
         self.module = self.encoder.torch_module()
