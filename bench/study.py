@@ -20,12 +20,21 @@ load 6, 38.7 on an idle machine), so ``quiet_minutes`` — CPU time over the cor
 at perfect parallel use (measured on an idle machine: 1.92 of 2 cores while encoding) — is the figure to compare across
 runs, ``cell_minutes`` the one this run would have taken today.
 
-Before and after: the trainer used to evaluate after every stage; it now skips an evaluation that would encode the
-corpus only for itself (a stage end followed by in-batch or BM25 mining). The bench costs the old schedule with the
-same measured events, so the two figures come from one run. The last line::
+Both profiles side by side (issue 23): the exact cell (``--variant``, float32, the committed cells' arithmetic) and its
+fast twin (``…@profile=fast``: bf16 autocast for the training steps, the mining and dev-evaluation encodings and the
+final encoding; vectors stored float32) are measured in one run, one after the other, each projected as above. The
+ratio compares CPU seconds (``fast_ratio``), which hardly move with the load; the wall ratio is printed beside it. The
+last line::
 
-    study: cell_minutes=<projected wall> train_share=<optimiser steps> encode_share=<corpus encodings>
-           quiet_minutes=<CPU/cores> before_minutes=<old schedule, wall> ratio=<after/before> load=<1-min load>
+    study: exact_minutes=<projected wall> fast_minutes=<…> exact_quiet_minutes=<CPU/cores> fast_quiet_minutes=<…>
+           fast_ratio=<fast/exact CPU> fast_wall_ratio=<fast/exact wall> train_share=<exact: optimiser steps>
+           encode_share=<exact: corpus encodings> load_exact=<1-min load> load_fast=<…>
+
+The exact profile's own cost is today's: nothing that reproduces bit for bit was left to remove (below, and
+``bench/encode.py`` for the encoder's kernels). A float32 training step (32 queries, 32 positives, 32 negatives at 128
+tokens) spends 70 % in matrix products, 15 % drawing dropout masks (``bernoulli_``: the attention probabilities'
+dropout alone is 12.6 M draws a step) and 15 % in softmax, GELU, layer norm and copies; in bf16 the products shrink
+and the step takes 0.65× as long, the masks staying what they cost.
 
 Measured and left alone (SciFact, MiniLM, this 2-core AMD EPYC):
 
@@ -44,10 +53,10 @@ Measured and left alone (SciFact, MiniLM, this 2-core AMD EPYC):
 * sharing stage 1 between cells: no two w-sweep cells have the same stage 1 (w or the seed differs); only the groups
   study's ``infonce``/``infonce-inbatch`` and ``topo``/``topo-inbatch`` pairs share 25 warm-up steps.
 
-Run from the repository root (16 minutes at load 4 with the defaults, 20 at load 6 with 64 training queries)::
+Run from the repository root (about 25 minutes at load 2 with the defaults: both profiles)::
 
     HF_HUB_CACHE=../shared/hf/hub HF_HUB_OFFLINE=1 TOPOBENCH_MIRROR=../shared/mirror python bench/study.py
-    python bench/study.py --max-train-queries 0      # the whole cell, nothing projected (12-40 minutes)
+    python bench/study.py --max-train-queries 0      # the whole cells, nothing projected (25-80 minutes)
 """
 
 from __future__ import annotations
@@ -76,6 +85,7 @@ from topobench.runs.results import RESULTS_DIR_ENV  # noqa: E402
 from topobench.runs.runner import RunConfig, run_sweep  # noqa: E402
 from topobench.training import recipes  # noqa: E402
 from topobench.training.checkpoints import LOG_FILE  # noqa: E402
+from topobench.training.config import EXACT  # noqa: E402
 from topobench.training.trainer import Trainer  # noqa: E402
 from topobench.training.variants import parse_variant  # noqa: E402
 
@@ -160,19 +170,6 @@ def event_costs(log: list[dict[str, Any]], batch_size: int) -> dict[tuple, list[
     return costs
 
 
-def old_schedule(trainer: Trainer) -> list[dict[str, Any]]:
-    """The schedule of the trainer before this change: an evaluation at the end of every stage."""
-
-    class EveryStageEnd(Trainer):
-        def _events_after(self, plan, step):  # type: ignore[no-untyped-def]
-            evaluate, mine = super()._events_after(plan, step)
-            return evaluate or step == plan.end, mine
-
-    old = EveryStageEnd(trainer.config, trainer.output)
-    old.data, old.plans, old.total_steps = trainer.data, trainer.plans, trainer.total_steps
-    return old.schedule()
-
-
 def project(schedule: list[dict[str, Any]], costs: dict[tuple, list[tuple[float, float]]],
             save_steps: int) -> dict[str, tuple[float, float]]:
     """(wall, CPU) seconds of a training run with ``schedule``, from measured ``costs`` (see the module docstring)."""
@@ -238,6 +235,33 @@ def total(rows: dict[str, tuple[float, float]]) -> tuple[float, float]:
     return sum(v[0] for v in rows.values()), sum(v[1] for v in rows.values())
 
 
+def measure_cell(variant: str, max_train_queries: int, algorithms: list[str], count: int, runs: int,
+                 work: Path) -> tuple[dict[str, tuple[float, float]], float]:
+    """Run ``variant`` shrunk to ``max_train_queries`` in ``work`` and project the full cell: (phase → (wall, CPU)
+    seconds, mean load). Phases: steps, evaluations, mining, saves, final encoding, benchmark, other."""
+    full = parse_variant(variant).config()
+    name = variant
+    if max_train_queries:
+        name += f"{',' if '@' in name else '@'}max_train_queries={max_train_queries}"
+    small = parse_variant(name).config()
+    for env, sub in ((recipes.CHECKPOINTS_ENV, "checkpoints"), (DATA_DIR_ENV, "datasets"),
+                     (RESULTS_DIR_ENV, "results"), (INDEXES_DIR_ENV, "indexes")):
+        os.environ[env] = str(work / sub)
+    with LoadSampler() as load:
+        phases = run_cell(name, algorithms, count, runs)
+    log = read_log(recipes.run_folder(small))
+    costs = event_costs(log, small.batch_size)
+    logged = (sum(r["seconds"] for r in log), sum(r["cpu_seconds"] for r in log))
+    build, final = phases["build"], phases["encode_corpus"]
+    other = (build[0] - logged[0] - final[0], build[1] - logged[1] - final[1])  # loading, set-up, dataset file
+    schedule = Trainer(full, work, corpus=load_corpus(full.corpus)).schedule()
+    logger.info("measured %s: %d steps, training %.0f s wall (%.0f s in logged steps and events), final encoding "
+                "%.0f s, mean load %.1f", name, sum("event" not in r for r in log), phases["train"][0], logged[0],
+                final[0], load.mean)
+    return {**project(schedule, costs, full.save_steps), "final encoding": final,
+            "benchmark": phases.get("benchmark", (0.0, 0.0)), "other": other}, load.mean
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", default="scifact-minilm-topo", help="the cell's dataset name (a trained variant)")
@@ -253,53 +277,35 @@ def main() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
     variant = parse_variant(args.variant)
-    if variant is None or not variant.trains:
-        raise SystemExit(f"{args.variant!r} is not a trained variant (e.g. scifact-minilm-topo)")
-    full = variant.config()
-    name = args.variant
-    if args.max_train_queries:
-        name += f"{',' if '@' in name else '@'}max_train_queries={args.max_train_queries}"
-    small = parse_variant(name).config()
+    if variant is None or not variant.trains or variant.config().profile != EXACT:
+        raise SystemExit(f"{args.variant!r} is not an exact-profile trained variant (e.g. scifact-minilm-topo)")
+    fast_name = f"{args.variant}{',' if '@' in args.variant else '@'}profile=fast"
     algorithms = [a for a in args.algorithm.split(",") if a]
+    rows: dict[str, dict[str, tuple[float, float]]] = {}
+    loads: dict[str, float] = {}
     with contextlib.ExitStack() as stack:
         work = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-study-")))
-        for env, sub in ((recipes.CHECKPOINTS_ENV, "checkpoints"), (DATA_DIR_ENV, "datasets"),
-                         (RESULTS_DIR_ENV, "results"), (INDEXES_DIR_ENV, "indexes")):
-            os.environ[env] = str(work / sub)
-        with LoadSampler() as load:
-            phases = run_cell(name, algorithms, args.count, args.runs)
-        log = read_log(recipes.run_folder(small))
-
-    costs = event_costs(log, small.batch_size)
-    logged = (sum(r["seconds"] for r in log), sum(r["cpu_seconds"] for r in log))
-    train, build, final = phases["train"], phases["build"], phases["encode_corpus"]
-    other = (build[0] - logged[0] - final[0], build[1] - logged[1] - final[1])  # loading, set-up, dataset file
-    fixed = {"final encoding": final, "benchmark": phases.get("benchmark", (0.0, 0.0)), "other": other}
-    after = Trainer(full, work, corpus=load_corpus(full.corpus))
-    after_schedule = after.schedule()
-    before_schedule = old_schedule(after)
-    rows = {**project(after_schedule, costs, full.save_steps), **fixed}
-    before_rows = {**project(before_schedule, costs, full.save_steps), **fixed}
-    cell, before = total(rows), total(before_rows)
-
-    def count(schedule: list[dict[str, Any]], kind: str) -> int:
-        return sum(e["event"] == kind for e in schedule)
-
-    logger.info("measured %s: %d steps, training %.0f s wall (%.0f s in logged steps and events), final encoding "
-                "%.0f s, mean load %.1f", name, sum("event" not in r for r in log), train[0], logged[0], final[0],
-                load.mean)
-    logger.info("full cell: %d steps, %d evaluations (before: %d), %d minings",
-                sum(e["steps"] for e in after_schedule if e["event"] == "steps"), count(after_schedule, "eval"),
-                count(before_schedule, "eval"), count(after_schedule, "mine"))
-    logger.info("%-15s %9s %9s %7s %16s", "phase", "wall s", "CPU s", "share", "before: wall s")
-    for phase, (wall, cpu) in rows.items():
-        logger.info("%-15s %9.0f %9.0f %6.1f%% %16.0f", phase, wall, cpu, 100 * wall / cell[0], before_rows[phase][0])
-    logger.info("%-15s %9.0f %9.0f %7s %16.0f", "cell", cell[0], cell[1], "", before[0])
-    encode = rows["evaluations"][0] + rows["final encoding"][0]  # every corpus encoding sits in an evaluation
+        for profile, name in (("exact", args.variant), ("fast", fast_name)):
+            rows[profile], loads[profile] = measure_cell(name, args.max_train_queries, algorithms, args.count,
+                                                         args.runs, work / profile)
+    cells = {profile: total(r) for profile, r in rows.items()}
+    exact, fast = cells["exact"], cells["fast"]
+    logger.info("%-15s %14s %14s %11s", "phase", "exact wall/CPU", "fast wall/CPU", "fast/exact")
+    for phase in rows["exact"]:
+        (ew, ec), (fw, fc) = rows["exact"][phase], rows["fast"][phase]
+        logger.info("%-15s %6.0f %7.0f %6.0f %7.0f %11s", phase, ew, ec, fw, fc, f"{fc / ec:.2f}" if ec else "-")
+    logger.info("%-15s %6.0f %7.0f %6.0f %7.0f %11.2f", "cell", exact[0], exact[1], fast[0], fast[1],
+                fast[1] / exact[1])
     cores = os.cpu_count() or 1
-    print(f"study: cell_minutes={cell[0] / 60:.1f} train_share={rows['steps'][0] / cell[0]:.2f} "
-          f"encode_share={encode / cell[0]:.2f} quiet_minutes={cell[1] / cores / 60:.1f} "
-          f"before_minutes={before[0] / 60:.1f} ratio={cell[0] / before[0]:.3f} load={load.mean:.1f}")
+
+    def encode_share(r: dict[str, tuple[float, float]]) -> float:  # every corpus encoding sits in an evaluation
+        return (r["evaluations"][1] + r["final encoding"][1]) / total(r)[1]
+
+    print(f"study: exact_minutes={exact[0] / 60:.1f} fast_minutes={fast[0] / 60:.1f} "
+          f"exact_quiet_minutes={exact[1] / cores / 60:.1f} fast_quiet_minutes={fast[1] / cores / 60:.1f} "
+          f"fast_ratio={fast[1] / exact[1]:.3f} fast_wall_ratio={fast[0] / exact[0]:.3f} "
+          f"train_share={rows['exact']['steps'][1] / exact[1]:.2f} encode_share={encode_share(rows['exact']):.2f} "
+          f"load_exact={loads['exact']:.1f} load_fast={loads['fast']:.1f}")
 
 
 if __name__ == "__main__":

@@ -478,6 +478,10 @@ def analyse(cells: Sequence[Mapping[str, Any]], baseline: Mapping[str, Any] | st
     """
     if not cells:
         raise StudyDataError("no cells to report on: run `python study.py run NAME` first")
+    profiles = sorted({str(c.get("profile", "exact")) for c in cells})
+    if len(profiles) > 1:
+        raise StudyDataError(f"the cells mix the arithmetic profiles {' and '.join(profiles)}: a study compares cells "
+                             "of one profile only; report the fast cells as a study of their own (fidelity_of)")
     factors = tuple(factors)
     variants = group_variants(cells, factors)
     wanted = normalise_baseline(baseline, factors)

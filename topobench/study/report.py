@@ -72,6 +72,19 @@ def _analysis(cells: Sequence[Mapping[str, Any]], spec: Mapping[str, Any]) -> St
     return analyse(cells, spec.get("baseline"), factors, spec.get("algorithms"), spec.get("name"))
 
 
+def _fidelity(a: StudyAnalysis, spec: Mapping[str, Any]) -> list[Section]:
+    """The fidelity section of a fast-profile study (``fidelity_of: <exact study>``), from that study's committed
+    cells; none for any other study."""
+    exact = spec.get("fidelity_of")
+    if not exact:
+        return []
+    from topobench.study.fidelity import fidelity_sections
+
+    folder = studies_dir() / str(exact) / "cells"
+    cells = read_cells(folder) if folder.is_dir() else []
+    return fidelity_sections(a, spec, cells, study_spec(str(exact), cells))
+
+
 def _intro(a: StudyAnalysis, spec: Mapping[str, Any]) -> list[str]:
     out = []
     if spec.get("description"):
@@ -163,7 +176,7 @@ def _build(cells: Sequence[Mapping[str, Any]], spec: Mapping[str, Any], folder: 
         spec = {**spec, "qps_note": qps_note}
     a = _analysis(cells, spec)
     folder.mkdir(parents=True, exist_ok=True)
-    sections = report_sections(a, resolving_sections(a, resolve(a)))
+    sections = report_sections(a, [*resolving_sections(a, resolve(a)), *_fidelity(a, spec)])
     drawn, skipped = draw_figures(a, folder)
     explore = write_explore(a, folder, [qps_note] if qps_note else [])
     (folder / "report.md").write_text(render_markdown(a, spec, sections, drawn, skipped), encoding="utf-8")
