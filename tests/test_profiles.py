@@ -207,3 +207,16 @@ def test_fidelity_rows_recover_a_known_shift_of_one_effect():
     assert "## Fidelity: w-fast against w-sweep" in text
     assert "resolved after Holm's correction over the 20 rows for: hnsw distcomps@0.95 (topo weight=0.6)." in text
     assert json.dumps(text)  # plain text only
+
+
+def test_a_collection_is_tokenised_once_and_encodes_to_the_same_vectors(tiny_model, monkeypatch):
+    enc = encoder(tiny_model)
+    calls = []
+    original = enc.token_ids
+    monkeypatch.setattr(enc, "token_ids", lambda texts, kind: calls.append(kind) or original(texts, kind))
+    first = enc.encode(TEXTS)
+    assert np.array_equal(enc.encode(list(TEXTS)), first) and calls == ["doc"]  # same texts: ids reused
+    enc.encode(TEXTS, "query")
+    enc.max_length = 32
+    enc.encode(TEXTS)
+    assert calls == ["doc", "query", "doc"]  # another kind or token limit is tokenised anew
