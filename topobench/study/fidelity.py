@@ -16,7 +16,7 @@ interval; Holm's correction over the rows is reported with them, since many meas
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,14 +117,3 @@ def fidelity_section(rows: Sequence[FidelityRow], fast_name: str, exact_name: st
         f"minus the exact effect (seeds {', '.join(map(str, seeds))}), with its {PERCENT} % t interval. "
         "The conclusion column compares what each profile's interval resolves; a Δ interval that excludes 0 means "
         "the fast profile moves the effect itself.", table, lines))
-
-
-def fidelity_sections(fast: StudyAnalysis, spec: Mapping[str, Any], exact_cells: Sequence[Mapping[str, Any]],
-                      exact_spec: Mapping[str, Any]) -> list[Section]:
-    """The fidelity section of a study whose spec has ``fidelity_of`` (``exact_cells``: that study's cells)."""
-    from topobench.study.report import _analysis
-
-    if not exact_cells:
-        return [fidelity_section([], str(spec.get("name")), str(spec["fidelity_of"]))]
-    exact = _analysis(exact_cells, exact_spec)
-    return [fidelity_section(fidelity_rows(fast, exact), fast.name, exact.name)]

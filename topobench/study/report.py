@@ -78,11 +78,12 @@ def _fidelity(a: StudyAnalysis, spec: Mapping[str, Any]) -> list[Section]:
     exact = spec.get("fidelity_of")
     if not exact:
         return []
-    from topobench.study.fidelity import fidelity_sections
+    from topobench.study.fidelity import fidelity_rows, fidelity_section
 
     folder = studies_dir() / str(exact) / "cells"
     cells = read_cells(folder) if folder.is_dir() else []
-    return fidelity_sections(a, spec, cells, study_spec(str(exact), cells))
+    rows = fidelity_rows(a, _analysis(cells, study_spec(str(exact), cells))) if cells else []
+    return [fidelity_section(rows, a.name, str(exact))]
 
 
 def _intro(a: StudyAnalysis, spec: Mapping[str, Any]) -> list[str]:
