@@ -53,7 +53,14 @@ Measured and left alone (SciFact, MiniLM, this 2-core AMD EPYC):
 * sharing stage 1 between cells: no two w-sweep cells have the same stage 1 (w or the seed differs); only the groups
   study's ``infonce``/``infonce-inbatch`` and ``topo``/``topo-inbatch`` pairs share 25 warm-up steps.
 
-Run from the repository root (about 25 minutes at load 2 with the defaults: both profiles)::
+Measured (2026-12-05, beside a fidelity cell, load 4.0)::
+
+    study: exact_minutes=28.3 fast_minutes=15.7 exact_quiet_minutes=13.3 fast_quiet_minutes=7.8 fast_ratio=0.586
+           fast_wall_ratio=0.556 train_share=0.41 encode_share=0.57 load_exact=4.0 load_fast=4.0
+
+per phase fast/exact CPU: steps 0.57, evaluations 0.59, mining 0.38, final encoding 0.61, benchmark 0.95.
+
+Run from the repository root (about 30 minutes at load 4 with the defaults: both profiles)::
 
     HF_HUB_CACHE=../shared/hf/hub HF_HUB_OFFLINE=1 TOPOBENCH_MIRROR=../shared/mirror python bench/study.py
     python bench/study.py --max-train-queries 0      # the whole cells, nothing projected (25-80 minutes)
