@@ -186,6 +186,12 @@ def normalize(X: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(X / norms)
 
 
+def clamp_nlist(nlist: int, n: int) -> int:
+    """The k-means lists of the cells' geometry (``index_geometry``) and of the dev sweep's IVF: at most a quarter of
+    the ``n`` vectors, at least 1, so a small corpus still gets lists of several vectors."""
+    return max(1, min(int(nlist), n // 4))
+
+
 def pickled_size(obj: Any) -> int:
     """Bytes of ``obj`` pickled: an honest size for pure-Python/numpy indexes."""
     buf = io.BytesIO()

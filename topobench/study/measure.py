@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from topobench.core.indexes import clamp_nlist
 from topobench.core.indexes import normalize as normalize_rows
 from topobench.datasets.store import Dataset
 from topobench.metrics.registry import Point, exact_result, plugin_metrics
@@ -159,7 +160,7 @@ def index_geometry(train: np.ndarray, nlist: int, pq_m: int, seed: int = 1234) -
 
     x = np.ascontiguousarray(normalize_rows(np.asarray(train, dtype=np.float32)))
     n, d = x.shape
-    k = max(1, min(nlist, n // 4))
+    k = clamp_nlist(nlist, n)
     kmeans = faiss.Kmeans(d, k, niter=20, seed=seed, verbose=False)
     kmeans.train(x)
     distances, _ = kmeans.index.search(x, 1)

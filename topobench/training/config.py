@@ -197,6 +197,15 @@ class TrainConfig:
         """The encoder ``precision`` option of this profile: float32 (exact) or bf16 (fast)."""
         return "float32" if self.profile == EXACT else "bf16"
 
+    def encoder_options(self) -> dict[str, Any]:
+        """The encoder options training, mining and dev evaluation run with: the training ``max_length``, the
+        encoding batch size, float32 weights, the device, the variant's ``encoder_args`` and (fast profile) bf16."""
+        options = {"max_length": self.max_length, "batch_size": self.encode_batch_size, "fp16": False,
+                   "device": self.device, **self.encoder_args}
+        if self.profile != EXACT:
+            options["precision"] = self.encoder_precision
+        return options
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         return cls(**values)

@@ -27,9 +27,9 @@ import numpy as np
 from topobench.backends.embedding_cache import EmbeddingCache
 from topobench.core.distances import exact_knn
 from topobench.core.errors import DatasetError
-from topobench.core.indexes import normalize
+from topobench.core.indexes import clamp_nlist, normalize
 from topobench.metrics.scoring import KNN_EPSILON
-from topobench.training.config import EXACT, TrainConfig
+from topobench.training.config import TrainConfig
 from topobench.training.data import TrainingSet
 
 logger = logging.getLogger(__name__)
@@ -42,12 +42,6 @@ TOLERANCE = 0.01  # equal dev quality: within the seed-to-seed spread of the gro
 RULE = ("keep the candidates whose dev nDCG@10 is at least the reference's (topo, same seed) minus the tolerance; "
         "among them take the fewest dev lists probed, the smaller weight on a tie; if none is kept, the smallest "
         "weight")
-
-
-def clamp_nlist(nlist: int, n: int) -> int:
-    """``nlist`` as the cells' geometry clamps it (``index_geometry``): at most a quarter of the ``n`` vectors, at
-    least 1, so a small corpus still gets lists of several vectors."""
-    return max(1, min(int(nlist), n // 4))
 
 
 class DevIVF:
@@ -151,11 +145,8 @@ def checkpoint_encoder(config: TrainConfig, checkpoint: str | Path) -> Any:
     ``max_length`` (a saved checkpoint records the encoder's own, longer limit), batch size, device and precision."""
     from topobench.core.registry import get_registry
 
-    options = {"max_length": config.max_length, "batch_size": config.encode_batch_size, "fp16": False,
-               "device": config.device, **config.encoder_args, "checkpoint": str(checkpoint)}
-    if config.profile != EXACT:
-        options["precision"] = config.encoder_precision
-    return get_registry().create("encoders", config.encoder, check_available=False, **options)
+    return get_registry().create("encoders", config.encoder, check_available=False,
+                                 **{**config.encoder_options(), "checkpoint": str(checkpoint)})
 
 
 def dev_scores(config: TrainConfig, nlist: int = DEV_NLIST, level: float = DEV_LEVEL, k: int = DEV_K,

@@ -106,13 +106,10 @@ class Trainer:
         self.data: TrainingSet = training_set(corpus, cfg.dev_queries, cfg.seed, cfg.max_train_queries)
         if not registry.get("encoders", cfg.encoder).cls.trainable:
             raise ConfigError(f"encoder {cfg.encoder!r} cannot be trained (it has no differentiable forward)")
-        options = {"max_length": cfg.max_length, "batch_size": cfg.encode_batch_size, "fp16": False,
-                   "device": cfg.device, **cfg.encoder_args}
-        if cfg.profile != EXACT:  # fast: bf16 for the training forward and the mining / dev encodings alike
-            options["precision"] = cfg.encoder_precision
-            if not bf16_native():
-                logger.warning("profile %s: this CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 is emulated "
-                               "and slower than the exact profile", cfg.profile)
+        options = cfg.encoder_options()  # fast profile: bf16 for the training forward and mining / dev encodings
+        if cfg.profile != EXACT and not bf16_native():
+            logger.warning("profile %s: this CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 is emulated and "
+                           "slower than the exact profile", cfg.profile)
         # A local checkpoint needs no hub weights, so only a hub-weights encoder is checked for availability.
         self.encoder = registry.create("encoders", cfg.encoder, check_available="checkpoint" not in options, **options)
         self.module = self.encoder.torch_module()
