@@ -1,44 +1,66 @@
-"""The README's w-sweep table states what the committed cell files hold: one row per cell, every number recomputed
-from the cell with the study report's own measures. A cell added, rerun or removed without updating the README
-fails here."""
+"""The README's study tables state what the committed cell files hold: every `<!-- study-table STUDY KIND -->` block
+is recomputed here from `studies/<study>/cells/` with the study report's own analysis. A cell added, rerun (format 3)
+or removed without `python scripts/readme_tables.py` fails here."""
 
 from __future__ import annotations
 
-import json
-import re
-import statistics
 from pathlib import Path
 
-from topobench.study.analysis import Measure
+import pytest
+from test_study_report import SPEC, sweep
+
+from topobench.study.analysis import analyse
+from topobench.study.readme_tables import ReadmeTableError, analysis_of, column_label, render, studies_in
 
 ROOT = Path(__file__).resolve().parent.parent
-CELLS = ROOT / "studies" / "w-sweep" / "cells"
-HEADER = "| w | seed | exact nDCG@10 |"
+README = ROOT / "README.md"
 
 
-def readme_rows() -> dict[tuple[float, int], list[str]]:
-    """(w, seed) → the row's remaining cells as written, from the table that starts with :data:`HEADER`."""
-    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(HEADER))
-    rows = {}
-    for line in lines[start + 2:]:
-        if not line.startswith("|"):
-            break
-        w, seed, *rest = (part.strip() for part in line.strip("|").split("|"))
-        rows[(float(re.match(r"[0-9.]+", w)[0]), int(seed))] = rest
-    return rows
+def test_the_readme_tables_are_the_committed_cells():
+    text = README.read_text(encoding="utf-8")
+    assert {"w-sweep", "groups"} <= set(studies_in(text))  # the tables cannot be dropped from the check silently
+    assert render(text, lambda study: analysis_of(study, ROOT / "studies")) == text
 
 
-def cell_row(cell: dict) -> list[str]:
-    """The README row of ``cell`` (after w and seed), formatted as the README writes it."""
-    geometry = cell["geometry"]
-    return [f"{Measure('ndcg@10').value(cell):.4f}", f"{Measure('recall@100').value(cell):.4f}",
-            f"{Measure('distcomps', 'hnsw').value(cell):.0f}", f"{Measure('speedup', 'hnsw').value(cell):.2f}",
-            f"{Measure('lists_probed', 'ivf').value(cell):.1f}", f"{geometry['kmeans_inertia_rel']:.3f}",
-            f"{geometry['pq_error_rel']:.3f}", f"{statistics.mean(cell['positive_cosines']):.3f}"]
+def _synthetic(study: str):
+    if study != "w-sweep":
+        raise ReadmeTableError(f"no cells for {study}")
+    return analyse(sweep(), SPEC["baseline"], SPEC["factors"], SPEC["algorithms"], SPEC["name"], resamples=50)
 
 
-def test_the_readme_table_is_the_committed_cells():
-    cells = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(CELLS.glob("*.json"))]
-    expected = {(float(c["factors"]["weight"]), int(c["seed"])): cell_row(c) for c in cells}
-    assert readme_rows() == expected
+def test_a_block_is_regenerated_and_the_words_around_it_are_kept():
+    text = ("Words before.\n<!-- study-table w-sweep cells -->\n| stale |\n<!-- /study-table -->\nWords between.\n"
+            "<!-- study-table w-sweep trends -->\n<!-- /study-table -->\nWords after.\n")
+    out = render(text, _synthetic)
+    assert out.startswith("Words before.\n<!-- study-table w-sweep cells -->\n| weight | seed | nDCG@10 |")
+    assert "| stale |" not in out and "Words between.\n" in out
+    assert out.endswith("<!-- /study-table -->\nWords after.\n")
+    rows = [line for line in out.split("Words between.")[0].splitlines() if line.startswith("| 0.6 |")]
+    assert [row.split(" | ")[1] for row in rows] == ["13", "14", "15"]  # one row per cell, seed order
+    assert "| HNSW distcomps @ 0.95 | 3 |" in out  # the trend of the synthetic sweep's HNSW cost
+    assert render(out, _synthetic) == out  # regenerating is a fixed point
+
+
+def test_paired_rows_bold_exactly_the_resolved_differences():
+    out = render("<!-- study-table w-sweep paired -->\n<!-- /study-table -->\n", _synthetic)
+    a = _synthetic("w-sweep")
+    lines = out.splitlines()
+    headers = [h.strip() for h in lines[1].strip("|").split("|")]
+    checked = 0
+    for m in a.measures:
+        if column_label(m) not in headers:
+            continue
+        column = headers.index(column_label(m))
+        for v in a.others:
+            row = next(line for line in lines if line.startswith(f"| {v.label} |"))
+            cell = [c.strip() for c in row.strip("|").split("|")][column]
+            assert cell.startswith("**") == a.paired[(v.key, m.key)].diff.resolved, (v.label, m.label)
+            checked += 1
+    assert checked == 2 * 3  # nDCG@10, HNSW distcomps, IVF lists probed (format 2: no hull) × w 0.6, 1.0
+
+
+def test_unknown_kind_and_a_study_without_cells_are_one_clear_error(tmp_path):
+    with pytest.raises(ReadmeTableError, match="kind 'cels'.*use one of cells, trends"):
+        render("<!-- study-table w-sweep cels -->\n<!-- /study-table -->\n", _synthetic)
+    with pytest.raises(ReadmeTableError, match="no cells in .*study.py run nope"):
+        render("<!-- study-table nope cells -->\n<!-- /study-table -->\n", lambda s: analysis_of(s, tmp_path))

@@ -65,7 +65,8 @@ def study_spec(name: str, cells: Sequence[Mapping[str, Any]], studies_file: Path
     return infer_spec(name, cells)
 
 
-def _analysis(cells: Sequence[Mapping[str, Any]], spec: Mapping[str, Any]) -> StudyAnalysis:
+def study_analysis(cells: Sequence[Mapping[str, Any]], spec: Mapping[str, Any]) -> StudyAnalysis:
+    """The analysis of ``cells`` the report is built from (``spec`` as :func:`write_study_report` takes it)."""
     factors = spec.get("factors")
     if not factors:
         factors = infer_spec(str(spec.get("name") or "study"), cells)["factors"]
@@ -82,7 +83,7 @@ def _fidelity(a: StudyAnalysis, spec: Mapping[str, Any]) -> list[Section]:
 
     folder = studies_dir() / str(exact) / "cells"
     cells = read_cells(folder) if folder.is_dir() else []
-    rows = fidelity_rows(a, _analysis(cells, study_spec(str(exact), cells))) if cells else []
+    rows = fidelity_rows(a, study_analysis(cells, study_spec(str(exact), cells))) if cells else []
     return [fidelity_section(rows, a.name, str(exact))]
 
 
@@ -175,7 +176,7 @@ def _build(cells: Sequence[Mapping[str, Any]], spec: Mapping[str, Any], folder: 
     cells, qps_note = back_to_back(cells, spec)
     if qps_note:
         spec = {**spec, "qps_note": qps_note}
-    a = _analysis(cells, spec)
+    a = study_analysis(cells, spec)
     folder.mkdir(parents=True, exist_ok=True)
     sections = report_sections(a, [*resolving_sections(a, resolve(a)), *_fidelity(a, spec)])
     drawn, skipped = draw_figures(a, folder)

@@ -91,7 +91,7 @@ def resolve(a: StudyAnalysis) -> Resolving:
     out = Resolving()
     _equal_parameters(a, out)
     _hierarchical(a, out)
-    _corrections(a, out)
+    corrections(a, out)
     _within(a, out)
     _hardness(a, out)
     return out
@@ -173,15 +173,18 @@ def _adjust(pvalues: Mapping[Any, float | None]) -> dict[Any, Adjusted]:
             for i, k in enumerate(keys)}
 
 
-def _corrections(a: StudyAnalysis, out: Resolving) -> None:
+def corrections(a: StudyAnalysis, out: Resolving | None = None) -> Resolving:
     """Holm and BH within each family: every seed-paired difference of the report is one family, every trend
-    another (the families the report already counted for 'expected by chance')."""
+    another (the families the report already counted for 'expected by chance'); set on ``out`` (a new
+    :class:`Resolving` by default, for a caller that wants only these) and returned."""
+    out = Resolving() if out is None else out
     paired = {key: (interval_p(p.diff) if p is not None and p.diff.has_interval else None)
               for key, p in a.paired.items()}
     out.paired_adjusted = _adjust(paired)
     trends = {key: (interval_p(t.slope) if t is not None and t.slope.has_interval else None)
               for key, t in a.trends.items()}
     out.trend_adjusted = _adjust(trends)
+    return out
 
 
 # --- geometry vs cost within one value of the factor -----------------------------------------------------------------
