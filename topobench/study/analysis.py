@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from topobench.core.errors import TopobenchError
+from topobench.metrics.registry import all_metrics
 from topobench.study import stats
 from topobench.study.estimands import Setting, geometric_mean, hull_cost, per_build_costs
 from topobench.study.measure import counters
@@ -40,16 +41,27 @@ COST_STATS = ("distcomps", "lists_probed", "qps", "speedup")  # index costs at K
 # exhaustive reference does the same work in every cell, so QPS divided by the reference's QPS, measured in the same
 # sweep, divides that state out: "speedup" over brute force.
 REFERENCE = "flat"
-LABELS = {"ndcg@10": "nDCG@10", "recall@100": "Recall@100", "mrr@10": "MRR@10", "distcomps": "distcomps",
-          "lists_probed": "lists probed", "qps": "QPS", "hops": "hops", "speedup": f"QPS÷{REFERENCE}"}
+# Names and directions come from the metric registry (plugins' counters too); the study's own ratio and the short
+# column names of the counters are the only ones kept here.
+SHORT_LABELS = {"qps": "QPS", "speedup": f"QPS÷{REFERENCE}"}
 DECIMALS = {"ndcg@10": 4, "recall@100": 4, "mrr@10": 4, "distcomps": 1, "lists_probed": 2, "qps": 1, "hops": 1,
             "speedup": 2}
-LOWER_IS_BETTER = {"distcomps", "lists_probed", "hops"}
 TOP_LEVEL_FACTORS = ("recipe", "encoder", "corpus")  # cell fields a factor may name when ``factors`` lacks it
 
 
 class StudyDataError(TopobenchError):
     """The cells cannot be analysed as asked (unknown baseline, two cells for one variant and seed, bad cell)."""
+
+
+def metric_label(name: str) -> str:
+    """A metric's short label: a task metric's name as the registry describes it (``nDCG@10``), QPS, QPS÷flat, and a
+    counter's registry name with spaces (``lists probed``)."""
+    if name in SHORT_LABELS:
+        return SHORT_LABELS[name]
+    metric = all_metrics().get(name)
+    if metric is not None and metric.kind == "task":
+        return metric.description.split(" (")[0]
+    return name.replace("_", " ")
 
 
 def finite_number(value: Any) -> float | None:
@@ -76,7 +88,7 @@ class Measure:
 
     @property
     def label(self) -> str:
-        name = LABELS.get(self.metric, self.metric)
+        name = metric_label(self.metric)
         if self.algorithm is None:
             return name
         return f"{self.algorithm} {name}@{KNN_LEVEL}" + ("" if self.estimand == FRONTIER else f" ({self.estimand})")
@@ -87,7 +99,9 @@ class Measure:
 
     @property
     def lower_is_better(self) -> bool:
-        return self.metric in LOWER_IS_BETTER or self.metric in counters()
+        """The registry's direction (``speedup``, the study's own QPS ratio, is higher-is-better like QPS)."""
+        metric = all_metrics().get(self.metric)
+        return metric is not None and metric.direction == "lower"
 
     def value(self, cell: Mapping[str, Any]) -> float | None:
         """This measure of ``cell``; None where the cell lacks it (or it is not a finite number)."""
@@ -186,7 +200,7 @@ def _same(a: Any, b: Any) -> bool:
 
 
 @dataclass(frozen=True)
-class Variant:
+class VariantCells:
     """The cells of one combination of factor values, sorted by seed."""
 
     key: tuple[Any, ...]
@@ -239,7 +253,7 @@ def variant_label(key: Sequence[Any], factors: Sequence[str], shown: Sequence[st
     return label
 
 
-def group_variants(cells: Sequence[Mapping[str, Any]], factors: Sequence[str]) -> list[Variant]:
+def group_variants(cells: Sequence[Mapping[str, Any]], factors: Sequence[str]) -> list[VariantCells]:
     """The variants of ``cells`` by the values of ``factors``, ordered by those values (None, then numbers, then text).
 
     Each is labelled by :func:`variant_label`. Two cells with the same factor values and seed raise
@@ -263,7 +277,7 @@ def group_variants(cells: Sequence[Mapping[str, Any]], factors: Sequence[str]) -
                 raise StudyDataError(f"cells {a['cell']!r} and {b['cell']!r} have the same factors "
                                      f"{dict(zip(factors, key, strict=True))} and seed {a['seed']}: add the factor "
                                      "that tells them apart to the study's factors")
-        variants.append(Variant(key, variant_label(key, factors, shown, members) or "all cells", tuple(members)))
+        variants.append(VariantCells(key, variant_label(key, factors, shown, members) or "all cells", tuple(members)))
     return variants
 
 
@@ -278,13 +292,14 @@ def normalise_baseline(baseline: Mapping[str, Any] | str | None, factors: Sequen
     return dict(baseline)
 
 
-def find_baseline(variants: Sequence[Variant], baseline: Mapping[str, Any], factors: Sequence[str]) -> Variant:
+def find_baseline(variants: Sequence[VariantCells], baseline: Mapping[str, Any],
+                  factors: Sequence[str]) -> VariantCells:
     """The one variant whose cells all match ``baseline`` (``{}``: the first variant in order);
     :class:`StudyDataError` when none or several match."""
     if not baseline:
         return variants[0]
 
-    def matches(v: Variant) -> bool:
+    def matches(v: VariantCells) -> bool:
         for name, want in baseline.items():
             if name in factors:
                 if not _same(v.key[list(factors).index(name)], want):
@@ -303,7 +318,8 @@ def find_baseline(variants: Sequence[Variant], baseline: Mapping[str, Any], fact
     return found[0]
 
 
-def paired_values(variant: Variant, baseline: Variant, measure: Measure) -> tuple[dict[int, float], dict[int, float]]:
+def paired_values(variant: VariantCells, baseline: VariantCells,
+                  measure: Measure) -> tuple[dict[int, float], dict[int, float]]:
     """The two ``{seed: value}`` maps to pair. A seedless variant (the stock model) has one value for every seed, so it
     pairs with each of the other's seeds; two seedless variants make one pair (seed 0)."""
     v, b = variant.values(measure), baseline.values(measure)
@@ -344,7 +360,7 @@ class Trend:
     span: float  # the factor's range (max − min) over the fits: slope × span is the change across the sweep
 
 
-def numeric_factor(variants: Sequence[Variant], shown: Sequence[str]) -> str | None:
+def numeric_factor(variants: Sequence[VariantCells], shown: Sequence[str]) -> str | None:
     """The one varying factor when every variant's value of it is a number and it takes at least
     :data:`MIN_TREND_LEVELS` values; else None (no trend to fit)."""
     if len(shown) != 1:
@@ -355,7 +371,7 @@ def numeric_factor(variants: Sequence[Variant], shown: Sequence[str]) -> str | N
     return shown[0] if len({float(x) for x in values}) >= MIN_TREND_LEVELS else None
 
 
-def fit_trend(variants: Sequence[Variant], factor: str, measure: Measure) -> Trend | None:
+def fit_trend(variants: Sequence[VariantCells], factor: str, measure: Measure) -> Trend | None:
     """:class:`Trend` of ``measure`` over ``factor``; None when no seed has :data:`MIN_TREND_LEVELS` values."""
     by_seed: dict[int, list[tuple[float, float]]] = {}
     for v in variants:
@@ -384,8 +400,8 @@ class StudyAnalysis:
     name: str
     factors: tuple[str, ...]
     shown: tuple[str, ...]  # the factors that vary over the cells (see shown_factors)
-    variants: list[Variant]
-    baseline: Variant
+    variants: list[VariantCells]
+    baseline: VariantCells
     baseline_named: bool  # False: the spec named none, the first variant was taken
     algorithms: tuple[str, ...]  # as the spec lists them (some may have no data: the figures say so)
     task_measures: tuple[Measure, ...]
@@ -408,7 +424,7 @@ class StudyAnalysis:
         return [c for v in self.variants for c in v.cells]
 
     @property
-    def others(self) -> list[Variant]:
+    def others(self) -> list[VariantCells]:
         return [v for v in self.variants if v is not self.baseline]
 
     @property
@@ -442,7 +458,7 @@ def _seed_mean(tables: Sequence[dict[str, float]], order: Sequence[str]) -> np.n
     return stacked.sum(axis=0) / len(tables)
 
 
-def compare_queries(variant: Variant, baseline: Variant, metric: str, resamples: int = stats.RESAMPLES,
+def compare_queries(variant: VariantCells, baseline: VariantCells, metric: str, resamples: int = stats.RESAMPLES,
                     seed: int = stats.BOOTSTRAP_SEED) -> QueryComparison | str:
     """The paired bootstrap over queries of ``metric`` (see :class:`QueryComparison` for the seeds averaged), on the
     queries every cell judges, in the order of the baseline's first cell; a reason (str) where a cell lacks

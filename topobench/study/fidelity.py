@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from topobench.study import stats
-from topobench.study.analysis import Measure, StudyAnalysis, Variant, paired_values
+from topobench.study.analysis import Measure, StudyAnalysis, VariantCells, paired_values
 from topobench.study.multiplicity import holm, interval_p, resolved_after
 from topobench.study.tables import PERCENT, Section, Table, interval_text, num
 
@@ -48,7 +48,7 @@ class FidelityRow:
         return AGREE if not e.resolved or (e.mean > 0) == (f.mean > 0) else DIFFER
 
 
-def _match_key(v: Variant, factors: Sequence[str]) -> tuple[Any, ...]:
+def _match_key(v: VariantCells, factors: Sequence[str]) -> tuple[Any, ...]:
     return tuple(value for name, value in zip(factors, v.key, strict=True) if name != "variant")
 
 

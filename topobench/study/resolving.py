@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from topobench.study import stats
-from topobench.study.analysis import Measure, StudyAnalysis, Variant, factor_value, finite_number, settings_of
+from topobench.study.analysis import Measure, StudyAnalysis, VariantCells, factor_value, finite_number, settings_of
 from topobench.study.association import WithinGroupCorrelation, identical_rank_groups, within_group_correlation
 from topobench.study.estimands import equal_parameter_ratios, query_hardness
 from topobench.study.hierarchical import HierarchicalInterval, paired_hierarchical_bootstrap
@@ -104,7 +104,7 @@ def counter_measures(a: StudyAnalysis) -> list[Measure]:
     return [Measure(m.metric, m.algorithm) for m in a.cost_measures if m.estimand == "hull"]
 
 
-def _seed_cells(v: Variant) -> dict[int | None, Mapping[str, Any]]:
+def _seed_cells(v: VariantCells) -> dict[int | None, Mapping[str, Any]]:
     return {c.get("seed"): c for c in v.cells}
 
 
@@ -135,7 +135,7 @@ def _settings(cell: Mapping[str, Any], m: Measure):
 
 # --- two-level bootstrap of the task metrics -------------------------------------------------------------------------
 
-def _per_query(v: Variant, metric: str) -> dict[int, np.ndarray] | str:
+def _per_query(v: VariantCells, metric: str) -> dict[int, np.ndarray] | str:
     """``{seed: the cell's per-query values in query-id order}`` for a seeded variant; a reason otherwise."""
     out = {}
     for c in v.cells:
