@@ -23,7 +23,11 @@ from topobench.cli.study import study_main
 CELLS = ROOT / "studies" / "w-sweep" / "cells"
 PLANTED = "minilm-topo@seed=14,weight=0.2"  # one of the three seeds of w = 0.2
 FIELD = ("algorithms", "hnsw", "at_knn", "0.95", "distcomps")
-CONCLUSION = re.compile(r"topo weight=0\.2 vs topo weight=0\.0, hnsw distcomps@0\.95: .* over (\d) seeds — "
+# A field whose loss flips a conclusion: without seed 14's IVF distance computations at w = 0.6 the two seeds left
+# resolve a fall that three do not.
+FLIP_CELL = "minilm-topo@seed=14"
+FLIP_FIELD = ("algorithms", "ivf", "at_knn", "0.95", "distcomps")
+CONCLUSION = re.compile(r"topo weight=0\.6 vs topo weight=0\.0, ivf distcomps@0\.95: .* over (\d) seeds — "
                         r"(resolved|not resolved) at 95 %")
 
 
@@ -45,7 +49,7 @@ def _report(studies: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, lis
 
 def _conclusion(out: Path) -> tuple[str, str]:
     match = CONCLUSION.search((out / "report.md").read_text(encoding="utf-8"))
-    assert match, "the report states no conclusion on hnsw distcomps at w = 0.2"
+    assert match, "the report states no conclusion on ivf distcomps at w = 0.6"
     return match[1], match[2]
 
 
@@ -66,16 +70,16 @@ def test_a_planted_nan_that_would_flip_a_conclusion_is_refused_naming_the_file_a
     assert code == 0, err
     assert _conclusion(out) == ("3", "not resolved")
 
-    _planted(studies, "null")  # the value simply missing (what a dropped NaN became): the conclusion flips
+    _planted(studies, "null", FLIP_CELL, FLIP_FIELD)  # simply missing (what a dropped NaN became): the conclusion flips
     shutil.rmtree(out)
     code, err, out = _report(studies, capsys)
     assert code == 0, err
     assert _conclusion(out) == ("2", "resolved")
 
-    path = _planted(studies, "NaN")
+    path = _planted(studies, "NaN", FLIP_CELL, FLIP_FIELD)
     shutil.rmtree(out)
     code, err, out = _report(studies, capsys)
-    assert_one_error(code, err, f"{path}: field algorithms.hnsw.at_knn.0.95.distcomps is NaN, not a finite number")
+    assert_one_error(code, err, f"{path}: field algorithms.ivf.at_knn.0.95.distcomps is NaN, not a finite number")
     assert not out.exists()
 
 
