@@ -43,7 +43,7 @@ COST_STATS = ("distcomps", "lists_probed", "qps", "speedup")  # index costs at K
 REFERENCE = "flat"
 # Names and directions come from the metric registry (plugins' counters too); the study's own ratio and the short
 # column names of the counters are the only ones kept here.
-SHORT_LABELS = {"qps": "QPS", "speedup": f"QPS÷{REFERENCE}"}
+SHORT_LABELS = {"qps": "QPS", "speedup": f"QPS÷{REFERENCE}", "lists_probed": "lists probed"}
 DECIMALS = {"ndcg@10": 4, "recall@100": 4, "mrr@10": 4, "distcomps": 1, "lists_probed": 2, "qps": 1, "hops": 1,
             "speedup": 2}
 TOP_LEVEL_FACTORS = ("recipe", "encoder", "corpus")  # cell fields a factor may name when ``factors`` lacks it
@@ -54,14 +54,14 @@ class StudyDataError(TopobenchError):
 
 
 def metric_label(name: str) -> str:
-    """A metric's short label: a task metric's name as the registry describes it (``nDCG@10``), QPS, QPS÷flat, and a
-    counter's registry name with spaces (``lists probed``)."""
+    """A metric's short label: a task metric's name as the registry describes it (``nDCG@10``), QPS, QPS÷flat,
+    ``lists probed``, and any other counter's registry name as is (a plugin's ``bytes_read``)."""
     if name in SHORT_LABELS:
         return SHORT_LABELS[name]
     metric = all_metrics().get(name)
     if metric is not None and metric.kind == "task":
         return metric.description.split(" (")[0]
-    return name.replace("_", " ")
+    return name
 
 
 def finite_number(value: Any) -> float | None:
