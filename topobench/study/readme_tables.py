@@ -35,7 +35,7 @@ from topobench.study import stats
 from topobench.study.analysis import HULL, PER_BUILD, Measure, StudyAnalysis, format_value, seed_text
 from topobench.study.report import STUDIES_FILE, read_cells, study_analysis, study_spec
 from topobench.study.resolving import corrections
-from topobench.study.tables import Table, interval_text, num, text_search_table
+from topobench.study.tables import Table, across_text, interval_text, num, text_search_table
 
 BLOCK = re.compile(r"(?P<open><!-- study-table (?P<study>\S+) (?P<kind>\S+) -->\n)(?P<body>.*?)"
                    r"(?P<close><!-- /study-table -->)", re.S)
@@ -93,13 +93,9 @@ def trends_table(a: StudyAnalysis) -> Table:
         t = a.trends.get(m.key)
         if t is None or not t.slope.has_interval:
             continue
-        reference = a.intervals.get((a.baseline.key, m.key))
-        across = (None if reference is None or not reference.mean
-                  else 100.0 * t.slope.mean * t.span / abs(reference.mean))
         adj = adjusted[m.key]
         rows.append((column_label(m), str(len(t.seeds)), num(t.slope.mean, m.decimals, True),
-                     interval_text(t.slope.low, t.slope.high, m.decimals),
-                     "—" if across is None else num(across, 1, True) + " %",
+                     interval_text(t.slope.low, t.slope.high, m.decimals), across_text(a, m),
                      "**yes**" if t.slope.resolved else "no", num(adj.holm, 3), num(adj.bh, 3)))
     family = sum(x.p is not None for x in adjusted.values())
     return Table(("measure", "seeds", f"slope per 1 {a.trend_factor}", "95 % CI", "across the sweep", "resolved",

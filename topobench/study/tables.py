@@ -156,6 +156,15 @@ def bootstrap_table(a: StudyAnalysis) -> Table:
                   "resolved"), tuple(rows), (False, False, False, True, True, True, True, False))
 
 
+def across_text(a: StudyAnalysis, m: Measure) -> str:
+    """The change of ``m`` across the sweep (its trend's slope × the factor's range) relative to the baseline's mean,
+    as ``−12.1 %``; ``—`` without a trend or a baseline mean."""
+    t, reference = a.trends.get(m.key), a.intervals.get((a.baseline.key, m.key))
+    if t is None or reference is None or not reference.mean:
+        return "—"
+    return num(100.0 * t.slope.mean * t.span / abs(reference.mean), 1, True) + " %"
+
+
 def trend_table(a: StudyAnalysis) -> Table:
     """Per measure: the mean over seeds of each seed's least-squares slope against the numeric factor, its 95 % t
     interval, the change across the sweep (slope × the factor's range) relative to the baseline's mean, and whether
@@ -166,12 +175,9 @@ def trend_table(a: StudyAnalysis) -> Table:
         if t is None:
             rows.append((m.label, "0", "—", "—", "—", "—", f"fewer than {MIN_TREND_LEVELS} values of it in a seed"))
             continue
-        reference = a.intervals.get((a.baseline.key, m.key))
-        across = (None if reference is None or not reference.mean
-                  else 100.0 * t.slope.mean * t.span / abs(reference.mean))
         rows.append((m.label, str(len(t.seeds)), str(t.levels), num(t.slope.mean, m.decimals + 1, True),
-                     interval_text(t.slope.low, t.slope.high, m.decimals + 1),
-                     "—" if across is None else num(across, 1, True) + " %", _resolved_word(t.slope)))
+                     interval_text(t.slope.low, t.slope.high, m.decimals + 1), across_text(a, m),
+                     _resolved_word(t.slope)))
     return Table(("measure", "seeds", f"{a.trend_factor} values", f"slope per 1 {a.trend_factor}",
                   f"{PERCENT} % CI", "across the sweep", "resolved"), tuple(rows),
                  (False, True, True, True, True, True, False))
