@@ -3,13 +3,17 @@
 
     python scripts/dev_sweep.py cell_assign              # trains the missing candidates (resumable), then chooses
     python scripts/dev_sweep.py adaptive --dry-run       # the candidates, and which are trained already
+    python scripts/dev_sweep.py cell_balance --profile fast  # the same sweep in the fast profile (≈ 0.6× a training)
 
 For the loss's candidates (the docs' table: ``SWEEPS`` below) and the reference ``<corpus>-<encoder>-topo`` at the
 same seed: the best checkpoint (trained first when missing, as ``run.py`` would: ``recipes.trained_checkpoint``), its
 dev nDCG@10 (the run's summary) and its dev lists probed (:func:`topobench.training.dev_cost.dev_lists_probed`), then
 the rule (:func:`topobench.training.dev_cost.choose`). Prints one row per candidate and the chosen value, and writes
 everything to ``$TOPOBENCH_STUDIES/index-aware/dev-sweep-<loss>.json`` (default studies/). Run from the repository
-root. Writing the chosen value into the loss's recipe is left to the reader of the result.
+root. Writing the chosen value into the loss's recipe is left to the reader of the result. ``--profile fast`` runs the
+reference and every candidate in the fast profile (``@profile=fast``, issue 23): a cheaper search whose choice the
+study then answers in exact arithmetic (the fidelity study found no fast-vs-exact difference resolved); the result
+file says which profile chose.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from topobench.core.paths import check_output_file, expand, writing
 from topobench.study.cells import studies_dir
 from topobench.training import dev_cost
 from topobench.training.checkpoints import read_summary
-from topobench.training.config import TrainConfig
+from topobench.training.config import EXACT, PROFILES, TrainConfig
 from topobench.training.recipes import recipe_values, run_folder
 from topobench.training.variants import format_value, parse_variant
 
@@ -62,10 +66,13 @@ class Candidate:
         return ",".join(f"{k}={format_value(v)}" for k, v in self.values.items()) if self.values else REFERENCE
 
 
-def variant(corpus: str, encoder: str, recipe: str, values: dict[str, float] | None, seed: int) -> Candidate:
-    """The candidate ``<corpus>-<encoder>-<recipe>@<values>[,seed=S]`` (the seed named only when it is not the
-    recipe's), checked as ``run.py`` checks a dataset name; ``values`` None: the reference (the recipe as it is)."""
-    items = {**(values or {}), **({"seed": seed} if seed != recipe_values(recipe)["seed"] else {})}
+def variant(corpus: str, encoder: str, recipe: str, values: dict[str, float] | None, seed: int,
+            profile: str = EXACT) -> Candidate:
+    """The candidate ``<corpus>-<encoder>-<recipe>@<values>[,seed=S][,profile=P]`` (seed and profile named only when
+    they are not the recipe's), checked as ``run.py`` checks a dataset name; ``values`` None: the reference (the
+    recipe as it is)."""
+    items = {**(values or {}), **({"seed": seed} if seed != recipe_values(recipe)["seed"] else {}),
+             **({"profile": profile} if profile != EXACT else {})}
     name = f"{corpus}-{encoder}-{recipe}" + ("@" + ",".join(f"{k}={format_value(v)}" for k, v in items.items())
                                              if items else "")
     parsed = parse_variant(name)
@@ -74,10 +81,11 @@ def variant(corpus: str, encoder: str, recipe: str, values: dict[str, float] | N
     return Candidate(name, None if values is None else dict(values), parsed.config())
 
 
-def candidates(loss: str, corpus: str, encoder: str, seed: int) -> tuple[Candidate, list[Candidate]]:
-    """The reference (topo, same seed) and the loss's candidates, in the table's order."""
-    return (variant(corpus, encoder, REFERENCE, None, seed),
-            [variant(corpus, encoder, loss, values, seed) for values in SWEEPS[loss]])
+def candidates(loss: str, corpus: str, encoder: str, seed: int,
+               profile: str = EXACT) -> tuple[Candidate, list[Candidate]]:
+    """The reference (topo, same seed and profile) and the loss's candidates, in the table's order."""
+    return (variant(corpus, encoder, REFERENCE, None, seed, profile),
+            [variant(corpus, encoder, loss, values, seed, profile) for values in SWEEPS[loss]])
 
 
 def trained(candidate: Candidate) -> bool:
@@ -102,7 +110,8 @@ def sweep(loss: str, reference: Candidate, rows: Sequence[Candidate]) -> dict[st
         row["kept"] = any(row is e for e in equal)
     choice = dev_cost.choose(scored, ref["ndcg@10"])
     return {
-        "loss": loss, "study": STUDY, "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "loss": loss, "study": STUDY, "profile": reference.config.profile,
+        "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "rule": {"text": dev_cost.RULE, "tolerance": dev_cost.TOLERANCE,
                  "ndcg_floor": ref["ndcg@10"] - dev_cost.TOLERANCE, "nlist": dev_cost.DEV_NLIST,
                  "knn_level": dev_cost.DEV_LEVEL, "k": dev_cost.DEV_K, "ivf_seed": dev_cost.IVF_SEED,
@@ -116,10 +125,10 @@ def sweep(loss: str, reference: Candidate, rows: Sequence[Candidate]) -> dict[st
 
 def table(result: dict[str, Any]) -> list[str]:
     """The printed lines: one row per candidate (the reference first), then the choice."""
-    lines = [f"{'candidate':<48} {'dev nDCG@10':>11} {'lists probed':>12} {'recall':>7} {'nlist':>5}  kept"]
+    lines = [f"{'candidate':<56} {'dev nDCG@10':>11} {'lists probed':>12} {'recall':>7} {'nlist':>5}  kept"]
     for row in [result["reference"], *result["candidates"]]:
         kept = "reference" if row is result["reference"] else "yes" if row["kept"] else "no"
-        lines.append(f"{row['name']:<48} {row['ndcg@10']:>11.4f} {row['lists_probed']:>12d} {row['recall']:>7.4f} "
+        lines.append(f"{row['name']:<56} {row['ndcg@10']:>11.4f} {row['lists_probed']:>12d} {row['recall']:>7.4f} "
                      f"{row['nlist']:>5d}  {kept}")
     choice, rule = result["choice"], result["rule"]
     values = ",".join(f"{k}={format_value(v)}" for k, v in choice["values"].items())
@@ -133,11 +142,12 @@ def table(result: dict[str, Any]) -> list[str]:
 
 
 def dev_sweep_main(args: argparse.Namespace) -> int:
-    reference, rows = candidates(args.loss, args.corpus, args.encoder, args.seed)
-    out = expand(args.out) if args.out else studies_dir() / STUDY / f"dev-sweep-{args.loss}.json"
+    reference, rows = candidates(args.loss, args.corpus, args.encoder, args.seed, args.profile)
+    suffix = "" if args.profile == EXACT else f"-{args.profile}"
+    out = expand(args.out) if args.out else studies_dir() / STUDY / f"dev-sweep-{args.loss}{suffix}.json"
     if args.dry_run:
         for c in [reference, *rows]:
-            print(f"{c.name:<48} {c.label:<24} {c.config.fingerprint()}  {'trained' if trained(c) else 'to train'}")
+            print(f"{c.name:<56} {c.label:<24} {c.config.fingerprint()}  {'trained' if trained(c) else 'to train'}")
         print(f"would write {out}")
         return 0
     check_output_file(out, "dev sweep result")  # before hours of training, not after
@@ -161,8 +171,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", default="scifact", help="training corpus (default: scifact)")
     p.add_argument("--encoder", default="minilm", help="encoder (default: minilm)")
     p.add_argument("--seed", type=integer, default=13, help="training seed of every candidate (default: 13)")
+    p.add_argument("--profile", choices=PROFILES, default=EXACT, help="arithmetic of every run (default: exact; "
+                   "fast: bf16, about 0.6x the training time)")
     p.add_argument("--out", type=Path, help="result file (default: $TOPOBENCH_STUDIES/index-aware/"
-                   "dev-sweep-<loss>.json, studies/ when unset)")
+                   "dev-sweep-<loss>[-fast].json, studies/ when unset)")
     p.add_argument("--dry-run", action="store_true", help="list the candidates and whether each is trained; exit")
     add_verbosity(p)
     return p

@@ -141,7 +141,12 @@ def test_the_script_lists_the_docs_candidates_and_refuses_in_one_line(tmp_path):
     assert "to train" in listed.stdout and not (tmp_path / "x.json").exists()
     seeded = run("cell_balance", "--seed", "14", "--dry-run")
     assert seeded.returncode == 0 and "scifact-minilm-cell_balance@balance=0.03,seed=14" in seeded.stdout
-    for args in (["nope"], ["cell_assign", "--encoder", "nope", "--dry-run"]):
+    fast = run("cell_assign", "--profile", "fast", "--dry-run")
+    assert fast.returncode == 0, fast.stderr
+    assert [line.split()[0] for line in fast.stdout.splitlines()[:2]] == [
+        "scifact-minilm-topo@profile=fast", "scifact-minilm-cell_assign@weight=0.05,profile=fast"]
+    assert fast.stdout.splitlines()[-1].endswith("index-aware/dev-sweep-cell_assign-fast.json")
+    for args in (["nope"], ["cell_assign", "--encoder", "nope", "--dry-run"], ["adaptive", "--profile", "bf16"]):
         refused = run(*args)
         assert refused.returncode == 2 and refused.stdout == ""
         assert len(refused.stderr.strip().splitlines()) == 1 and refused.stderr.startswith("error: ")
@@ -166,6 +171,7 @@ def test_the_script_scores_every_candidate_chooses_and_writes(world, monkeypatch
     expected = dev_cost.choose(result["candidates"], result["reference"]["ndcg@10"])
     assert result["choice"]["name"] == expected["name"] and result["choice"]["values"] == expected["values"]
     assert result["choice"]["recipe_values"] == {"weight": 0.6}
+    assert result["profile"] == "exact"
     assert result["machine"]["cores"] >= 1 and "numpy" in result["versions"]
     assert len(printed) == 7 and printed[1].startswith("synthetic-minilm-tiny ")
     assert printed[4].startswith(f"chosen tiny: weight={expected['values']['weight']!r}")
