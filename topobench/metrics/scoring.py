@@ -117,6 +117,15 @@ def _judgements(dataset: Dataset) -> _Judgements:
     return entry[1]
 
 
+def recall_within(distances: np.ndarray, neighbors: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Per-query share of the returned rows that are hits: a real row (not the -1 padding) whose distance is within
+    the query's threshold (the exact k-th distance + :data:`KNN_EPSILON` for ann-benchmarks' tie-aware k-NN recall).
+    ``distances`` and ``neighbors`` are queries × k; the share is over k."""
+    run = np.asarray(distances, dtype=np.float64)
+    hits = (run <= np.asarray(thresholds, dtype=np.float64)[:, None]) & (np.asarray(neighbors) >= 0)
+    return hits.sum(axis=1) / run.shape[1]
+
+
 def _first_occurrences(rows: np.ndarray) -> np.ndarray:
     """Mask, per row, of entries that are not a repeat of an earlier entry in the same row."""
     order = np.argsort(rows, axis=1, kind="stable")
@@ -150,9 +159,7 @@ class Scoring:
     def _recalls(self, threshold: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         count = self.result.count
         truth = self.dataset.distances[:, count - 1].astype(np.float64)
-        run = self.result.distances[:, :count].astype(np.float64)
-        hits = (run <= threshold(truth)[:, None]) & (self.result.neighbors[:, :count] >= 0)
-        return hits.sum(axis=1) / count
+        return recall_within(self.result.distances[:, :count], self.result.neighbors[:, :count], threshold(truth))
 
     @cached_property
     def knn_recalls(self) -> np.ndarray:

@@ -28,7 +28,7 @@ from topobench.backends.embedding_cache import EmbeddingCache
 from topobench.core.distances import exact_knn
 from topobench.core.errors import DatasetError
 from topobench.core.indexes import clamp_nlist, normalize
-from topobench.metrics.scoring import KNN_EPSILON
+from topobench.metrics.scoring import KNN_EPSILON, recall_within
 from topobench.training.config import TrainConfig
 from topobench.training.data import TrainingSet
 
@@ -93,8 +93,7 @@ class DevIVF:
                 found = np.sqrt(np.maximum(scores, 0.0))
             else:
                 found = -scores
-            hits = (found <= self.threshold[:, None]) & (ids >= 0)
-            self._recalls[nprobe] = float(np.mean(hits.sum(axis=1) / self.k))
+            self._recalls[nprobe] = float(np.mean(recall_within(found, ids, self.threshold)))
         return self._recalls[nprobe]
 
     def lists_probed(self, level: float = DEV_LEVEL) -> tuple[int, float]:
