@@ -68,9 +68,9 @@ class Candidate:
 
 def variant(corpus: str, encoder: str, recipe: str, values: dict[str, float] | None, seed: int,
             profile: str = EXACT) -> Candidate:
-    """The candidate ``<corpus>-<encoder>-<recipe>@<values>[,seed=S][,profile=P]`` (seed and profile named only when
-    they are not the recipe's), checked as ``run.py`` checks a dataset name; ``values`` None: the reference (the
-    recipe as it is)."""
+    """The candidate ``<corpus>-<encoder>-<recipe>@<values>[,seed=S][,profile=P]`` (the seed named only when it is
+    not the recipe's, the profile only when it is not exact), checked as ``run.py`` checks a dataset name; ``values``
+    None: the reference (the recipe as it is)."""
     items = {**(values or {}), **({"seed": seed} if seed != recipe_values(recipe)["seed"] else {}),
              **({"profile": profile} if profile != EXACT else {})}
     name = f"{corpus}-{encoder}-{recipe}" + ("@" + ",".join(f"{k}={format_value(v)}" for k, v in items.items())
