@@ -45,14 +45,16 @@ def _alive_nodes(address: str) -> int:
     """Nodes joined (connecting with the executor's authentication, as run.py does)."""
     import ray
 
+    from topobench.core.signal_handlers import kept_fault_handlers
     from topobench.runs.executors.ray import use_cluster_token
 
     use_cluster_token()
-    ray.init(address=address, logging_level="ERROR", include_dashboard=False)
-    try:
-        return sum(1 for n in ray.nodes() if n.get("Alive"))
-    finally:
-        ray.shutdown()
+    with kept_fault_handlers():  # as the executor does: Ray would otherwise reset this process's fault handlers
+        ray.init(address=address, logging_level="ERROR", include_dashboard=False)
+        try:
+            return sum(1 for n in ray.nodes() if n.get("Alive"))
+        finally:
+            ray.shutdown()
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from ray_cluster import free_port, ray_cluster
 
 from topobench.cli.main import run_main
 from topobench.core.registry import get_registry
+from topobench.core.signal_handlers import handler_addresses
 from topobench.report.export import load_points
 from topobench.runs import results as res
 
@@ -40,12 +41,14 @@ def _recalls(dataset: str) -> dict[tuple[str, str], float]:
 # --- without a cluster (these run before the module's cluster is started) ---------------------------------------------
 
 def test_without_an_address_a_local_runtime_is_started_and_stopped(workspace, tiny_dataset, capsys):
+    handlers = handler_addresses()  # Ray's calls must leave them as found (a JVM in this process depends on SIGSEGV's)
     argv = ["--dataset", tiny_dataset, "--algorithm", "toy", "--runs", "1", "--definitions", _grid(workspace, GRID),
             "--executor", "ray", "-q"]
     code, lines = call(run_main, argv, capsys)
     assert code == 0, lines
     assert res.read_result(res.result_path(tiny_dataset, 10, "toy", False, [], [])).threads == 1
     assert not ray.is_initialized()
+    assert handler_addresses() == handlers
 
 
 def test_bad_input_is_one_line_and_nothing_is_written(workspace, capsys, monkeypatch):

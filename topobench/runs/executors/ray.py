@@ -49,6 +49,7 @@ from topobench.core.atomic import atomic_path
 from topobench.core.environment import temporary_environ
 from topobench.core.errors import ConfigError
 from topobench.core.registry import get_registry
+from topobench.core.signal_handlers import kept_fault_handlers
 from topobench.datasets.store import DATA_DIR_ENV, dataset_path
 from topobench.runs import results as res
 from topobench.runs.executors.base import Executor, Outcome, Unit, failure_status, now, record_failures
@@ -146,13 +147,15 @@ class RayExecutor(Executor):
         options: dict[str, Any] = {"runtime_env": {"env_vars": worker_env()}, "logging_level": logging.WARNING,
                                    "include_dashboard": False}
         try:
+            # kept_fault_handlers: Ray's own handlers would otherwise replace (and ray.shutdown reset) the JVM's
             if self.address:
-                ray.init(address=self.address, **options)
+                with kept_fault_handlers():
+                    ray.init(address=self.address, **options)
             else:
                 # "local": always a new runtime, never a cluster that `ray start` left registered on this machine;
                 # its processes carry the watchdog's token, which stops them if this driver is killed
                 self._watchdog = start_watchdog()
-                with temporary_environ({MARK: self._watchdog.token}):
+                with temporary_environ({MARK: self._watchdog.token}), kept_fault_handlers():
                     context = ray.init(address="local", num_cpus=os.cpu_count() or 1, **options)
                 self._watchdog.watch(context.address_info.get("session_dir", ""))
         except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -182,7 +185,8 @@ class RayExecutor(Executor):
     def stop(self) -> None:
         """Disconnect (a local runtime is shut down with it, and its watchdog stops whatever is left of it)."""
         if self._ray is not None and self._ray.is_initialized():
-            self._ray.shutdown()
+            with kept_fault_handlers():
+                self._ray.shutdown()
         self._ray = None
         self._shipments.clear()
         self._stop_watchdog()
