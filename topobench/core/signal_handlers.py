@@ -1,7 +1,7 @@
 """Keep this process's C-level handlers of the fault signals across a call that would replace them (``ray.init``).
 
 Why this exists: ``ray.init`` installs Ray's crash reporter on SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP and
-SIGTERM, and ``ray.shutdown`` resets the first six to their defaults (measured with Ray 2.x on this project's stack).
+SIGTERM, and ``ray.shutdown`` resets the first six to their defaults (measured with Ray 2.60 on this project's stack).
 A process that also hosts the JVM (the ``bm25`` plugins run Anserini in-process through pyjnius) depends on the JVM's
 own SIGSEGV handler: HotSpot turns safepoint polls and implicit null checks into SIGSEGVs and catches them, so once
 the handler is reset to the default, the next garbage collection that meets compiled Java code kills the whole
