@@ -3,6 +3,9 @@ documents, ids namespaced by part so that shared ids cannot collide, and it buil
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 from training_fixtures import write_beir_zip
 
@@ -59,3 +62,56 @@ def test_a_union_dataset_builds_and_is_benchmarked(workspace, mirror, monkeypatc
     assert len(dataset.train) == 70 and dataset.attrs["n_docs"] == 70
     rows = {int(r) for r in dataset.qrels[:, 1]}
     assert all(dataset.doc_ids[r].startswith("alpha:") for r in rows)  # judgements only on the first part
+
+
+def test_a_union_dataset_is_composed_from_its_parts_datasets(workspace, mirror):
+    from topobench.datasets.store import dataset_path, load_dataset
+    from topobench.encoding.corpus_dataset import encode_corpus, make_encoder
+
+    union = load_dataset("alpha+beta-toy")
+    alpha, beta = load_dataset("alpha-toy", build=False), load_dataset("beta-toy", build=False)  # built as parts
+    rows = {f"alpha:{d}": v for d, v in zip(alpha.doc_ids, alpha.train, strict=True)}
+    rows.update({f"beta:{d}": v for d, v in zip(beta.doc_ids, beta.train, strict=True)})
+    assert all(np.array_equal(v, rows[d]) for d, v in zip(union.doc_ids, union.train, strict=True))
+    assert np.array_equal(union.test, alpha.test) and union.query_ids == alpha.query_ids
+    scores = union.test @ union.train.T  # the toy encoder is normalised: angular neighbours are the largest products
+    assert np.array_equal(union.neighbors[:, 0], scores.argmax(axis=1))
+    composed = json.loads(union.attrs["composed_from"])
+    assert [(c["dataset"], c["n_docs"]) for c in composed] == [("alpha-toy", 40), ("beta-toy", 30)]
+    assert union.attrs["encoder_name"] == "toy" and union.attrs["corpus"] == "alpha+beta"
+    # For an encoder whose vectors do not depend on their batch, composing is encoding the union directly.
+    direct = encode_corpus(load_corpus("alpha+beta"), make_encoder("toy"), "test")
+    assert np.array_equal(direct["train"], union.train) and np.array_equal(direct["neighbors"], union.neighbors)
+    assert dataset_path("alpha+beta-toy").exists()
+
+
+def test_parts_made_by_two_models_are_refused_and_nothing_is_written(workspace, mirror):
+    import h5py
+
+    from topobench.datasets.store import dataset_path, load_dataset
+
+    load_dataset("beta-toy")
+    with h5py.File(dataset_path("beta-toy"), "a") as f:
+        f.attrs["encoder_max_length"] = "64"  # as if beta had been encoded with another token limit
+    with pytest.raises(DatasetError, match="not made by one model .encoder_max_length.*delete the older one"):
+        load_dataset("alpha+beta-toy")
+    assert not dataset_path("alpha+beta-toy").exists()
+
+
+@pytest.mark.parametrize(("name", "parts"), [
+    ("scifact+nfcorpus+medquad-minilm-topo@train_corpus=scifact,weight=0.0",
+     ["scifact-minilm-topo@weight=0.0", "nfcorpus-minilm-topo@train_corpus=scifact,weight=0.0",
+      "medquad-minilm-topo@train_corpus=scifact,weight=0.0"]),
+    ("scifact+nfcorpus-minilm", ["scifact-minilm", "nfcorpus-minilm"]),
+    ("scifact+nfcorpus-minilm-zeroshot", ["scifact-minilm", "nfcorpus-minilm"]),
+    ("scifact+nfcorpus-minilm-topo", ["scifact-minilm-topo@train_corpus=scifact+nfcorpus",
+                                      "nfcorpus-minilm-topo@train_corpus=scifact+nfcorpus"]),
+])
+def test_every_part_names_the_union_model(name, parts):
+    from topobench.encoding.union_dataset import part_names
+    from topobench.training.variants import parse_variant
+
+    variant = parse_variant(name)
+    assert part_names(variant) == parts
+    if variant.trains:  # one training configuration: one checkpoint for the union and every part
+        assert {parse_variant(p).config().fingerprint() for p in parts} == {variant.config().fingerprint()}

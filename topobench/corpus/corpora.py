@@ -156,6 +156,11 @@ def corpus_names() -> list[str]:
     return sorted({*BEIR_NAMES, *DPR_FILES, *(f"{n}-pool" for n in DPR_FILES), "msmarco", tiny.NAME})
 
 
+def is_union(name: str) -> bool:
+    """Whether ``name`` is a union of corpora (``scifact+nfcorpus``), not a pool sampled from one nor a local path."""
+    return union.SEPARATOR in name and not name.startswith("local:") and POOL_NAME.fullmatch(name) is None
+
+
 def load_corpus(name: str, splits: Collection[str] | None = None) -> Corpus:
     """Load a corpus by name (see the module docstring); ``splits`` limits which splits are read (default: all).
 
@@ -172,7 +177,7 @@ def load_corpus(name: str, splits: Collection[str] | None = None) -> Corpus:
                 key: {s: v for s, v in getattr(corpus, key).items() if s in splits}
                 for key in ("queries", "qrels", "answers")})
         return corpus
-    if union.SEPARATOR in name and not name.startswith("local:"):
+    if is_union(name):
         parts = union.union_parts(name)
         loaded = [(parts[0], load_corpus(parts[0], splits))] + [(p, load_corpus(p)) for p in parts[1:]]
         corpus = Corpus(**union.union_tables(name, loaded))

@@ -25,7 +25,7 @@ from topobench.core.distances import exact_knn
 from topobench.core.errors import DatasetError, UnavailableError
 from topobench.core.machine import installed_versions
 from topobench.core.registry import get_registry
-from topobench.corpus.corpora import Corpus, load_corpus
+from topobench.corpus.corpora import Corpus, is_union, load_corpus
 from topobench.datasets.store import GROUND_TRUTH_K, register_builder
 from topobench.encoding.sharded import ShardPlan, encode_sharded, shard_docs
 from topobench.training.config import EXACT
@@ -72,15 +72,19 @@ def make_encoder(name: str, **options: Any):
     return get_registry().create("encoders", name, check_available="checkpoint" not in options, **options)
 
 
+def judged_query_ids(corpus: Corpus, split: str) -> list[str]:
+    """The ``split`` queries that have judgements or answers, in corpus order: the dataset's ``test`` rows."""
+    qrels_split, answers_split = corpus.qrels.get(split, {}), corpus.answers.get(split, {})
+    return [q for q in corpus.queries[split] if q in qrels_split or q in answers_split]
+
+
 def encode_corpus(corpus: Corpus, encoder, split: str, plan: ShardPlan | None = None) -> dict[str, Any]:
     """The arrays and attributes of a dataset file for ``corpus`` (its ``split`` queries) under ``encoder``.
 
     With a ``plan`` (the dataset and how to make the encoder again), a corpus larger than one shard is encoded in
     shards, with the ground truth, by the active executor's workers or here (:mod:`topobench.encoding.sharded`)."""
     doc_ids = corpus.doc_ids()
-    qrels_split = corpus.qrels.get(split, {})
-    answers_split = corpus.answers.get(split, {})
-    query_ids = [q for q in corpus.queries[split] if q in qrels_split or q in answers_split]
+    query_ids = judged_query_ids(corpus, split)
     if not query_ids or not doc_ids:
         raise DatasetError(f"corpus {corpus.name!r} split {split!r} has no judged queries or no documents")
     logger.info("encoding %d documents and %d %s queries of %s", len(doc_ids), len(query_ids), split, corpus.name)
@@ -99,27 +103,36 @@ def encode_corpus(corpus: Corpus, encoder, split: str, plan: ShardPlan | None = 
         doc_seconds = time.perf_counter() - start
         test = encoder.encode([corpus.queries[split][q] for q in query_ids], kind="query")
         neighbors, distances = exact_knn(train, test, distance, GROUND_TRUTH_K)
+    made = {"encode_docs_per_second": round(len(doc_ids) / max(doc_seconds, 1e-9), 2),
+            **{f"encoder_{k}": str(v) for k, v in encoder.provenance().items()}}
+    return dataset_arrays(corpus, split, doc_ids, query_ids, train, test, distance, neighbors, distances, made)
+
+
+def dataset_arrays(corpus: Corpus, split: str, doc_ids: list[str], query_ids: list[str], train: np.ndarray,
+                   test: np.ndarray, distance: str, neighbors: np.ndarray, distances: np.ndarray,
+                   made: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of ``write_dataset`` for vectors of ``corpus`` (rows: ``doc_ids``, ``query_ids`` of
+    ``split``) and their exact neighbours: qrels as row triples, the corpus's files, ``made`` (how the vectors were
+    made: the encoder's provenance), answers and library versions."""
+    qrels_split, answers_split = corpus.qrels.get(split, {}), corpus.answers.get(split, {})
     doc_row = {d: i for i, d in enumerate(doc_ids)}
     qrels = [(qi, doc_row[d], grade) for qi, q in enumerate(query_ids)
              for d, grade in qrels_split.get(q, {}).items() if d in doc_row]
-    provenance = {f"encoder_{k}": str(v) for k, v in encoder.provenance().items()}
     files = corpus.provenance.get("files", [])
     attrs = {
         "corpus": corpus.name, "split": split, "n_docs": len(doc_ids), "n_queries": len(query_ids),
         "corpus_files": json.dumps([{k: f.get(k) for k in ("name", "sha256", "size")} for f in files]),
-        "encode_docs_per_second": round(len(doc_ids) / max(doc_seconds, 1e-9), 2),
-        **provenance, **_library_versions(),
+        **made, **_library_versions(),
     }
     if "subset" in corpus.provenance:
         attrs["subset"] = corpus.provenance["subset"]
-    arrays: dict[str, Any] = {
+    if answers_split:
+        attrs["answers"] = json.dumps([answers_split.get(q, []) for q in query_ids])
+    return {
         "train": train, "test": test, "distance": distance, "neighbors": neighbors, "distances": distances,
         "doc_ids": doc_ids, "query_ids": query_ids, "qrels": np.array(qrels, dtype=np.int64).reshape(-1, 3),
         "attrs": attrs,
     }
-    if answers_split:
-        arrays["attrs"]["answers"] = json.dumps([answers_split.get(q, []) for q in query_ids])
-    return arrays
 
 
 def _library_versions() -> dict[str, str]:
@@ -145,6 +158,10 @@ def build_corpus_dataset(name: str) -> dict[str, Any]:
     if variant is None:
         raise DatasetError(f"cannot split {name!r} into <corpus>-<encoder>[-<recipe>[@key=value,…]]")
     check_encoder_weights(variant)  # before a corpus is fetched (NQ is 13 GB) or a model trained
+    if is_union(variant.corpus):
+        from topobench.encoding.union_dataset import compose_union  # it builds its parts with this module
+
+        return compose_union(variant)
     if variant.stock:
         corpus = load_corpus(variant.corpus)
         arrays = encode_corpus(corpus, make_encoder(variant.encoder), query_split(corpus),
