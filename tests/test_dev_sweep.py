@@ -63,10 +63,10 @@ def test_dev_scores_read_the_best_checkpoint_and_measure_its_lists(world):
 def test_lists_probed_is_the_smallest_nprobe_reaching_the_level(world):
     from topobench.backends.embedding_cache import EmbeddingCache
     from topobench.corpus.corpora import load_corpus
-    from topobench.training.data import training_set
+    from topobench.training.data import config_training_set
 
     config = world["config"]
-    data = training_set(load_corpus(config.corpus), config.dev_queries, config.seed, config.max_train_queries)
+    data = config_training_set(load_corpus(config.corpus), config)
     encoder = dev_cost.checkpoint_encoder(config, world["scores"]["checkpoint"])
     cache = EmbeddingCache()
     docs = cache.encode(encoder, data.mining.doc_texts, "doc")

@@ -21,7 +21,7 @@ from topobench.corpus.corpora import load_corpus
 from topobench.datasets.store import load_dataset
 from topobench.training import recipes
 from topobench.training.config import Stage, TrainConfig
-from topobench.training.data import duplicate_free_batches, training_set
+from topobench.training.data import drawn_positives, duplicate_free_batches, training_set
 from topobench.training.trainer import Trainer
 
 torch = pytest.importorskip("torch")
@@ -69,6 +69,35 @@ def test_dev_queries_are_held_out_of_training(tiny):
     assert not set(data.dev_query_ids) & set(data.mining.query_ids)
     assert {q for q, _ in data.examples} == set(data.mining.query_ids)
     assert training_set(corpus, dev_queries=6, seed=1).dev_query_ids == data.dev_query_ids
+
+
+
+def test_a_draw_of_positives_per_query_keeps_every_positive_for_mining():
+    positives = {"q1": {"a", "b", "c", "d"}, "q2": {"e"}, "q3": {"f", "g", "h"}}
+    assert drawn_positives(["q1", "q2", "q3"], positives, 13, None) == {
+        "q1": ["a", "b", "c", "d"], "q2": ["e"], "q3": ["f", "g", "h"]}
+    one = drawn_positives(["q1", "q2", "q3"], positives, 13, 1)
+    assert one["q2"] == ["e"] and all(len(d) == 1 and set(d) <= positives[q] for q, d in one.items())
+    assert drawn_positives(["q1", "q2", "q3"], positives, 13, 1) == one  # one seed, one draw
+    two = drawn_positives(["q1", "q2", "q3"], positives, 13, 3)
+    assert two["q3"] == ["f", "g", "h"] and len(two["q1"]) == 3  # a query with at most k keeps them all
+    draws = {tuple(drawn_positives(["q1"], positives, seed, 1)["q1"]) for seed in range(20)}
+    assert len(draws) > 1  # the seed draws
+
+
+def test_positives_per_query_shapes_the_examples_not_the_mining(tiny):
+    corpus = load_corpus(f"local:{tiny['corpus']}")
+    every = training_set(corpus, dev_queries=0, seed=1)
+    one = training_set(corpus, dev_queries=0, seed=1, positives_per_query=1)
+    assert len(one.examples) == len(one.mining.query_ids) < len(every.examples)  # the fixture judges 2 a query
+    assert set(one.examples) <= set(every.examples)
+    assert one.mining.positives == every.mining.positives  # no other positive is ever mined as a negative
+    config = TrainConfig(corpus="c", encoder="toy")
+    assert "positives_per_query" not in config.to_dict()  # every run before the field keeps its fingerprint
+    drawn = TrainConfig(corpus="c", encoder="toy", positives_per_query=1)
+    assert drawn.to_dict()["positives_per_query"] == 1 and drawn.fingerprint() != config.fingerprint()
+    with pytest.raises(ConfigError, match="positives_per_query must be at least 1"):
+        TrainConfig(corpus="c", encoder="toy", positives_per_query=0)
 
 
 # Training.

@@ -147,6 +147,8 @@ class TrainConfig:
     encode_batch_size: int = field(default=64, metadata={"help": "texts per batch when encoding the corpus"})
     dev_queries: int = field(default=100, metadata={"help": "dev queries (held out of train when no dev split)"})
     max_train_queries: int | None = field(default=None, metadata={"help": "train on the first N queries only"})
+    positives_per_query: int | None = field(default=None, metadata={
+        "help": "examples per query: a seeded draw of N of its positives (default: every positive)"})
     keep_best: int = field(default=2, metadata={"help": "best checkpoints kept, by dev nDCG@10"})
     save_steps: int = field(default=10, metadata={"help": "steps between resume checkpoints"})
     eval_steps: int = field(default=0, metadata={"help": "extra dev evaluation every N steps (0: stage ends only)"})
@@ -171,8 +173,9 @@ class TrainConfig:
         for name, high in CONFIG_BOUNDS.items():
             if getattr(self, name) > high:
                 raise ConfigError(f"{name}={getattr(self, name)} is more than {high:,}; use a smaller value")
-        if self.max_train_queries is not None and self.max_train_queries < 1:
-            raise ConfigError(f"max_train_queries must be at least 1 (or left out), got {self.max_train_queries}")
+        for name in ("max_train_queries", "positives_per_query"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1 (or left out), got {getattr(self, name)}")
         if not self.stages:
             raise ConfigError("the curriculum needs at least one stage")
         if self.batch_size < 2:
@@ -185,11 +188,14 @@ class TrainConfig:
             raise ConfigError(f"device {self.device!r} is not one of cpu, cuda, cuda:N, mps")
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field, except ``profile`` when it is ``exact``: runs and cells written before profiles existed keep
-        their configuration and fingerprint, and a fast run's differ from its exact twin's."""
+        """Every field, except ``profile`` when it is ``exact`` and ``positives_per_query`` when it is None: runs and
+        cells written before these fields existed keep their configuration and fingerprint, and a run that sets them
+        differs from its twin that does not."""
         values = dataclasses.asdict(self)
         if values["profile"] == EXACT:
             del values["profile"]
+        if values["positives_per_query"] is None:
+            del values["positives_per_query"]
         return values
 
     @property

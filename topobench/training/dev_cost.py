@@ -155,7 +155,7 @@ def dev_scores(config: TrainConfig, nlist: int = DEV_NLIST, level: float = DEV_L
     not finished. ``ndcg@10_recomputed`` is the loaded checkpoint's dev nDCG@10 recomputed here: equal to the
     summary's unless the checkpoint was not loaded as it was evaluated (a warning says so)."""
     from topobench.corpus.corpora import load_corpus
-    from topobench.training.data import training_set
+    from topobench.training.data import config_training_set
     from topobench.training.dev_eval import dev_metrics
     from topobench.training.recipes import trained_checkpoint
 
@@ -164,7 +164,7 @@ def dev_scores(config: TrainConfig, nlist: int = DEV_NLIST, level: float = DEV_L
         raise DatasetError(f"run {config.fingerprint()} has no dev evaluation (dev_queries={config.dev_queries}): "
                            "it cannot be scored on the dev split")
     best = summary["kept"][0]
-    data = training_set(load_corpus(config.corpus), config.dev_queries, config.seed, config.max_train_queries)
+    data = config_training_set(load_corpus(config.corpus), config)
     encoder = checkpoint_encoder(config, checkpoint)
     cache = EmbeddingCache()
     recomputed = dev_metrics(encoder, data, cache).get("ndcg@10")

@@ -41,7 +41,7 @@ from topobench.core.registry import get_registry
 from topobench.corpus.corpora import Corpus, load_corpus
 from topobench.training import checkpoints as ckpt
 from topobench.training.config import EXACT, TrainConfig
-from topobench.training.data import TrainingSet, duplicate_free_batches, training_set
+from topobench.training.data import TrainingSet, config_training_set, duplicate_free_batches
 from topobench.training.dev_eval import dev_metrics
 
 logger = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class Trainer:
         check_loss(self.loss, cfg.loss)  # before anything is written: a loss that cannot train is one line
         stage_miners = [registry.create("miners", stage.miner, **stage.miner_args) for stage in cfg.stages]
         corpus = self._corpus or load_corpus(cfg.corpus)
-        self.data: TrainingSet = training_set(corpus, cfg.dev_queries, cfg.seed, cfg.max_train_queries)
+        self.data: TrainingSet = config_training_set(corpus, cfg)
         if not registry.get("encoders", cfg.encoder).cls.trainable:
             raise ConfigError(f"encoder {cfg.encoder!r} cannot be trained (it has no differentiable forward)")
         options = cfg.encoder_options()  # fast profile: bf16 for the training forward and mining / dev encodings
@@ -145,8 +145,7 @@ class Trainer:
         decisions (:meth:`_events_after`); ``bench/study.py`` costs a full run from it."""
         if not hasattr(self, "plans"):
             cfg = self.config
-            self.data = training_set(self._corpus or load_corpus(cfg.corpus), cfg.dev_queries, cfg.seed,
-                                     cfg.max_train_queries)
+            self.data = config_training_set(self._corpus or load_corpus(cfg.corpus), cfg)
             self._plan_stages([get_registry().get("miners", stage.miner).cls for stage in cfg.stages])
         negatives = [stage.negatives for stage in self.config.stages]
         out: list[dict[str, Any]] = [{"event": "steps", "stage": p.index + 1, "steps": p.steps} for p in self.plans]
