@@ -79,6 +79,10 @@ def test_a_union_dataset_is_composed_from_its_parts_datasets(workspace, mirror):
     composed = json.loads(union.attrs["composed_from"])
     assert [(c["dataset"], c["n_docs"]) for c in composed] == [("alpha-toy", 40), ("beta-toy", 30)]
     assert union.attrs["encoder_name"] == "toy" and union.attrs["corpus"] == "alpha+beta"
+    from topobench.study.provenance import dataset_provenance
+
+    assert dataset_provenance(union)["composed_from"] == composed  # a study cell says how its vectors were made
+    assert "composed_from" not in dataset_provenance(alpha)
     # For an encoder whose vectors do not depend on their batch, composing is encoding the union directly.
     direct = encode_corpus(load_corpus("alpha+beta"), make_encoder("toy"), "test")
     assert np.array_equal(direct["train"], union.train) and np.array_equal(direct["neighbors"], union.neighbors)
