@@ -140,7 +140,7 @@ def test_the_script_lists_the_docs_candidates_and_refuses_in_one_line(tmp_path):
                      "scifact-minilm-adaptive@w_min=0.2,w_max=1.4", "scifact-minilm-adaptive@w_min=0.4,w_max=1.2"]
     assert "to train" in listed.stdout and not (tmp_path / "x.json").exists()
     seeded = run("cell_balance", "--seed", "14", "--dry-run")
-    assert seeded.returncode == 0 and "scifact-minilm-cell_balance@balance=0.03,seed=14" in seeded.stdout
+    assert seeded.returncode == 0 and "scifact-minilm-cell_balance@balance=0.1,seed=14" in seeded.stdout
     fast = run("cell_assign", "--profile", "fast", "--dry-run")
     assert fast.returncode == 0, fast.stderr
     assert [line.split()[0] for line in fast.stdout.splitlines()[:2]] == [

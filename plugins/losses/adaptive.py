@@ -108,5 +108,6 @@ def register_losses(register):
 
 @hookimpl
 def register_recipes(register):
-    # Bounds around topo's w = 0.6; provisional until the dev sweep of docs/STUDIES.md ("index-aware").
+    # Bounds around topo's w = 0.6, chosen on the dev split (docs/STUDIES.md, "index-aware"; the sweep's record:
+    # studies/index-aware/dev-sweep-adaptive-fast.json).
     register("adaptive", {"loss": "adaptive", "loss_args": {"temperature": 0.05, "w_min": 0.2, "w_max": 1.0}})
