@@ -74,8 +74,8 @@ def training_set(corpus: Corpus, dev_queries: int, seed: int, max_train_queries:
         raise DatasetError(f"corpus {corpus.name!r}: no training query has a relevant document in the corpus")
     doc_ids = corpus.doc_ids()
     doc_texts = corpus.doc_texts(doc_ids)
-    examples = [(q, d) for q in train_ids for d in drawn_positives(train_ids, train_positives, seed,
-                                                                   positives_per_query)[q]]
+    drawn = drawn_positives(train_ids, train_positives, seed, positives_per_query)
+    examples = [(q, d) for q in train_ids for d in drawn[q]]
     mining = MiningData(doc_ids=doc_ids, doc_texts=doc_texts, query_ids=train_ids,
                         query_texts=[corpus.queries["train"][q] for q in train_ids],
                         positives={q: train_positives[q] for q in train_ids})
