@@ -71,7 +71,6 @@ def test_dev_queries_are_held_out_of_training(tiny):
     assert training_set(corpus, dev_queries=6, seed=1).dev_query_ids == data.dev_query_ids
 
 
-
 def test_a_draw_of_positives_per_query_keeps_every_positive_for_mining():
     positives = {"q1": {"a", "b", "c", "d"}, "q2": {"e"}, "q3": {"f", "g", "h"}}
     assert drawn_positives(["q1", "q2", "q3"], positives, 13, None) == {
