@@ -19,35 +19,18 @@ import logging
 import time
 from typing import Any
 
-import numpy as np
-
 from topobench.core.distances import exact_knn
 from topobench.core.errors import DatasetError, UnavailableError
-from topobench.core.machine import installed_versions
 from topobench.core.registry import get_registry
 from topobench.corpus.corpora import Corpus, is_union, load_corpus
 from topobench.datasets.store import GROUND_TRUTH_K, register_builder
+from topobench.encoding.dataset_arrays import dataset_arrays, judged_query_ids, query_split
 from topobench.encoding.sharded import ShardPlan, encode_sharded, shard_docs
+from topobench.encoding.union_dataset import compose_union
 from topobench.training.config import EXACT
 from topobench.training.variants import Variant, parse_variant, split_dataset_name
 
 logger = logging.getLogger(__name__)
-
-QUERY_SPLITS = ("test", "dev")
-
-
-def query_split(corpus: Corpus) -> str:
-    """The split whose queries become the dataset's ``test`` set: the first of test, dev with judgements (so the task
-    metrics apply), else the first with answers only. NQ is benchmarked as the seed does, on its dev questions with
-    their gold passages as qrels (and answers for acc@k), not on the test questions, which have answers only."""
-    for split in QUERY_SPLITS:
-        if corpus.qrels.get(split):
-            return split
-    for split in QUERY_SPLITS:
-        if corpus.answers.get(split):
-            return split
-    raise DatasetError(f"corpus {corpus.name!r} has no test or dev split with judgements or answers to benchmark")
-
 
 def subset(corpus: Corpus, split: str, max_docs: int, max_queries: int) -> Corpus:
     """A deterministic slice for quick runs: the first ``max_queries`` judged queries, their relevant documents, then
@@ -70,12 +53,6 @@ def make_encoder(name: str, **options: Any):
     """The registered encoder ``name`` built with ``options``; unknown, unavailable or mistyped is a one-line error."""
     # A local checkpoint needs no hub weights, so only an encoder of hub weights is checked for availability.
     return get_registry().create("encoders", name, check_available="checkpoint" not in options, **options)
-
-
-def judged_query_ids(corpus: Corpus, split: str) -> list[str]:
-    """The ``split`` queries that have judgements or answers, in corpus order: the dataset's ``test`` rows."""
-    qrels_split, answers_split = corpus.qrels.get(split, {}), corpus.answers.get(split, {})
-    return [q for q in corpus.queries[split] if q in qrels_split or q in answers_split]
 
 
 def encode_corpus(corpus: Corpus, encoder, split: str, plan: ShardPlan | None = None) -> dict[str, Any]:
@@ -108,38 +85,6 @@ def encode_corpus(corpus: Corpus, encoder, split: str, plan: ShardPlan | None = 
     return dataset_arrays(corpus, split, doc_ids, query_ids, train, test, distance, neighbors, distances, made)
 
 
-def dataset_arrays(corpus: Corpus, split: str, doc_ids: list[str], query_ids: list[str], train: np.ndarray,
-                   test: np.ndarray, distance: str, neighbors: np.ndarray, distances: np.ndarray,
-                   made: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of ``write_dataset`` for vectors of ``corpus`` (rows: ``doc_ids``, ``query_ids`` of
-    ``split``) and their exact neighbours: qrels as row triples, the corpus's files, ``made`` (how the vectors were
-    made: the encoder's provenance), answers and library versions."""
-    qrels_split, answers_split = corpus.qrels.get(split, {}), corpus.answers.get(split, {})
-    doc_row = {d: i for i, d in enumerate(doc_ids)}
-    qrels = [(qi, doc_row[d], grade) for qi, q in enumerate(query_ids)
-             for d, grade in qrels_split.get(q, {}).items() if d in doc_row]
-    files = corpus.provenance.get("files", [])
-    attrs = {
-        "corpus": corpus.name, "split": split, "n_docs": len(doc_ids), "n_queries": len(query_ids),
-        "corpus_files": json.dumps([{k: f.get(k) for k in ("name", "sha256", "size")} for f in files]),
-        **made, **_library_versions(),
-    }
-    if "subset" in corpus.provenance:
-        attrs["subset"] = corpus.provenance["subset"]
-    if answers_split:
-        attrs["answers"] = json.dumps([answers_split.get(q, []) for q in query_ids])
-    return {
-        "train": train, "test": test, "distance": distance, "neighbors": neighbors, "distances": distances,
-        "doc_ids": doc_ids, "query_ids": query_ids, "qrels": np.array(qrels, dtype=np.int64).reshape(-1, 3),
-        "attrs": attrs,
-    }
-
-
-def _library_versions() -> dict[str, str]:
-    versions = installed_versions(("topobench", "numpy", "faiss-cpu", "h5py", "torch", "transformers"))
-    return {f"version_{package}": version for package, version in versions.items()}
-
-
 def split_name(name: str) -> tuple[str, str, str | None] | None:
     """``scifact-bge-small-topo`` → (``scifact``, ``bge-small``, ``topo``) using the registered encoder names (and
     their aliases: ``nq-bge-topo`` → (``nq``, ``bge-small``, ``topo``)); overrides after ``@`` are not returned."""
@@ -159,8 +104,6 @@ def build_corpus_dataset(name: str) -> dict[str, Any]:
         raise DatasetError(f"cannot split {name!r} into <corpus>-<encoder>[-<recipe>[@key=value,…]]")
     check_encoder_weights(variant)  # before a corpus is fetched (NQ is 13 GB) or a model trained
     if is_union(variant.corpus):
-        from topobench.encoding.union_dataset import compose_union  # it builds its parts with this module
-
         return compose_union(variant)
     if variant.stock:
         corpus = load_corpus(variant.corpus)

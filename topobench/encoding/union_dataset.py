@@ -31,7 +31,7 @@ from topobench.core.errors import DatasetError
 from topobench.corpus.corpora import load_corpus
 from topobench.corpus.union import namespaced, union_parts
 from topobench.datasets.store import GROUND_TRUTH_K, Dataset, load_dataset
-from topobench.encoding.corpus_dataset import dataset_arrays, judged_query_ids, query_split
+from topobench.encoding.dataset_arrays import dataset_arrays, judged_query_ids, query_split
 from topobench.training.variants import TRAIN_CORPUS_KEY, Variant, format_value, parse_variant
 
 logger = logging.getLogger(__name__)
