@@ -29,7 +29,7 @@ import numpy as np
 from topobench.core.distances import exact_knn
 from topobench.core.errors import DatasetError
 from topobench.corpus.corpora import load_corpus
-from topobench.corpus.union import namespaced, union_parts
+from topobench.corpus.union import NAMESPACE, namespaced, union_parts
 from topobench.datasets.store import GROUND_TRUTH_K, Dataset, load_dataset
 from topobench.encoding.dataset_arrays import dataset_arrays, judged_query_ids, query_split
 from topobench.training.variants import TRAIN_CORPUS_KEY, Variant, format_value, parse_variant
@@ -73,15 +73,16 @@ def compose_union(variant: Variant) -> dict[str, Any]:
     if parts[0].query_ids != query_ids:
         raise DatasetError(f"dataset {names[0]!r} does not hold the {split} queries of {variant.corpus!r} in corpus "
                            f"order; delete {parts[0].path} so that it is built again")
+    part_of = union_parts(variant.corpus)
     row: dict[str, tuple[int, int]] = {}
-    for p, (part, dataset) in enumerate(zip(union_parts(variant.corpus), parts, strict=True)):
+    for p, (part, dataset) in enumerate(zip(part_of, parts, strict=True)):
         row.update({namespaced(part, doc_id): (p, r) for r, doc_id in enumerate(dataset.doc_ids or [])})
     doc_ids = corpus.doc_ids()
     missing = [d for d in doc_ids if d not in row]
     if missing:
-        p = missing[0].partition(":")[0]
-        raise DatasetError(f"the part dataset of {p!r} lacks document {missing[0]!r} of {variant.corpus!r}; delete "
-                           f"{parts[union_parts(variant.corpus).index(p)].path} so that it is built again")
+        part = missing[0].partition(NAMESPACE)[0]
+        raise DatasetError(f"the part dataset of {part!r} lacks document {missing[0]!r} of {variant.corpus!r}; "
+                           f"delete {parts[part_of.index(part)].path} so that it is built again")
     logger.info("composing %s from %s (%d documents, no encoding)", variant.name, ", ".join(names), len(doc_ids))
     train = np.stack([parts[p].train[r] for p, r in (row[d] for d in doc_ids)]).astype(np.float32, copy=False)
     test, distance = parts[0].test, parts[0].distance

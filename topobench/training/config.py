@@ -124,6 +124,10 @@ DEFAULT_STAGES = (
 )
 
 
+# Fields added after runs and cells were written: left out of ``to_dict`` (and so of the fingerprint) at these values.
+LEFT_OUT_AT_DEFAULT: dict[str, Any] = {"profile": EXACT, "positives_per_query": None}
+
+
 @dataclass
 class TrainConfig:
     """A training run. Field docs double as ``python train.py --help``."""
@@ -188,15 +192,11 @@ class TrainConfig:
             raise ConfigError(f"device {self.device!r} is not one of cpu, cuda, cuda:N, mps")
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field, except ``profile`` when it is ``exact`` and ``positives_per_query`` when it is None: runs and
-        cells written before these fields existed keep their configuration and fingerprint, and a run that sets them
-        differs from its twin that does not."""
+        """Every field, except those of ``LEFT_OUT_AT_DEFAULT`` at their default: runs and cells written before
+        these fields existed keep their configuration and fingerprint, and a run that sets one differs from its twin
+        that does not."""
         values = dataclasses.asdict(self)
-        if values["profile"] == EXACT:
-            del values["profile"]
-        if values["positives_per_query"] is None:
-            del values["positives_per_query"]
-        return values
+        return {k: v for k, v in values.items() if k not in LEFT_OUT_AT_DEFAULT or v != LEFT_OUT_AT_DEFAULT[k]}
 
     @property
     def encoder_precision(self) -> str:
