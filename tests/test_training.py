@@ -204,6 +204,9 @@ def test_resume_after_sigkill_ends_with_the_same_weights(tiny, tmp_path):
     steps = [json.loads(line)["step"] for line in (tmp_path / "killed" / "log.jsonl").read_text().splitlines()
              if "event" not in json.loads(line)]
     assert steps == list(range(1, a["total_steps"] + 1))  # steps redone after the kill are logged once
+    # The summary says what the last invocation did (a study cell's cost subtracts only that from its own time).
+    assert a["last_session"]["from_step"] == 0 and a["last_session"]["train_seconds"] == a["train_seconds"]
+    assert b["last_session"]["from_step"] >= 6 and b["last_session"]["train_seconds"] <= b["train_seconds"]
     from safetensors.torch import load_file
 
     for entry in a["kept"]:

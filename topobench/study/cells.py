@@ -99,7 +99,7 @@ def check_cell_identity(path: Path, data: dict[str, Any], cell: Cell) -> None:
 
 def run_cell(study: Study, cell: Cell) -> dict[str, Any]:
     """Train, encode and benchmark ``cell`` (whatever of it is missing), then write and return its cell file."""
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), _now()
     lock = mark_running(study.name, cell.name)
     try:
         dataset = load_dataset(cell.dataset)
@@ -120,7 +120,7 @@ def run_cell(study: Study, cell: Cell) -> dict[str, Any]:
         previous = previous_cell(study.name, cell.name)
         if previous is not None:
             record["previous"] = reproduction(previous, record)
-        record["cost_seconds"] = _cost(cell, dataset, built - started, benchmarked - built)
+        record["cost_seconds"] = _cost(cell, dataset, built - started, benchmarked - built, started_at)
         record["benchmark_load"] = {"load_1min": round(load, 2), "cores": os.cpu_count()}
         path = write_cell(study.name, cell.name, record)
         logger.info("cell %s written to %s (%.0f s)", cell.name, path, time.perf_counter() - started)
@@ -267,10 +267,15 @@ def remeasured_record(study: Study, cell: Cell) -> dict[str, Any]:
     return data
 
 
+def _summary(cell: Cell) -> dict[str, Any] | None:
+    """The cell's training summary (``training.json``); None for a variant that does not train."""
+    return read_summary(run_folder(cell.variant.config())) or {} if cell.variant.trains else None
+
+
 def _training(cell: Cell) -> dict[str, Any] | None:
-    if not cell.variant.trains:
+    summary = _summary(cell)
+    if summary is None:
         return None
-    summary = read_summary(run_folder(cell.variant.config())) or {}
     best = summary.get("kept", [{}])[0] if summary.get("kept") else {}
     evaluations = summary.get("evaluations", [])
     return {"steps": summary.get("total_steps"), "seconds": summary.get("train_seconds"),
@@ -302,18 +307,26 @@ def _stock_geometry(name: str, m: int) -> dict[str, float]:
     return _STOCK[(name, m)]
 
 
-def _cost(cell: Cell, dataset: Dataset, build_seconds: float, benchmark_seconds: float) -> dict[str, float]:
-    """Seconds this invocation spent building and benchmarking, and the training's own record (steps, evaluations),
-    which survives resumption; a dataset built earlier reports its own recorded build time."""
+def _cost(cell: Cell, dataset: Dataset, build_seconds: float, benchmark_seconds: float,
+          started_at: str) -> dict[str, float]:
+    """The cell's seconds: ``train`` the training's own record (optimiser steps + dev evaluations, every session of a
+    resumed run), ``encode`` the rest of the dataset build this invocation timed (mining and dataset encodings),
+    ``benchmark`` this invocation's, ``total`` their sum. A training that finished before ``started_at`` (a transfer
+    cell, a rerun) was not paid here: its encode is the whole build and its train is left out of the total."""
     training = _training(cell) or {}
+    session = (_summary(cell) or {}).get("last_session")
     recorded_build = float(dataset.attrs.get("build_seconds", 0.0))
     train = float(training.get("seconds") or 0.0) + float(training.get("eval_seconds") or 0.0)
     build = max(build_seconds, recorded_build) if build_seconds > 1.0 else recorded_build
-    # A build shorter than the recorded training reused a checkpoint trained earlier (a transfer cell, a rerun): all
-    # of it was encoding; the training's own seconds stay recorded under "train".
-    encode = build - train if build >= train else build
-    return {"train": round(train, 1), "encode": round(encode, 1),
-            "benchmark": round(benchmark_seconds, 1), "total": round(build + benchmark_seconds, 1)}
+    if session is not None:
+        trained_here = session["finished_at"] >= started_at
+        encode = build - session["train_seconds"] - session["eval_seconds"] if trained_here else build
+    else:  # a summary written before sessions were recorded: a build shorter than the training reused a checkpoint
+        trained_here = build >= train
+        encode = build - train if trained_here else build
+    total = (train if trained_here else 0.0) + max(encode, 0.0) + benchmark_seconds
+    return {"train": round(train, 1), "encode": round(max(encode, 0.0), 1),
+            "benchmark": round(benchmark_seconds, 1), "total": round(total, 1)}
 
 
 def _now() -> str:

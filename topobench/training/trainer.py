@@ -20,6 +20,7 @@ at any moment restarts from its last resume state and ends with the same weights
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import math
@@ -332,6 +333,7 @@ class Trainer:
         state = ckpt.load_resume_state(self.output)
         step = self._restore(state) if state is not None else 0
         del state
+        self._session = (step, self.seconds, len(self.evaluations))
         logger.info("training %s on %s with %s: %s", self.config.encoder, self.config.corpus, self.config.loss,
                     "; ".join(f"{s.spec()} = {p.steps} steps" for s, p in zip(self.config.stages, self.plans,
                                                                                   strict=True)))
@@ -443,12 +445,21 @@ class Trainer:
             "dev_source": self.data.dev_source, "dev_queries": len(self.data.dev_query_ids),
             "evaluations": self.evaluations, "kept": self.best.kept,
             "best": str(self.output / ckpt.step_name(best["step"])), "best_step": best["step"],
+            "last_session": self._last_session(),
         }
         ckpt.write_summary(self.output, summary)
         (self.output / ckpt.RESUME_FILE).unlink(missing_ok=True)
         logger.info("trained %s: best checkpoint %s (%s)", self.output, summary["best"],
                     ", ".join(f"{k} {v:.4f}" for k, v in best.items() if k != "step"))
         return summary
+
+    def _last_session(self) -> dict[str, Any]:
+        """What this invocation did: a resumed run's earlier sessions are in ``train_seconds`` and ``evaluations``
+        too, so a caller timing this invocation (a study cell's cost) subtracts only these seconds from its own."""
+        from_step, seconds_at_start, evaluations_at_start = self._session
+        return {"from_step": from_step, "train_seconds": round(self.seconds - seconds_at_start, 1),
+                "eval_seconds": round(sum(e.get("seconds", 0.0) for e in self.evaluations[evaluations_at_start:]), 1),
+                "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
 class _Clock:
