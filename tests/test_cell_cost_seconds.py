@@ -1,5 +1,7 @@
 """A study cell's ``cost_seconds``: which seconds this invocation paid, for a fresh, a resumed and a reused training."""
 
+import datetime
+import os
 from types import SimpleNamespace
 
 import pytest
@@ -20,9 +22,9 @@ def _session(from_step, train_seconds, finished_at):
     return {"from_step": from_step, "train_seconds": train_seconds, "eval_seconds": 186.0, "finished_at": finished_at}
 
 
-def _cost(monkeypatch, summary, build_seconds, recorded_build=0.0):
+def _cost(monkeypatch, summary, build_seconds, recorded_build=0.0, path=None):
     monkeypatch.setattr(cells, "_summary", lambda cell: summary)
-    dataset = SimpleNamespace(attrs={"build_seconds": recorded_build})
+    dataset = SimpleNamespace(attrs={"build_seconds": recorded_build}, path=path)
     return cells._cost(SimpleNamespace(), dataset, build_seconds, 17.3, STARTED_AT)
 
 
@@ -55,3 +57,18 @@ def test_a_summary_without_sessions_falls_back_on_comparing_the_build_with_the_t
 def test_a_variant_that_does_not_train_costs_its_build_and_benchmark(monkeypatch):
     assert _cost(monkeypatch, None, 0.5, recorded_build=210.0) == {"train": 0.0, "encode": 210.0, "benchmark": 17.3,
                                                                    "total": pytest.approx(227.3)}
+
+
+def test_a_dataset_built_earlier_charges_the_training_its_own_build_paid(monkeypatch, tmp_path):
+    """A rerun finds the dataset (written 16:10 after a 1128 s build that began 15:51:12): a training that finished
+    inside that build was paid by it; one that finished before it was not."""
+    path = tmp_path / "dataset.hdf5"
+    path.write_bytes(b"")
+    written = datetime.datetime(2026, 12, 5, 16, 10, tzinfo=datetime.timezone.utc).timestamp()
+    os.utime(path, (written, written))
+    inside = _session(120, 749.3, "2026-12-05T16:06:00+00:00")
+    cost = _cost(monkeypatch, _summary(inside), 0.2, recorded_build=1128.0, path=path)
+    assert cost == {"train": 1457.7, "encode": 192.7, "benchmark": 17.3, "total": pytest.approx(1667.7)}
+    before = _session(0, 1271.7, "2026-12-05T15:40:00+00:00")
+    cost = _cost(monkeypatch, _summary(before), 0.2, recorded_build=1128.0, path=path)
+    assert cost == {"train": 1457.7, "encode": 1128.0, "benchmark": 17.3, "total": pytest.approx(1145.3)}

@@ -311,15 +311,15 @@ def _cost(cell: Cell, dataset: Dataset, build_seconds: float, benchmark_seconds:
           started_at: str) -> dict[str, float]:
     """The cell's seconds: ``train`` the training's own record (optimiser steps + dev evaluations, every session of a
     resumed run), ``encode`` the rest of the dataset build this invocation timed (mining and dataset encodings),
-    ``benchmark`` this invocation's, ``total`` their sum. A training that finished before ``started_at`` (a transfer
-    cell, a rerun) was not paid here: its encode is the whole build and its train is left out of the total."""
+    ``benchmark`` this invocation's, ``total`` their sum. A training that finished before the dataset's build began (a
+    transfer cell, a rerun) was not paid by it: its encode is the whole build and its train is left out of the total."""
     training = _training(cell) or {}
     session = (_summary(cell) or {}).get("last_session")
     recorded_build = float(dataset.attrs.get("build_seconds", 0.0))
     train = float(training.get("seconds") or 0.0) + float(training.get("eval_seconds") or 0.0)
     build = max(build_seconds, recorded_build) if build_seconds > 1.0 else recorded_build
     if session is not None:
-        trained_here = session["finished_at"] >= started_at
+        trained_here = session["finished_at"] >= _build_started(dataset, build_seconds, recorded_build, started_at)
         encode = build - session["train_seconds"] - session["eval_seconds"] if trained_here else build
     else:  # a summary written before sessions were recorded: a build shorter than the training reused a checkpoint
         trained_here = build >= train
@@ -327,6 +327,15 @@ def _cost(cell: Cell, dataset: Dataset, build_seconds: float, benchmark_seconds:
     total = (train if trained_here else 0.0) + max(encode, 0.0) + benchmark_seconds
     return {"train": round(train, 1), "encode": round(max(encode, 0.0), 1),
             "benchmark": round(benchmark_seconds, 1), "total": round(total, 1)}
+
+
+def _build_started(dataset: Dataset, build_seconds: float, recorded_build: float, started_at: str) -> str:
+    """When the build that made the dataset began: this invocation's start, or for a dataset built earlier its file's
+    last write less its recorded build time (a training that finished inside that build was paid by it)."""
+    if build_seconds > 1.0:
+        return started_at
+    began = dataset.path.stat().st_mtime - recorded_build
+    return datetime.datetime.fromtimestamp(began, datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def _now() -> str:
