@@ -273,7 +273,11 @@ def _summary(cell: Cell) -> dict[str, Any] | None:
 
 
 def _training(cell: Cell) -> dict[str, Any] | None:
-    summary = _summary(cell)
+    return _training_record(_summary(cell))
+
+
+def _training_record(summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The cell file's ``training`` entry, from the training summary (None: the variant does not train)."""
     if summary is None:
         return None
     best = summary.get("kept", [{}])[0] if summary.get("kept") else {}
@@ -313,8 +317,9 @@ def _cost(cell: Cell, dataset: Dataset, build_seconds: float, benchmark_seconds:
     resumed run), ``encode`` the rest of the dataset build this invocation timed (mining and dataset encodings),
     ``benchmark`` this invocation's, ``total`` their sum. A training that finished before the dataset's build began (a
     transfer cell, a rerun) was not paid by it: its encode is the whole build and its train is left out of the total."""
-    training = _training(cell) or {}
-    session = (_summary(cell) or {}).get("last_session")
+    summary = _summary(cell)
+    training = _training_record(summary) or {}
+    session = (summary or {}).get("last_session")
     recorded_build = float(dataset.attrs.get("build_seconds", 0.0))
     train = float(training.get("seconds") or 0.0) + float(training.get("eval_seconds") or 0.0)
     build = max(build_seconds, recorded_build) if build_seconds > 1.0 else recorded_build
