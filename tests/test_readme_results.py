@@ -64,3 +64,36 @@ def test_unknown_kind_and_a_study_without_cells_are_one_clear_error(tmp_path):
         render("<!-- study-table w-sweep cels -->\n<!-- /study-table -->\n", _synthetic)
     with pytest.raises(ReadmeTableError, match="no cells in .*study.py run nope"):
         render("<!-- study-table nope cells -->\n<!-- /study-table -->\n", lambda s: analysis_of(s, tmp_path))
+
+
+# ivf_imbalance by hand: w = 0 (baseline), 0.6 and 1.0 over seeds 13, 14, 15.
+IMBALANCE = {0.0: (1.20, 1.22, 1.21), 0.6: (1.21, 1.20, 1.23), 1.0: (1.10, 1.11, 1.12)}
+
+
+def _with_imbalance(study: str):
+    cells = sweep()
+    for cell in cells:
+        cell["geometry"]["ivf_imbalance"] = IMBALANCE[cell["factors"]["weight"]][cell["seed"] - 13]
+    return analyse(cells, SPEC["baseline"], SPEC["factors"], SPEC["algorithms"], SPEC["name"], resamples=50)
+
+
+def test_balance_rows_put_the_ivf_imbalance_beside_lists_probed():
+    """Mean ± t half-width over seeds and the seed-paired difference, by hand: w = 1.0 − w = 0 is −0.10, −0.11,
+    −0.09 (sd 0.01, half-width 4.3027·0.01/√3 = 0.0248: resolved, bold); w = 0.6 − w = 0 is +0.01, −0.02, +0.02
+    (mean +0.0033, sd 0.0208, half-width 0.0517: not)."""
+    out = render("<!-- study-table w-sweep balance -->\n<!-- /study-table -->\n", _with_imbalance)
+    lines = out.splitlines()
+    assert lines[1] == ("| variant | cells | IVF lists probed @ 0.95 | IVF imbalance | IVF imbalance vs topo "
+                        "weight=0.0 |")
+    lists = _with_imbalance("w-sweep").intervals
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1:] for line in lines[3:-1]}
+    assert rows["topo weight=0.0 (baseline)"][2:] == ["1.210 ± 0.025", "(baseline) |"]
+    assert rows["topo weight=0.6"][2:] == ["1.213 ± 0.038", "+0.003 [−0.048, +0.055] |"]
+    assert rows["topo weight=1.0"][2:] == ["1.110 ± 0.025", "**−0.100 [−0.125, −0.075]** |"]
+    base = lists[(("minilm", "topo", 0.0), "ivf lists_probed")]
+    assert rows["topo weight=0.0 (baseline)"][:2] == ["3", f"{base.mean:.2f} ± {base.half_width:.2f}"]
+
+
+def test_a_balance_block_without_the_imbalance_is_one_clear_error():
+    with pytest.raises(ReadmeTableError, match="no ivf_imbalance in their geometry: remove its balance block"):
+        render("<!-- study-table w-sweep balance -->\n<!-- /study-table -->\n", _synthetic)

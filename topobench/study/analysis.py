@@ -117,6 +117,30 @@ class Measure:
         return finite_number(at_level.get(self.metric))
 
 
+@dataclass(frozen=True)
+class GeometryStat:
+    """A geometry statistic of the cells' vectors (``geometry`` of docs/STUDIES.md, e.g. ``ivf_imbalance``), read as
+    a per-variant quantity: compared between variants like a measure (mean and paired difference over seeds), where
+    the correlations set it against the index costs over all cells."""
+
+    stat: str
+
+    @property
+    def key(self) -> str:
+        return f"geometry {self.stat}"
+
+    @property
+    def label(self) -> str:
+        return self.stat
+
+    @property
+    def decimals(self) -> int:
+        return 3
+
+    def value(self, cell: Mapping[str, Any]) -> float | None:
+        return finite_number((cell.get("geometry") or {}).get(self.stat))
+
+
 def settings_of(points: Any, metric: str) -> list[Setting]:
     """A format-3 cell's points of one algorithm as estimand settings (recall, the counter's per-query mean)."""
     out = []
@@ -216,7 +240,7 @@ class VariantCells:
         """A variant that trains nothing (the stock model): one cell, seed None, the same for every seed."""
         return all(s is None for s in self.seeds)
 
-    def values(self, measure: Measure) -> dict[int | None, float]:
+    def values(self, measure: Measure | GeometryStat) -> dict[int | None, float]:
         """``{seed: value}`` of ``measure`` over the cells that have it."""
         out = {}
         for c in self.cells:
@@ -319,7 +343,7 @@ def find_baseline(variants: Sequence[VariantCells], baseline: Mapping[str, Any],
 
 
 def paired_values(variant: VariantCells, baseline: VariantCells,
-                  measure: Measure) -> tuple[dict[int, float], dict[int, float]]:
+                  measure: Measure | GeometryStat) -> tuple[dict[int, float], dict[int, float]]:
     """The two ``{seed: value}`` maps to pair. A seedless variant (the stock model) has one value for every seed, so it
     pairs with each of the other's seeds; two seedless variants make one pair (seed 0)."""
     v, b = variant.values(measure), baseline.values(measure)
@@ -410,6 +434,10 @@ class StudyAnalysis:
     intervals: dict[tuple[tuple, str], stats.Interval | None] = field(default_factory=dict)
     paired: dict[tuple[tuple, str], stats.PairedDifference | None] = field(default_factory=dict)
     bootstrap: dict[tuple[tuple, str], QueryComparison | str] = field(default_factory=dict)
+    # Per variant and geometry statistic (key of GeometryStat): its mean over seeds, and its paired difference with the
+    # baseline — what a loss did to the space (cell_balance and the IVF's list sizes), not a test of the question.
+    geometry_intervals: dict[tuple[tuple, str], stats.Interval | None] = field(default_factory=dict)
+    geometry_paired: dict[tuple[tuple, str], stats.PairedDifference | None] = field(default_factory=dict)
     trend_factor: str | None = None  # the numeric factor the trends are fitted over (see numeric_factor)
     trends: dict[str, Trend | None] = field(default_factory=dict)  # by measure key
     correlations: dict[tuple[str, str], stats.Correlation] = field(default_factory=dict)
@@ -483,6 +511,12 @@ def compare_queries(variant: VariantCells, baseline: VariantCells, metric: str, 
     return QueryComparison(result, seeds, bool(shared))
 
 
+def _seed_interval(variant: VariantCells, measure: Measure | GeometryStat) -> stats.Interval | None:
+    """The t interval over seeds of ``measure`` in ``variant`` (values in seed order); None where no cell has it."""
+    vals = variant.values(measure)
+    return stats.mean_interval([vals[s] for s in sorted(vals, key=seed_key)]) if vals else None
+
+
 def analyse(cells: Sequence[Mapping[str, Any]], baseline: Mapping[str, Any] | str | None, factors: Sequence[str],
             algorithms: Sequence[str] | None = None, name: str | None = None, resamples: int = stats.RESAMPLES,
             seed: int = stats.BOOTSTRAP_SEED) -> StudyAnalysis:
@@ -527,14 +561,17 @@ def analyse(cells: Sequence[Mapping[str, Any]], baseline: Mapping[str, Any] | st
                            shown_factors(all_cells, factors), variants, base, bool(wanted), algos, task, cost,
                            geometry, resamples=resamples, bootstrap_seed=seed, constant_costs=tuple(constant))
 
+    geometry_measures = [GeometryStat(s) for s in geometry]
     for v in variants:
         for m in result.measures:
-            vals = v.values(m)
-            result.intervals[(v.key, m.key)] = (stats.mean_interval([vals[s] for s in sorted(vals, key=seed_key)])
-                                                if vals else None)
+            result.intervals[(v.key, m.key)] = _seed_interval(v, m)
+        for g in geometry_measures:
+            result.geometry_intervals[(v.key, g.key)] = _seed_interval(v, g)
     for v in result.others:
         for m in result.measures:
             result.paired[(v.key, m.key)] = stats.paired_difference(*paired_values(v, base, m))
+        for g in geometry_measures:
+            result.geometry_paired[(v.key, g.key)] = stats.paired_difference(*paired_values(v, base, g))
         for m in task:
             result.bootstrap[(v.key, m.key)] = compare_queries(v, base, m.metric, resamples, seed)
 

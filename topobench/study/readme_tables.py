@@ -18,6 +18,9 @@ Kinds (each from the same analysis as ``study.py report``, :mod:`topobench.study
 * ``paired`` — per variant other than the baseline, the seed-paired difference of :data:`PAIRED` with its 95 % t
   interval (bold where the interval excludes 0);
 * ``variants`` — per variant, the mean ± half-width of the 95 % t interval over seeds of :data:`VARIANT_MEASURES`;
+* ``balance`` — per variant, IVF lists probed at k-NN 0.95 (hull, per build, pooled frontier) beside ``ivf_imbalance`` (faiss's
+  imbalance factor of the IVF's list sizes: what a uniform-cell constraint targets), its mean ± half-width over
+  seeds and its seed-paired difference from the baseline;
 * ``text-search`` — the report's table of the algorithms measured by task metrics alone (BM25) beside the variants.
 
 A measure no cell has (the hull of a study whose cells are all of format 2) is left out; a cell without it shows ``—``.
@@ -32,10 +35,10 @@ from pathlib import Path
 
 from topobench.core.errors import TopobenchError
 from topobench.study import stats
-from topobench.study.analysis import HULL, PER_BUILD, Measure, StudyAnalysis, format_value, seed_text
+from topobench.study.analysis import HULL, PER_BUILD, GeometryStat, Measure, StudyAnalysis, format_value, seed_text
 from topobench.study.report import STUDIES_FILE, read_cells, study_analysis, study_spec
 from topobench.study.resolving import corrections
-from topobench.study.tables import Table, across_text, interval_text, num, text_search_table
+from topobench.study.tables import Table, across_text, interval_text, num, paired_text, text_search_table
 
 BLOCK = re.compile(r"(?P<open><!-- study-table (?P<study>\S+) (?P<kind>\S+) -->\n)(?P<body>.*?)"
                    r"(?P<close><!-- /study-table -->)", re.S)
@@ -51,6 +54,9 @@ PAIRED = (Measure("ndcg@10"), Measure("distcomps", "hnsw", HULL), Measure("distc
 VARIANT_MEASURES = (Measure("ndcg@10"), Measure("recall@100"), Measure("distcomps", "hnsw", HULL),
                     Measure("distcomps", "hnsw"), Measure("lists_probed", "ivf", HULL), Measure("lists_probed", "ivf"))
 GEOMETRY = (("kmeans_inertia_rel", "k-means inertia / stock"), ("pq_error_rel", "PQ error / stock"))
+BALANCE_COSTS = (Measure("lists_probed", "ivf", HULL), Measure("lists_probed", "ivf", PER_BUILD),
+                 Measure("lists_probed", "ivf"))
+IMBALANCE = GeometryStat("ivf_imbalance")
 
 
 class ReadmeTableError(TopobenchError):
@@ -123,23 +129,43 @@ def paired_table(a: StudyAnalysis) -> Table:
                  (False, True) + (True,) * len(measures))
 
 
+def _mean_text(interval: stats.Interval | None, decimals: int) -> str:
+    if interval is None:
+        return "—"
+    text = num(interval.mean, decimals)
+    return text + (f" ± {num(interval.half_width, decimals)}" if interval.half_width is not None else "")
+
+
 def variants_table(a: StudyAnalysis) -> Table:
     """Per variant: cells and the mean ± t half-width over seeds of :data:`VARIANT_MEASURES`, and k-means inertia."""
     measures = _present(a, VARIANT_MEASURES)
     rows = []
     for v in a.variants:
-        values = []
-        for m in measures:
-            interval = a.intervals.get((v.key, m.key))
-            text = "—" if interval is None else num(interval.mean, m.decimals)
-            if interval is not None and interval.half_width is not None:
-                text += f" ± {num(interval.half_width, m.decimals)}"
-            values.append(text)
+        values = [_mean_text(a.intervals.get((v.key, m.key)), m.decimals) for m in measures]
         inertia = [x for c in v.cells if (x := a.geometry(c, "kmeans_inertia_rel")) is not None]
         label = v.label + (" (baseline)" if v is a.baseline else "")
         rows.append((label, str(len(v.cells)), *values, num(statistics.mean(inertia), 3) if inertia else "—"))
     return Table(("variant", "cells", *(column_label(m) for m in measures), "k-means inertia / stock"), tuple(rows),
                  (False, True) + (True,) * (len(measures) + 1))
+
+
+def balance_table(a: StudyAnalysis) -> Table:
+    """Per variant: IVF lists probed (:data:`BALANCE_COSTS`) and ``ivf_imbalance``, mean ± half-width over seeds, and
+    the imbalance's seed-paired difference from the baseline."""
+    if "ivf_imbalance" not in a.geometry_stats:
+        raise ReadmeTableError(f"study {a.name}'s cells have no ivf_imbalance in their geometry: remove its balance "
+                               "block")
+    measures = _present(a, BALANCE_COSTS)
+    rows = []
+    for v in a.variants:
+        base = v is a.baseline
+        rows.append((v.label + (" (baseline)" if base else ""), str(len(v.cells)),
+                     *(_mean_text(a.intervals.get((v.key, m.key)), m.decimals) for m in measures),
+                     _mean_text(a.geometry_intervals.get((v.key, IMBALANCE.key)), IMBALANCE.decimals),
+                     "(baseline)" if base else paired_text(a.geometry_paired.get((v.key, IMBALANCE.key)),
+                                                           IMBALANCE.decimals)))
+    return Table(("variant", "cells", *(column_label(m) for m in measures), "IVF imbalance",
+                  "IVF imbalance vs " + a.baseline.label), tuple(rows), (False,) + (True,) * (len(measures) + 3))
 
 
 def text_table(a: StudyAnalysis) -> Table:
@@ -152,7 +178,7 @@ def text_table(a: StudyAnalysis) -> Table:
 
 KINDS: dict[str, Callable[[StudyAnalysis], Table]] = {
     "cells": cells_table, "trends": trends_table, "paired": paired_table, "variants": variants_table,
-    "text-search": text_table}
+    "balance": balance_table, "text-search": text_table}
 
 
 def render(text: str, analysis_of: Callable[[str], StudyAnalysis]) -> str:

@@ -22,6 +22,7 @@ from topobench.study.analysis import (
     KNN_LEVEL,
     MIN_TREND_LEVELS,
     REFERENCE,
+    GeometryStat,
     Measure,
     StudyAnalysis,
     analyse,
@@ -196,6 +197,30 @@ def _trend_sentence(a: StudyAnalysis, m: Measure) -> tuple[str, bool | None]:
     return (f"trend of {m.label} over {a.trend_factor}: slope {num(t.slope.mean, m.decimals + 1, True)} "
             f"{interval_text(t.slope.low, t.slope.high, m.decimals + 1)} per 1 {a.trend_factor} over "
             f"{len(t.seeds)} seeds (at least {t.levels} values of it each) — {verdict}"), t.slope.resolved
+
+
+def paired_text(p: stats.PairedDifference | None, decimals: int) -> str:
+    """``−0.123 [−0.200, −0.046]``, in bold where the interval excludes 0; ``—`` with no shared seed."""
+    if p is None:
+        return "—"
+    text = num(p.diff.mean, decimals, True) + " " + interval_text(p.diff.low, p.diff.high, decimals)
+    return f"**{text}**" if p.diff.has_interval and p.diff.resolved else text
+
+
+def geometry_table(a: StudyAnalysis) -> Table | None:
+    """Per geometry statistic (rows): each variant's mean ± t half-width over seeds, then each other variant's
+    seed-paired difference from the baseline with its interval (bold where it excludes 0); None without geometry."""
+    if not a.geometry_stats:
+        return None
+    rows = []
+    for stat in a.geometry_stats:
+        g = GeometryStat(stat)
+        rows.append((g.label, *(_mean_cell(a.geometry_intervals[(v.key, g.key)], g.decimals, len(v.cells))
+                                for v in a.variants),
+                     *(paired_text(a.geometry_paired[(v.key, g.key)], g.decimals) for v in a.others)))
+    headers = ("geometry statistic", *(v.label + (" (baseline)" if v is a.baseline else "") for v in a.variants),
+               *(f"Δ {v.label}" for v in a.others))
+    return Table(headers, tuple(rows), (False,) + (True,) * (len(headers) - 1))
 
 
 def correlation_text(c: stats.Correlation, total: int) -> str:
@@ -422,6 +447,14 @@ def report_sections(a: StudyAnalysis, extra: Sequence[Section] = ()) -> list[Sec
             "variants shows the shape. Across the sweep = slope × the range of " + a.trend_factor
             + ", relative to the baseline's mean.",
             trend_table(a))))
+    geometry = geometry_table(a)
+    if geometry is not None:
+        sections.append(Section("Geometry by variant", (
+            f"What each variant did to its vectors: each geometry statistic's mean ± half-width of the {PERCENT} % "
+            "t interval over seeds, and its seed-paired difference from the baseline with the interval (bold where "
+            "it excludes 0) — e.g. ivf_imbalance, faiss's nlist·Σc²/(Σc)² of the IVF's list sizes (1 = equal "
+            "lists), beside the lists probed above. These describe the mechanism; they are not among the tests of "
+            "'What the intervals resolve'.", geometry)))
     table = correlation_table(a)
     if table is None:
         why = "the cells have no geometry statistics" if not a.geometry_stats else "no index cost varies over the cells"
