@@ -368,8 +368,8 @@ def test_geometry_by_variant_means_and_paired_differences_by_hand():
     assert (("minilm", "topo", 0.0), "geometry pos_cos_mean") not in a.geometry_paired  # the baseline itself
     section = markdown_tables(cells, {"weight": 0.0}, SPEC["factors"]).split("## Geometry by variant")[1]
     table = section.split("## ")[0]
-    assert "| geometry statistic | topo weight=0.0 (baseline) | topo weight=0.6 | topo weight=1.0 | Δ topo weight=0.6 " \
-           "| Δ topo weight=1.0 |" in table
+    assert ("| geometry statistic | topo weight=0.0 (baseline) | topo weight=0.6 | topo weight=1.0 "
+            "| Δ topo weight=0.6 | Δ topo weight=1.0 |") in table
     row = next(line for line in table.splitlines() if line.startswith("| pos_cos_mean |"))
     assert row.split(" | ")[-1].startswith(f"**+{dmean:.3f} [")  # +0.2 by construction, noise 0.01: resolved
     anisotropy = next(line for line in table.splitlines() if line.startswith("| anisotropy |"))

@@ -18,9 +18,9 @@ Kinds (each from the same analysis as ``study.py report``, :mod:`topobench.study
 * ``paired`` — per variant other than the baseline, the seed-paired difference of :data:`PAIRED` with its 95 % t
   interval (bold where the interval excludes 0);
 * ``variants`` — per variant, the mean ± half-width of the 95 % t interval over seeds of :data:`VARIANT_MEASURES`;
-* ``balance`` — per variant, IVF lists probed at k-NN 0.95 (hull, per build, pooled frontier) beside ``ivf_imbalance`` (faiss's
-  imbalance factor of the IVF's list sizes: what a uniform-cell constraint targets), its mean ± half-width over
-  seeds and its seed-paired difference from the baseline;
+* ``balance`` — per variant, IVF lists probed at k-NN 0.95 (hull, per build, pooled frontier) beside
+  ``ivf_imbalance`` (faiss's imbalance factor of the IVF's list sizes: what a uniform-cell constraint targets), its
+  mean ± half-width over seeds and its seed-paired difference from the baseline;
 * ``text-search`` — the report's table of the algorithms measured by task metrics alone (BM25) beside the variants.
 
 A measure no cell has (the hull of a study whose cells are all of format 2) is left out; a cell without it shows ``—``.
