@@ -109,21 +109,12 @@ def trends_table(a: StudyAnalysis) -> Table:
                  (False, True, True, True, True, False, True, True))
 
 
-def _difference(p: stats.PairedDifference | None, m: Measure) -> str:
-    if p is None:
-        return "—"
-    text = num(p.diff.mean, m.decimals, True)
-    if p.relative is not None and m.algorithm is not None:
-        text += f" ({num(100.0 * p.relative, 0, True)} %)"
-    text += " " + interval_text(p.diff.low, p.diff.high, m.decimals)
-    return f"**{text}**" if p.diff.has_interval and p.diff.resolved else text
-
-
 def paired_table(a: StudyAnalysis) -> Table:
     """Per other variant: the seed-paired difference of each measure of :data:`PAIRED` against the baseline."""
     measures = _present(a, PAIRED)
     rows = tuple((v.label, str(len(a.paired[(v.key, measures[0].key)].seeds)) if a.paired.get(
-        (v.key, measures[0].key)) else "0", *(_difference(a.paired.get((v.key, m.key)), m) for m in measures))
+        (v.key, measures[0].key)) else "0",
+        *(paired_text(a.paired.get((v.key, m.key)), m.decimals, relative=m.algorithm is not None) for m in measures))
         for v in a.others)
     return Table(("vs " + a.baseline.label, "seeds", *(column_label(m) for m in measures)), rows,
                  (False, True) + (True,) * len(measures))

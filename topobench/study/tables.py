@@ -199,11 +199,15 @@ def _trend_sentence(a: StudyAnalysis, m: Measure) -> tuple[str, bool | None]:
             f"{len(t.seeds)} seeds (at least {t.levels} values of it each) — {verdict}"), t.slope.resolved
 
 
-def paired_text(p: stats.PairedDifference | None, decimals: int) -> str:
-    """``−0.123 [−0.200, −0.046]``, in bold where the interval excludes 0; ``—`` with no shared seed."""
+def paired_text(p: stats.PairedDifference | None, decimals: int, relative: bool = False) -> str:
+    """``−0.123 [−0.200, −0.046]`` (with ``relative``: ``−0.123 (−12 %) [−0.200, −0.046]``, the change relative to the
+    baseline's mean where it has one), in bold where the interval excludes 0; ``—`` with no shared seed."""
     if p is None:
         return "—"
-    text = num(p.diff.mean, decimals, True) + " " + interval_text(p.diff.low, p.diff.high, decimals)
+    text = num(p.diff.mean, decimals, True)
+    if relative and p.relative is not None:
+        text += f" ({num(100.0 * p.relative, 0, True)} %)"
+    text += " " + interval_text(p.diff.low, p.diff.high, decimals)
     return f"**{text}**" if p.diff.has_interval and p.diff.resolved else text
 
 
