@@ -21,6 +21,9 @@ from topobench.cli.study import study_main
 from topobench.core.registry import get_registry
 from topobench.runs.runner import RunConfig, run_sweep
 from topobench.study.cells import read_cell
+from topobench.study.measure import frontier
+from topobench.study.qps_runs import median_points
+from topobench.study.readme_tables import analysis_of
 from topobench.study.spec import get_study
 
 pytest.importorskip("torch")
@@ -320,6 +323,12 @@ def test_back_to_back_qps_runs_are_kept_and_the_report_uses_them(workspace, caps
     assert study_main(["-q", "--studies", studies, "report", "tiny-sweep"]) == 0
     report = (workspace / "studies" / "tiny-sweep" / "report" / "report.md").read_text()
     assert f"median over 2 rounds of all cells benchmarked back to back in rotated order (qps/{runs[0].name}" in report
+    # The README's tables take the same QPS as the report (a README QPS÷flat is the report's).
+    readme = analysis_of("tiny-sweep", workspace / "studies", workspace / "studies.yaml")
+    cells = {c["cell"]: c for c in readme.cells}
+    assert sorted(cells) == sorted(two) and {c["qps_source"] for c in cells.values()} == {"back to back"}
+    assert cells[two[0]]["algorithms"]["hnsw"]["frontier"] == [
+        [p.values["k-nn"], p.values["qps"], None] for p in frontier(median_points(record, two[0], "hnsw"))]
 
     # A NaN planted in the run is refused by name, never dropped.
     record["rounds"][1]["points"][two[0]]["hnsw"][0][3] = float("nan")

@@ -29,8 +29,9 @@ FOLDER = "qps"
 FORMAT = 1
 
 
-def runs_dir(study: str) -> Path:
-    return studies_dir() / study / FOLDER
+def runs_dir(study: str, studies: Path | None = None) -> Path:
+    """``<studies>/<study>/qps/`` (``studies``: default ``$TOPOBENCH_STUDIES`` or ``studies/``)."""
+    return (studies or studies_dir()) / study / FOLDER
 
 
 def write_runs(study: str, rounds: Sequence[Mapping[str, Any]], facts: Mapping[str, Any]) -> Path:
@@ -47,9 +48,10 @@ def write_runs(study: str, rounds: Sequence[Mapping[str, Any]], facts: Mapping[s
     return path
 
 
-def latest_runs(study: str) -> tuple[Path, dict[str, Any]] | None:
-    """The newest back-to-back run of ``study`` (checked), or None when it has none."""
-    files = sorted(runs_dir(study).glob("*.json")) if runs_dir(study).is_dir() else []
+def latest_runs(study: str, studies: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
+    """The newest back-to-back run of ``study`` (checked) in :func:`runs_dir`, or None when it has none."""
+    folder = runs_dir(study, studies)
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
     if not files:
         return None
     path = files[-1]

@@ -36,7 +36,7 @@ from pathlib import Path
 from topobench.core.errors import TopobenchError
 from topobench.study import stats
 from topobench.study.analysis import HULL, PER_BUILD, GeometryStat, Measure, StudyAnalysis, format_value, seed_text
-from topobench.study.report import STUDIES_FILE, read_cells, study_analysis, study_spec
+from topobench.study.report import STUDIES_FILE, back_to_back, read_cells, study_analysis, study_spec
 from topobench.study.resolving import corrections
 from topobench.study.tables import Table, across_text, interval_text, num, paired_text, text_search_table
 
@@ -195,10 +195,13 @@ def studies_in(text: str) -> list[str]:
 
 
 def analysis_of(study: str, studies: Path, studies_file: Path = STUDIES_FILE) -> StudyAnalysis:
-    """The analysis ``study.py report`` makes of ``studies/<study>/cells/*.json`` (the spec from ``studies_file``)."""
+    """The analysis ``study.py report`` makes of ``studies/<study>/cells/*.json`` (the spec from ``studies_file``),
+    with the QPS of the study's newest back-to-back run (``studies/<study>/qps/``) where it measured every cell, as the
+    report takes them: a README table's QPS is the report's."""
     folder = studies / study / "cells"
     cells = read_cells(folder) if folder.is_dir() else []
     if not cells:
         raise ReadmeTableError(f"README table names study {study!r}, which has no cells in {folder}: run "
                                f"`python study.py run {study}` or remove the block")
-    return study_analysis(cells, study_spec(study, cells, studies_file))
+    spec = study_spec(study, cells, studies_file)
+    return study_analysis(back_to_back(cells, spec, studies)[0], spec)

@@ -147,15 +147,16 @@ def render_html(a: StudyAnalysis, spec: Mapping[str, Any], sections: Sequence[Se
     return h.page(f"topobench study: {a.name}", body)
 
 
-def back_to_back(cells: Sequence[Mapping[str, Any]], spec: Mapping[str, Any]) -> tuple[list[dict[str, Any]],
-                                                                                        str | None]:
-    """``cells`` with every QPS from the study's newest back-to-back run (``studies/<study>/qps/``, written by
-    ``bench/study_qps.py``) when that run measured all of them, and the sentence that says so; otherwise the cells as
-    they are and a sentence saying their QPS was measured cell by cell (or None without a study name)."""
+def back_to_back(cells: Sequence[Mapping[str, Any]], spec: Mapping[str, Any],
+                 studies: Path | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """``cells`` with every QPS from the study's newest back-to-back run (``<studies>/<study>/qps/``, written by
+    ``bench/study_qps.py``; ``studies`` defaults to the studies folder) when that run measured all of them, and the
+    sentence that says so; otherwise the cells as they are and a sentence saying their QPS was measured cell by cell
+    (or None without a study name)."""
     from topobench.study.qps_runs import FOLDER, latest_runs, uncovered, with_back_to_back_qps
 
     name = spec.get("name") or (cells[0].get("study") if cells else None)
-    found = latest_runs(str(name)) if name else None
+    found = latest_runs(str(name), studies) if name else None
     if found is None:
         return list(cells), ("QPS as each cell measured it when it finished (cells hours apart, the machine's state "
                              "included); QPS÷flat divides that out. `bench/study_qps.py` measures them back to back.")
