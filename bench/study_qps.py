@@ -4,14 +4,14 @@
 A study's cells are benchmarked when each finishes training, hours apart and beside whatever else the machine does, so
 their raw QPS carries the machine's state (two benchmarks of identical vectors gave flat search 10,126 and 5,466 QPS).
 The report divides that out with QPS÷flat; this bench removes it instead: it runs every finished cell's benchmark
-again — the study's algorithms, count and runs, on the cell's dataset — one cell after another in one session,
-``--rounds`` times with the order rotated each round (so drift in the machine's speed spreads over all cells), each
-round into its own scratch results folder. Every round — each point's recall and QPS, the order, the load — is written
-to ``studies/<study>/qps/<UTC stamp>.json`` (:mod:`topobench.study.qps_runs`): a result to commit, which the study
-report then uses for every QPS it shows (``study.py report``). Per cell and algorithm the median over rounds of each
-point's QPS gives the frontier and the QPS at k-NN recall 0.95, and the report's own statistics run on them here: per
-variant the mean and interval over seeds, the seed-paired difference from the baseline and, for a numeric factor
-(the w of ``w-sweep``), the trend test.
+again — the study's algorithms (text search left out: BM25 does the same work in every cell), count and runs, on the
+cell's dataset — one cell after another in one session, ``--rounds`` times with the order rotated each round (so drift
+in the machine's speed spreads over all cells), each round into its own scratch results folder. Every round — each
+point's recall and QPS, the order, the load — is written to ``studies/<study>/qps/<UTC stamp>.json``
+(:mod:`topobench.study.qps_runs`): a result to commit, which the study report then uses for every QPS it shows
+(``study.py report``). Per cell and algorithm the median over rounds of each point's QPS gives the frontier and the
+QPS at k-NN recall 0.95, and the report's own statistics run on them here: per variant the mean and interval over
+seeds, the seed-paired difference from the baseline and, for a numeric factor (the w of ``w-sweep``), the trend test.
 
     HF_HUB_CACHE=../shared/hf/hub HF_HUB_OFFLINE=1 TOPOBENCH_MIRROR=../shared/mirror \\
         python bench/study_qps.py w-sweep --rounds 3
@@ -43,8 +43,8 @@ from topobench.runs.results import RESULTS_DIR_ENV  # noqa: E402
 LEVEL = "0.95"
 
 
-def benchmark_round(study, cells, folder: Path, order: list[int]) -> dict:
-    """Run the study's benchmark on every cell (in ``order``) into ``folder``; the round as
+def benchmark_round(study, algorithms: list[str], cells, folder: Path, order: list[int]) -> dict:
+    """Run the study's benchmark of ``algorithms`` on every cell (in ``order``) into ``folder``; the round as
     :func:`topobench.study.qps_runs.write_runs` keeps it: the order, the load, and per cell, per algorithm, every
     point's [build args, query args, k-NN recall, QPS]."""
     from topobench.datasets.store import load_dataset
@@ -57,10 +57,10 @@ def benchmark_round(study, cells, folder: Path, order: list[int]) -> dict:
             cell = cells[i]
             extra = {"definitions_file": study.definitions} if study.definitions else {}
             report = run_sweep(RunConfig(dataset=cell["dataset"], count=study.count, runs=study.runs, **extra),
-                               study.algorithms)
+                               algorithms)
             if report.failed:
                 raise SystemExit(f"error: {cell['cell']}: {report.failed[0]}")
-            settings = point_settings(load_dataset(cell["dataset"], build=False), study.count, study.algorithms)
+            settings = point_settings(load_dataset(cell["dataset"], build=False), study.count, algorithms)
             out[cell["cell"]] = {a: [[p["build"], p["query"], p["k-nn"], p["qps"]] for p in points]
                                  for a, points in settings.items()}
             logging.getLogger("study_qps").info("%s: %d points", cell["cell"],
@@ -99,11 +99,17 @@ def main() -> int:
     if not cells:
         raise SystemExit(f"error: study {study.name!r} has no finished cells here; run `python study.py run "
                          f"{study.name}` first")
+    from topobench.study.qps_runs import rerun_algorithms
+
+    algorithms, texts = rerun_algorithms(study.algorithms)
+    if texts:
+        print(f"not rerun: {', '.join(texts)} (text search: the same work in every cell, no k-NN recall; the report "
+              f"keeps each cell's own QPS for it)", flush=True)
     rounds = []
     with tempfile.TemporaryDirectory(prefix="study-qps-") as scratch:
         for r in range(args.rounds):
             order = [(i + r * len(cells) // args.rounds) % len(cells) for i in range(len(cells))]
-            rounds.append(benchmark_round(study, cells, Path(scratch) / f"round{r}", order))
+            rounds.append(benchmark_round(study, algorithms, cells, Path(scratch) / f"round{r}", order))
             print(f"round {r + 1}/{args.rounds} done (load {os.getloadavg()[0]:.2f})", flush=True)
     from topobench.core.machine import machine_facts, versions
     from topobench.study.qps_runs import with_back_to_back_qps, write_runs

@@ -22,8 +22,9 @@ from topobench.core.registry import get_registry
 from topobench.runs.runner import RunConfig, run_sweep
 from topobench.study.cells import read_cell
 from topobench.study.measure import frontier
-from topobench.study.qps_runs import median_points
+from topobench.study.qps_runs import median_points, rerun_algorithms, write_runs
 from topobench.study.readme_tables import analysis_of
+from topobench.study.report import back_to_back
 from topobench.study.spec import get_study
 
 pytest.importorskip("torch")
@@ -336,6 +337,19 @@ def test_back_to_back_qps_runs_are_kept_and_the_report_uses_them(workspace, caps
     capsys.readouterr()
     assert study_main(["-q", "--studies", studies, "report", "tiny-sweep"]) == 2
     assert "qps is nan, not a finite number" in capsys.readouterr().err
+
+
+def test_a_back_to_back_run_leaves_text_search_out(tmp_path, monkeypatch):
+    # BM25 searches the same texts in every cell and has no k-NN recall: rerunning it would measure only the machine.
+    assert rerun_algorithms(["hnsw", "bm25", "ivf", "flat"]) == (["hnsw", "ivf", "flat"], ["bm25"])
+    assert rerun_algorithms(["flat", "no-such-index"]) == (["flat", "no-such-index"], [])
+    # … and the report says that BM25's QPS is each cell's own.
+    monkeypatch.setenv("TOPOBENCH_STUDIES", str(tmp_path))
+    cells = [{"cell": "a", "study": "s", "algorithms": {}}]
+    write_runs("s", [{"order": ["a"], "load_1min": 0.1, "points": {"a": {}}}], {"cpu": "test"})
+    _, note = back_to_back(cells, {"name": "s", "algorithms": ["hnsw", "bm25"]})
+    assert note.endswith("not the QPS each cell measured when it finished. bm25 (text search, not rerun) keeps each "
+                         "cell's own QPS.")
 
 
 def test_a_transfer_cell_trains_on_one_corpus_and_is_benchmarked_on_another(workspace):

@@ -34,6 +34,27 @@ def runs_dir(study: str, studies: Path | None = None) -> Path:
     return (studies or studies_dir()) / study / FOLDER
 
 
+def rerun_algorithms(algorithms: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``algorithms`` split into those a back-to-back run measures and those it leaves out: an index that searches
+    texts (BM25) does the same work in every cell of a study — same corpus, same queries, no vectors — and has no k-NN
+    recall, so its QPS says nothing about the cells' vectors and no round of it would be used (:func:`median_points`
+    keeps points with a k-NN recall); the exhaustive ``flat`` search is the machine check instead. A name no plugin
+    registers is kept (the benchmark itself then says what is wrong with it)."""
+    from topobench.core.errors import UnknownNameError
+    from topobench.core.registry import get_registry
+
+    registry = get_registry()
+
+    def searches_texts(name: str) -> bool:
+        try:
+            return bool(registry.get("indexes", name).cls.needs_texts)
+        except UnknownNameError:
+            return False
+
+    texts = [a for a in algorithms if searches_texts(a)]
+    return [a for a in algorithms if a not in texts], texts
+
+
 def write_runs(study: str, rounds: Sequence[Mapping[str, Any]], facts: Mapping[str, Any]) -> Path:
     """Write one back-to-back run of ``study`` (``rounds``: each ``{"order": [cell…], "load_1min": x, "points":
     {cell: {algorithm: [[build, query, k-nn, qps], …]}}}``) with the machine ``facts``; return the file."""
