@@ -68,6 +68,41 @@ def benchmark_round(study, algorithms: list[str], cells, folder: Path, order: li
     return {"order": [cells[i]["cell"] for i in order], "load_1min": round(os.getloadavg()[0], 2), "points": out}
 
 
+def benchmark_rounds(args: argparse.Namespace, study, algorithms: list[str], texts: list[str], cells) -> dict:
+    """Benchmark ``cells`` back to back for ``args.rounds`` rounds and write the run; the record."""
+    from topobench.core.machine import machine_facts, versions
+    from topobench.study.qps_runs import write_runs
+
+    if texts:
+        print(f"not rerun: {', '.join(texts)} (text search: the same work in every cell, no k-NN recall; the report "
+              f"keeps each cell's own QPS for it)", flush=True)
+    rounds = []
+    with tempfile.TemporaryDirectory(prefix="study-qps-") as scratch:
+        for r in range(args.rounds):
+            order = [(i + r * len(cells) // args.rounds) % len(cells) for i in range(len(cells))]
+            rounds.append(benchmark_round(study, algorithms, cells, Path(scratch) / f"round{r}", order))
+            print(f"round {r + 1}/{args.rounds} done (load {os.getloadavg()[0]:.2f})", flush=True)
+    path = write_runs(study.name, rounds, {**machine_facts(), "versions": versions(), "command": " ".join(sys.argv)})
+    print(f"wrote {path}")
+    return {"rounds": rounds}
+
+
+def summarised(path: Path, study: str) -> dict:
+    """The run written before at ``path`` (checked: a readable format-1 run of ``study``)."""
+    import json
+
+    from topobench.core.errors import ConfigError
+    from topobench.study.qps_runs import check_runs
+
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        check_runs(path, record, study)
+    except (OSError, ValueError, ConfigError) as exc:
+        raise SystemExit(f"error: --summarise {path}: {exc}") from None
+    print(f"summary of {path} ({len(record['rounds'])} rounds, {record.get('created')})")
+    return record
+
+
 def _interval(interval, signed: bool = False) -> str:
     """``mean [low, high]`` as the study report writes it (``no interval`` from one seed)."""
     from topobench.study.tables import interval_text, num
@@ -81,6 +116,8 @@ def main() -> int:
     parser.add_argument("--studies", type=Path, default=Path("studies.yaml"))
     parser.add_argument("--rounds", type=int, default=3, help="benchmarks of every cell (default: %(default)s)")
     parser.add_argument("--cells", nargs="+", help="only these cells (as `study.py status` names them)")
+    parser.add_argument("--summarise", type=Path, metavar="RUN",
+                        help="benchmark nothing: summarise a run written before (studies/<study>/qps/*.json)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("study_qps").setLevel(logging.INFO)
@@ -99,40 +136,28 @@ def main() -> int:
     if not cells:
         raise SystemExit(f"error: study {study.name!r} has no finished cells here; run `python study.py run "
                          f"{study.name}` first")
-    from topobench.study.qps_runs import rerun_algorithms
+    from topobench.study.qps_runs import rerun_algorithms, with_back_to_back_qps
 
     algorithms, texts = rerun_algorithms(study.algorithms)
-    if texts:
-        print(f"not rerun: {', '.join(texts)} (text search: the same work in every cell, no k-NN recall; the report "
-              f"keeps each cell's own QPS for it)", flush=True)
-    rounds = []
-    with tempfile.TemporaryDirectory(prefix="study-qps-") as scratch:
-        for r in range(args.rounds):
-            order = [(i + r * len(cells) // args.rounds) % len(cells) for i in range(len(cells))]
-            rounds.append(benchmark_round(study, algorithms, cells, Path(scratch) / f"round{r}", order))
-            print(f"round {r + 1}/{args.rounds} done (load {os.getloadavg()[0]:.2f})", flush=True)
-    from topobench.core.machine import machine_facts, versions
-    from topobench.study.qps_runs import with_back_to_back_qps, write_runs
-
-    record = {"rounds": rounds}
-    path = write_runs(study.name, rounds, {**machine_facts(), "versions": versions(),
-                                          "command": " ".join(sys.argv)})
-    print(f"wrote {path}")
+    if args.summarise:
+        record = summarised(args.summarise, study.name)
+    else:
+        record = benchmark_rounds(args, study, algorithms, texts, cells)
     rebenched = with_back_to_back_qps(cells, record)
-    medians = {c["cell"]: {a: ((c["algorithms"].get(a) or {}).get("at_knn") or {}).get(LEVEL, {}).get("qps")
+    medians = {c["cell"]: {a: (((c["algorithms"].get(a) or {}).get("at_knn") or {}).get(LEVEL) or {}).get("qps")
                            if a != REFERENCE else max((p[1] for p in (c["algorithms"].get(a) or {}).get("frontier")
                                                        or []), default=None)
-                           for a in study.algorithms} for c in rebenched}
+                           for a in algorithms} for c in rebenched}
     spec = study.summary_spec()
     analysis = analyse(rebenched, spec["baseline"], spec["factors"], spec["algorithms"], name=study.name)
 
     flat = [m[REFERENCE] for m in medians.values() if m.get(REFERENCE)]
     spread = (max(flat) - min(flat)) / statistics.median(flat) if flat else float("nan")
-    print(f"{len(cells)} cells × {args.rounds} rounds back to back; " + (
+    print(f"{len(cells)} cells × {len(record['rounds'])} rounds back to back; " + (
         f"{REFERENCE} QPS across cells: median {statistics.median(flat):.0f}, (max − min) / median {spread:.3f}"
         if flat else f"no {REFERENCE} results: the study has no exhaustive reference to check the machine with"))
     parts = []
-    for algorithm in analysis.algorithms:
+    for algorithm in [a for a in analysis.algorithms if a in algorithms]:
         for stat in ("qps", "speedup"):
             measure = Measure(stat, algorithm)
             if algorithm == REFERENCE and stat == "speedup":

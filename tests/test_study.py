@@ -320,6 +320,13 @@ def test_back_to_back_qps_runs_are_kept_and_the_report_uses_them(workspace, caps
     assert [r["order"] for r in record["rounds"]] == [two, two[::-1]]  # the order rotates
     hnsw = record["rounds"][0]["points"][two[0]]["hnsw"]
     assert [p[:2] for p in hnsw] == [[[8, 40], [10]], [[8, 40], [20]], [[8, 40], [80]]] and all(p[3] > 0 for p in hnsw)
+    # A run written before is summarised again without benchmarking anything.
+    again = subprocess.run([sys.executable, str(ROOT / "bench" / "study_qps.py"), "tiny-sweep", "--studies", studies,
+                            "--summarise", str(runs[0])], capture_output=True, text=True, cwd=workspace, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"summary of {runs[0]} (2 rounds" in again.stdout and "2 cells × 2 rounds back to back" in again.stdout
+    assert again.stdout.splitlines()[-1] == bench.stdout.splitlines()[-1]  # the same study_qps line
+    assert list((workspace / "studies" / "tiny-sweep" / "qps").glob("*.json")) == runs  # nothing new written
 
     assert study_main(["-q", "--studies", studies, "report", "tiny-sweep"]) == 0
     report = (workspace / "studies" / "tiny-sweep" / "report" / "report.md").read_text()
