@@ -89,15 +89,12 @@ def benchmark_rounds(args: argparse.Namespace, study, algorithms: list[str], tex
 
 def summarised(path: Path, study: str) -> dict:
     """The run written before at ``path`` (checked: a readable format-1 run of ``study``)."""
-    import json
-
     from topobench.core.errors import ConfigError
-    from topobench.study.qps_runs import check_runs
+    from topobench.study.qps_runs import read_runs
 
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        check_runs(path, record, study)
-    except (OSError, ValueError, ConfigError) as exc:
+        record = read_runs(path, study)
+    except ConfigError as exc:
         raise SystemExit(f"error: --summarise {path}: {exc}") from None
     print(f"summary of {path} ({len(record['rounds'])} rounds, {record.get('created')})")
     return record

@@ -75,13 +75,18 @@ def latest_runs(study: str, studies: Path | None = None) -> tuple[Path, dict[str
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
     if not files:
         return None
-    path = files[-1]
+    return files[-1], read_runs(files[-1], study)
+
+
+def read_runs(path: Path, study: str) -> dict[str, Any]:
+    """The back-to-back run of ``study`` in ``path``, checked (:func:`check_runs`); a ConfigError naming the file when
+    it is unreadable or not such a run."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path} is not a readable QPS run ({exc}); restore it from git or delete it") from None
     check_runs(path, record, study)
-    return path, record
+    return record
 
 
 def check_runs(path: Path, record: Any, study: str) -> None:
