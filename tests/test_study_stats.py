@@ -13,6 +13,8 @@ from topobench.study.stats import (
     paired_difference,
     rankdata,
     regularized_incomplete_beta,
+    resample_ranks,
+    row_ranks,
     spearman,
     spearman_bootstrap,
     t_cdf,
@@ -91,6 +93,25 @@ def test_rankdata_averages_ties():
     assert rankdata([10, 20, 20, 30]).tolist() == [1.0, 2.5, 2.5, 4.0]
     assert rankdata([3, 1, 3, 3]).tolist() == [3.0, 1.0, 3.0, 3.0]
     assert rankdata([5.0]).tolist() == [1.0]
+
+
+def _counted_ranks(m: np.ndarray) -> np.ndarray:
+    """The definition: values below, plus half of (values equal, itself included, + 1)."""
+    return (m[:, None, :] < m[:, :, None]).sum(axis=2) + ((m[:, None, :] == m[:, :, None]).sum(axis=2) + 1) / 2.0
+
+
+def test_row_ranks_by_hand_and_as_counted_with_ties_zeros_infinities_and_nan():
+    assert row_ranks(np.array([[10.0, 20.0, 20.0, 30.0], [3.0, 1.0, 3.0, 3.0]])).tolist() == [
+        [1.0, 2.5, 2.5, 4.0], [3.0, 1.0, 3.0, 3.0]]
+    assert row_ranks(np.array([[1.0, np.nan, 0.0]])).tolist() == [[2.0, 0.5, 1.0]]  # NaN: below and equal to nothing
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 7, 18, 40):
+        values = np.round(rng.normal(size=n), 1)  # rounded: ties
+        values[rng.random(n) < 0.2] = rng.choice([0.0, -0.0, np.inf, -np.inf])
+        idx = rng.integers(0, n, size=(200, n))
+        counted = _counted_ranks(values[idx])
+        assert np.array_equal(row_ranks(values[idx]), counted)  # the same numbers, bit for bit
+        assert np.array_equal(resample_ranks(values, idx), counted)
 
 
 def test_spearman_with_ties_by_hand():

@@ -260,10 +260,40 @@ def spearman(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -
 
 
 def row_ranks(m: np.ndarray) -> np.ndarray:
-    """Average ranks of each row of ``m`` (by counting, so ties in a resample are handled exactly)."""
-    less = (m[:, None, :] < m[:, :, None]).sum(axis=2)
-    equal = (m[:, None, :] == m[:, :, None]).sum(axis=2)
-    return less + (equal + 1) / 2.0
+    """Average ranks of each row of ``m``: ``less + (equal + 1) / 2`` for each value, ``less`` and ``equal`` the
+    counts of the row's values below and equal to it, so ties in a resample are handled exactly.
+
+    Rows are sorted once and each run of equal values gets its first and last position (O(n log n) a row, where
+    counting pairs was O(n²)); the ranks are the same numbers. A row holding NaN is ranked by counting pairs, where
+    NaN equals nothing and is below nothing (rank 0.5)."""
+    if np.isnan(m).any():
+        less = (m[:, None, :] < m[:, :, None]).sum(axis=2)
+        equal = (m[:, None, :] == m[:, :, None]).sum(axis=2)
+        return less + (equal + 1) / 2.0
+    order = np.argsort(m, axis=1, kind="stable")
+    ordered = np.take_along_axis(m, order, axis=1)
+    n = m.shape[1]
+    first = np.ones(m.shape, dtype=bool)  # does a run of equal values start here?
+    first[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    last = np.ones(m.shape, dtype=bool)
+    last[:, :-1] = first[:, 1:]
+    position = np.broadcast_to(np.arange(n), m.shape)
+    start = np.maximum.accumulate(np.where(first, position, 0), axis=1)
+    stop = np.minimum.accumulate(np.where(last, position, n - 1)[:, ::-1], axis=1)[:, ::-1]
+    ranks = np.empty(m.shape, dtype=np.float64)
+    np.put_along_axis(ranks, order, start + (stop - start + 2) / 2.0, axis=1)
+    return ranks
+
+
+def resample_ranks(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``row_ranks(values[idx])`` for resamples ``idx`` (rows of indices into ``values``, which holds no NaN), in
+    O(n) a row: the values are replaced by the codes of their order once, and each row counts its codes."""
+    distinct, codes = np.unique(values, return_inverse=True)
+    k = len(distinct)
+    c = codes.reshape(-1)[idx]
+    counts = np.bincount((c + k * np.arange(len(c))[:, None]).ravel(), minlength=len(c) * k).reshape(len(c), k)
+    below = np.cumsum(counts, axis=1) - counts
+    return np.take_along_axis(below, c, axis=1) + (np.take_along_axis(counts, c, axis=1) + 1) / 2.0
 
 
 def row_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -315,12 +345,13 @@ def spearman_bootstrap(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.
     if n < MIN_BOOTSTRAP_PAIRS:
         return Correlation(rho, None, None, n, 0)
     rng = np.random.Generator(np.random.PCG64(seed))
+    ranks = resample_ranks if not (np.isnan(xa).any() or np.isnan(ya).any()) else lambda v, i: row_ranks(v[i])
     rhos = np.empty(resamples, dtype=np.float64)
     chunk = max(1, min(_CHUNK, 4_000_000 // (n * n)))  # the rank matrices are chunk × n × n
     for start in range(0, resamples, chunk):
         count = min(chunk, resamples - start)
         idx = _resample_indices(rng, n, count)
-        rhos[start:start + count] = row_pearson(row_ranks(xa[idx]), row_ranks(ya[idx]))
+        rhos[start:start + count] = row_pearson(ranks(xa, idx), ranks(ya, idx))
     finite = rhos[~np.isnan(rhos)]
     if len(finite) < resamples / 2:
         return Correlation(rho, None, None, n, len(finite))
