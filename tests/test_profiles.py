@@ -192,6 +192,7 @@ def test_fast_cells_carry_their_profile_and_are_never_compared_with_exact_ones(w
 
 W_SWEEP = Path(__file__).resolve().parent.parent / "studies" / "w-sweep" / "cells"
 HNSW = "hnsw distcomps"
+FACTORS = ["encoder", "variant", "weight"]
 RESAMPLES = 500  # the fidelity rows are t intervals over seeds; the bootstraps over queries need no precision here
 
 
@@ -211,14 +212,14 @@ def _as_fast(cells, shift: float, weight: float):
 def test_fidelity_rows_recover_a_known_shift_of_one_effect():
     exact_cells = [c for c in read_cells(W_SWEEP) if c["factors"]["weight"] in (0.0, 0.6, 1.0)]
     assert len(exact_cells) == 9
-    exact = analyse(exact_cells, {"weight": 0.0}, ["encoder", "variant", "weight"], resamples=RESAMPLES)
-    same = analyse(_as_fast(exact_cells, 0.0, 0.6), {"weight": 0.0}, ["encoder", "variant", "weight"], resamples=RESAMPLES)
+    exact = analyse(exact_cells, {"weight": 0.0}, FACTORS, resamples=RESAMPLES)
+    same = analyse(_as_fast(exact_cells, 0.0, 0.6), {"weight": 0.0}, FACTORS, resamples=RESAMPLES)
     rows = fidelity_rows(same, exact)
     assert {r.variant.split()[-1] for r in rows} == {"weight=0.6", "weight=1.0"}
     assert all(r.delta.mean == pytest.approx(0.0, abs=1e-9) and r.agreement == AGREE for r in rows)
     assert all(r.seeds == (13, 14, 15) for r in rows)
 
-    shifted = analyse(_as_fast(exact_cells, 500.0, 0.6), {"weight": 0.0}, ["encoder", "variant", "weight"], resamples=RESAMPLES)
+    shifted = analyse(_as_fast(exact_cells, 500.0, 0.6), {"weight": 0.0}, FACTORS, resamples=RESAMPLES)
     row = next(r for r in fidelity_rows(shifted, exact) if r.measure.key == HNSW and r.variant.endswith("weight=0.6"))
     assert row.delta.mean == pytest.approx(500.0) and row.delta.half_width == pytest.approx(0.0, abs=1e-6)
     assert row.fast.diff.mean == pytest.approx(row.exact.diff.mean + 500.0)

@@ -269,6 +269,21 @@ def test_figures_without_their_data_are_skipped_with_reasons(tmp_path):
     assert "Not computed: the cells have no geometry statistics." in md
 
 
+def test_worker_processes_draw_the_same_figures_and_skip_the_same_ones_in_the_same_order(tmp_path):
+    from topobench.study.figures import draw_figures
+    from topobench.study.report import study_analysis
+
+    cells = sweep(weights=(0.0, 1.0), seeds=(13, 14), algorithms=("hnsw",), per_query=False, cosines=False)
+    a = study_analysis(cells, SPEC)
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    serial = draw_figures(a, tmp_path / "one", processes=1)
+    parallel = draw_figures(a, tmp_path / "two", processes=2)
+    assert parallel == serial and len(serial[0]) >= 4 and serial[1]  # drawn and not drawn, each in report order
+    for drawn in serial[0]:
+        assert (tmp_path / "two" / drawn.file).read_bytes() == (tmp_path / "one" / drawn.file).read_bytes()
+
+
 def test_report_replaces_only_an_earlier_report(tmp_path):
     cells = sweep(weights=(0.0, 1.0), seeds=(13, 14), algorithms=("hnsw",), geometry=False, cosines=False)
     out = tmp_path / "report"
