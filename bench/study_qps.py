@@ -20,9 +20,12 @@ Needs the cells' datasets here (``datasets/``; missing ones are built, which tra
 the point is that every cell sees the same one. Last line::
 
     study_qps: <algorithm>_qps_trend=<slope per unit> [<low>, <high>] … flat_spread=<(max − min) / median flat QPS>
+        recall_equal=<points>/<compared>
 
-``flat_spread`` is the check: exhaustive search does the same work in every cell, so its QPS should agree across cells
-to within the machine's noise.
+``flat_spread`` checks the machine: exhaustive search does the same work in every cell, so its QPS should agree across
+cells to within the machine's noise. ``recall_equal`` checks the vectors: a rerun point whose k-NN recall differs from
+its cell's searched other vectors than the cell did (a rebuilt dataset that did not reproduce); the report says how many
+agree (:func:`topobench.study.qps_runs.recall_agreement`).
 """
 
 from __future__ import annotations
@@ -133,7 +136,7 @@ def main() -> int:
     if not cells:
         raise SystemExit(f"error: study {study.name!r} has no finished cells here; run `python study.py run "
                          f"{study.name}` first")
-    from topobench.study.qps_runs import rerun_algorithms, with_back_to_back_qps
+    from topobench.study.qps_runs import recall_agreement, rerun_algorithms, with_back_to_back_qps
 
     algorithms, texts = rerun_algorithms(study.algorithms)
     if args.summarise:
@@ -153,6 +156,8 @@ def main() -> int:
     print(f"{len(cells)} cells × {len(record['rounds'])} rounds back to back; " + (
         f"{REFERENCE} QPS across cells: median {statistics.median(flat):.0f}, (max − min) / median {spread:.3f}"
         if flat else f"no {REFERENCE} results: the study has no exhaustive reference to check the machine with"))
+    agreement = recall_agreement(cells, record)
+    print(f"recall check: {agreement.sentence()}")
     parts = []
     for algorithm in [a for a in analysis.algorithms if a in algorithms]:
         for stat in ("qps", "speedup"):
@@ -173,7 +178,8 @@ def main() -> int:
                       f"seeds {', '.join(map(str, trend.seeds))}")
                 if stat == "qps":
                     parts.append(f"{algorithm}_qps_trend={_interval(trend.slope, signed=True)}")
-    print("study_qps: " + " ".join(parts) + f" flat_spread={spread:.3f}")
+    print("study_qps: " + " ".join(parts) + f" flat_spread={spread:.3f} "
+          f"recall_equal={agreement.equal}/{agreement.compared}")
     return 0
 
 

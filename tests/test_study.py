@@ -22,9 +22,9 @@ from topobench.core.registry import get_registry
 from topobench.runs.runner import RunConfig, run_sweep
 from topobench.study.cells import read_cell
 from topobench.study.measure import frontier
-from topobench.study.qps_runs import median_points, rerun_algorithms, write_runs
+from topobench.study.qps_runs import median_points, recall_agreement, rerun_algorithms, write_runs
 from topobench.study.readme_tables import analysis_of
-from topobench.study.report import back_to_back
+from topobench.study.report import back_to_back, read_cells
 from topobench.study.spec import get_study
 
 pytest.importorskip("torch")
@@ -326,6 +326,12 @@ def test_back_to_back_qps_runs_are_kept_and_the_report_uses_them(workspace, caps
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"summary of {runs[0]} (2 rounds" in again.stdout and "2 cells × 2 rounds back to back" in again.stdout
     assert again.stdout.splitlines()[-1] == bench.stdout.splitlines()[-1]  # the same study_qps line
+    # Rebuilt datasets that reproduce the cells' vectors give every point its cell's recall: 2 cells × 2 rounds ×
+    # (hnsw's 3 points and flat's), each compared with the cell's own.
+    compared = 2 * sum(len(points) for points in record["rounds"][0]["points"][two[0]].values()) * 2
+    assert bench.stdout.splitlines()[-1].endswith(f"recall_equal={compared}/{compared}")
+    assert f"recall check: Every rerun point's k-NN recall equals its cell's own ({compared} of {compared}" \
+        in bench.stdout
     assert list((workspace / "studies" / "tiny-sweep" / "qps").glob("*.json")) == runs  # nothing new written
 
     assert study_main(["-q", "--studies", studies, "report", "tiny-sweep"]) == 0
@@ -337,6 +343,18 @@ def test_back_to_back_qps_runs_are_kept_and_the_report_uses_them(workspace, caps
     assert sorted(cells) == sorted(two) and {c["qps_source"] for c in cells.values()} == {"back to back"}
     assert cells[two[0]]["algorithms"]["hnsw"]["frontier"] == [
         [p.values["k-nn"], p.values["qps"], None] for p in frontier(median_points(record, two[0], "hnsw"))]
+
+    assert f"Every rerun point's k-NN recall equals its cell's own ({compared} of {compared}, all rounds)" in report
+    # A rerun on other vectors shows: one point of one round with another recall is counted and named in the report.
+    own = record["rounds"][1]["points"][two[0]]["hnsw"][0][2]
+    record["rounds"][1]["points"][two[0]]["hnsw"][0][2] = own - 0.125
+    runs[0].write_text(json.dumps(record))
+    agreement = recall_agreement(read_cells(workspace / "studies" / "tiny-sweep" / "cells"), record)
+    assert (agreement.equal, agreement.compared, agreement.largest_difference) == (compared - 1, compared, 0.125)
+    assert study_main(["-q", "--studies", studies, "report", "tiny-sweep"]) == 0
+    report = (workspace / "studies" / "tiny-sweep" / "report" / "report.md").read_text()
+    assert f"1 of {compared} rerun points have a k-NN recall other than their cell's (largest difference 0.1250)" \
+        in report
 
     # A NaN planted in the run is refused by name, never dropped.
     record["rounds"][1]["points"][two[0]]["hnsw"][0][3] = float("nan")
@@ -355,8 +373,8 @@ def test_a_back_to_back_run_leaves_text_search_out(tmp_path, monkeypatch):
     cells = [{"cell": "a", "study": "s", "algorithms": {}}]
     write_runs("s", [{"order": ["a"], "load_1min": 0.1, "points": {"a": {}}}], {"cpu": "test"})
     _, note = back_to_back(cells, {"name": "s", "algorithms": ["hnsw", "bm25"]})
-    assert note.endswith("not the QPS each cell measured when it finished. bm25 (text search, not rerun) keeps each "
-                         "cell's own QPS.")
+    assert note.endswith("not the QPS each cell measured when it finished. No rerun point has a k-NN recall its cell "
+                         "recorded to compare with. bm25 (text search, not rerun) keeps each cell's own QPS.")
 
 
 def test_a_transfer_cell_trains_on_one_corpus_and_is_benchmarked_on_another(workspace):

@@ -16,6 +16,7 @@ import json
 import math
 import statistics
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,46 @@ def with_back_to_back_qps(cells: Sequence[Mapping[str, Any]], record: Mapping[st
         copied["qps_source"] = "back to back"
         out.append(copied)
     return out
+
+
+@dataclass(frozen=True)
+class RecallAgreement:
+    """How a back-to-back run's k-NN recall compares with the cells' own, point by point (same cell, algorithm, build
+    and query parameters, every round): equal recall says the run searched the cells' vectors — a dataset rebuilt by
+    training again reproduces them bit for bit — while a rebuild that did not reproduce shows as differences."""
+
+    equal: int
+    compared: int
+    largest_difference: float
+
+    def sentence(self) -> str:
+        if self.compared == 0:
+            return "No rerun point has a k-NN recall its cell recorded to compare with."
+        if self.equal == self.compared:
+            return (f"Every rerun point's k-NN recall equals its cell's own ({self.equal:,} of {self.compared:,}, all "
+                    "rounds): the reruns searched the cells' vectors.")
+        return (f"{self.compared - self.equal:,} of {self.compared:,} rerun points have a k-NN recall other than their "
+                f"cell's (largest difference {self.largest_difference:.4f}): those datasets are not exactly the "
+                "cells' vectors, or an index build is not deterministic; read their QPS with that in mind.")
+
+
+def recall_agreement(cells: Sequence[Mapping[str, Any]], record: Mapping[str, Any]) -> RecallAgreement:
+    """Every point of ``record`` (all rounds) whose cell recorded a k-NN recall for the same setting (format 3's
+    ``settings``), compared with it; see :class:`RecallAgreement`."""
+    equal = compared = 0
+    largest = 0.0
+    for cell in cells:
+        for algorithm, summary in (cell.get("algorithms") or {}).items():
+            own = {json.dumps([s["build"], s["query"]]): s.get("k-nn") for s in (summary or {}).get("settings") or []}
+            for rnd in record.get("rounds") or []:
+                for build, query, knn, _ in (rnd["points"].get(str(cell.get("cell"))) or {}).get(algorithm) or []:
+                    recorded = own.get(json.dumps([build, query]))
+                    if recorded is None or knn is None:
+                        continue
+                    compared += 1
+                    equal += knn == recorded
+                    largest = max(largest, abs(knn - recorded))
+    return RecallAgreement(equal, compared, largest)
 
 
 def uncovered(cells: Sequence[Mapping[str, Any]], record: Mapping[str, Any]) -> list[str]:

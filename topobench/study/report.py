@@ -153,7 +153,14 @@ def back_to_back(cells: Sequence[Mapping[str, Any]], spec: Mapping[str, Any],
     ``bench/study_qps.py``; ``studies`` defaults to the studies folder) when that run measured all of them, and the
     sentence that says so; otherwise the cells as they are and a sentence saying their QPS was measured cell by cell
     (or None without a study name)."""
-    from topobench.study.qps_runs import FOLDER, latest_runs, rerun_algorithms, uncovered, with_back_to_back_qps
+    from topobench.study.qps_runs import (
+        FOLDER,
+        latest_runs,
+        recall_agreement,
+        rerun_algorithms,
+        uncovered,
+        with_back_to_back_qps,
+    )
 
     name = spec.get("name") or (cells[0].get("study") if cells else None)
     found = latest_runs(str(name), studies) if name else None
@@ -169,7 +176,8 @@ def back_to_back(cells: Sequence[Mapping[str, Any]], spec: Mapping[str, Any],
     return with_back_to_back_qps(cells, record), (
         f"Every QPS below (frontiers, QPS at a level, QPS÷flat) is the median over {rounds} rounds of all cells "
         f"benchmarked back to back in rotated order ({FOLDER}/{path.name}, {record['created']}, "
-        f"{record['machine'].get('cpu', 'this machine')}), not the QPS each cell measured when it finished."
+        f"{record['machine'].get('cpu', 'this machine')}), not the QPS each cell measured when it finished. "
+        + recall_agreement(cells, record).sentence()
         + "".join(f" {a} (text search, not rerun) keeps each cell's own QPS."
                   for a in rerun_algorithms(spec.get("algorithms") or [])[1]))
 
