@@ -335,40 +335,40 @@ def draw_figures(a: StudyAnalysis, out_dir: Path, processes: int | None = None) 
     entries: list[str | Job] = []  # in the report's order: a figure to draw, or why one is not drawn
     level = f"k-NN recall {KNN_LEVEL}"
 
-    def attempt(file: str, caption: str, build: Callable[..., Figure], *args: Any) -> None:
+    def draw(file: str, caption: str, build: Callable[..., Figure], *args: Any) -> None:
         entries.append((file, caption, build, args))
 
-    skipped = entries.append
+    skip = entries.append
 
     factor = a.shown[0] if len(a.shown) == 1 else "variant"
-    attempt("task.png", f"{factor} vs exact-search nDCG@10 and Recall@100: mean and 95 % t interval over seeds",
+    draw("task.png", f"{factor} vs exact-search nDCG@10 and Recall@100: mean and 95 % t interval over seeds",
             factor_figure, a.task_measures, "task quality (exact search)")
     found = {algo for c in a.cells for algo, entry in (c.get("algorithms") or {}).items() if entry}
     for algo in dict.fromkeys((*ALWAYS_TRIED, *a.algorithms)):
         file = f"index-{algo}.png"
         measures = [m for m in a.cost_measures if m.algorithm == algo]
         if algo not in found:
-            skipped(f"{file}: no cell has {algo} results ({algo} is not in this study)")
+            skip(f"{file}: no cell has {algo} results ({algo} is not in this study)")
         elif not measures:
-            skipped(f"{file}: no {algo} result reaches {level} in any cell")
+            skip(f"{file}: no {algo} result reaches {level} in any cell")
         else:
             names = " and ".join(m.label for m in measures)
-            attempt(file, f"{factor} vs {names}: mean and 95 % t interval over seeds",
+            draw(file, f"{factor} vs {names}: mean and 95 % t interval over seeds",
                     factor_figure, measures, f"{algo} at {level}")
     if not a.geometry_stats:
-        skipped("geometry-*.png: the cells have no geometry statistics")
+        skip("geometry-*.png: the cells have no geometry statistics")
     elif not a.correlation_costs:
-        skipped("geometry-*.png: no index cost varies over the cells")
+        skip("geometry-*.png: no index cost varies over the cells")
     for m in a.correlation_costs:
-        attempt(f"geometry-{re.sub(r'[^A-Za-z0-9_.]+', '-', m.key).strip('-')}.png",
+        draw(f"geometry-{re.sub(r'[^A-Za-z0-9_.]+', '-', m.key).strip('-')}.png",
                 f"each geometry statistic vs {m.label}, one point per cell (Spearman ρ and 95 % bootstrap interval)",
                 geometry_figure, m)
     seed = frontier_seed(a)
-    attempt("frontiers.png", "k-NN recall vs QPS Pareto frontiers of the variants"
+    draw("frontiers.png", "k-NN recall vs QPS Pareto frontiers of the variants"
             + ("" if seed is None else f" (seed {seed})"), _frontiers)
-    attempt("positive-cosines.png", "cos(q, d⁺) over the judged test pairs per variant, seeds pooled",
+    draw("positive-cosines.png", "cos(q, d⁺) over the judged test pairs per variant, seeds pooled",
             cosine_figure)
-    attempt("hardness.png", f"per-query hardness (the share of the corpus's distance computations needed to reach "
+    draw("hardness.png", f"per-query hardness (the share of the corpus's distance computations needed to reach "
             f"recall {HARDNESS_RHO:g} for that query), its distribution per variant, seeds pooled",
             hardness_figure)
     jobs = [entry for entry in entries if not isinstance(entry, str)]
