@@ -284,6 +284,19 @@ def test_worker_processes_draw_the_same_figures_and_skip_the_same_ones_in_the_sa
         assert (tmp_path / "two" / drawn.file).read_bytes() == (tmp_path / "one" / drawn.file).read_bytes()
 
 
+def test_without_worker_processes_the_figures_are_drawn_one_by_one(tmp_path, monkeypatch):
+    from topobench.study import figures
+    from topobench.study.report import study_analysis
+
+    def no_semaphores(*args, **kwargs):
+        raise OSError("[Errno 38] Function not implemented")  # what a machine without /dev/shm answers
+
+    monkeypatch.setattr(figures, "ProcessPoolExecutor", no_semaphores)
+    cells = sweep(weights=(0.0, 1.0), seeds=(13, 14), algorithms=("hnsw",), per_query=False, geometry=False)
+    drawn, _ = figures.draw_figures(study_analysis(cells, SPEC), tmp_path, processes=2)
+    assert drawn and all((tmp_path / d.file).stat().st_size > 1000 for d in drawn)
+
+
 def test_report_replaces_only_an_earlier_report(tmp_path):
     cells = sweep(weights=(0.0, 1.0), seeds=(13, 14), algorithms=("hnsw",), geometry=False, cosines=False)
     out = tmp_path / "report"

@@ -319,7 +319,12 @@ def _draw_all(a: StudyAnalysis, jobs: list[Job], out_dir: Path, processes: int |
         return [_draw(a, job, out_dir) for job in jobs]
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_serve, initargs=(a,)) as pool:
+    try:
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_serve, initargs=(a,))
+    except (ImportError, NotImplementedError, OSError) as exc:  # no working semaphores (e.g. no /dev/shm)
+        logger.info("figures drawn one by one: no worker processes here (%s)", exc)
+        return [_draw(a, job, out_dir) for job in jobs]
+    with pool:
         return list(pool.map(_draw_in_worker, jobs, [out_dir] * len(jobs)))
 
 
