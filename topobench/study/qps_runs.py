@@ -23,6 +23,7 @@ from typing import Any
 from topobench.core.atomic import atomic_path
 from topobench.core.errors import ConfigError
 from topobench.metrics.registry import Point
+from topobench.runs.results import params_json
 from topobench.study.cells import studies_dir
 from topobench.study.measure import KNN_LEVELS, at_level, frontier
 
@@ -111,7 +112,7 @@ def median_points(record: Mapping[str, Any], cell: str, algorithm: str) -> list[
     by_setting: dict[str, list[tuple[float | None, float]]] = {}
     for rnd in record["rounds"]:
         for build, query, knn, qps in (rnd["points"].get(cell) or {}).get(algorithm) or []:
-            by_setting.setdefault(json.dumps([build, query]), []).append((knn, qps))
+            by_setting.setdefault(params_json(build, query), []).append((knn, qps))
     out = []
     for key, values in sorted(by_setting.items()):
         knn = values[0][0]
@@ -135,7 +136,7 @@ def with_back_to_back_qps(cells: Sequence[Mapping[str, Any]], record: Mapping[st
                 continue
             medians = {p.name: p.values["qps"] for p in points}
             for setting in summary.get("settings") or []:
-                setting["qps"] = medians.get(json.dumps([setting["build"], setting["query"]]), setting["qps"])
+                setting["qps"] = medians.get(params_json(setting["build"], setting["query"]), setting["qps"])
             front = frontier(points)
             summary["frontier"] = [[p.values["k-nn"], p.values["qps"], None] for p in front]
             for level in KNN_LEVELS:
@@ -176,10 +177,10 @@ def recall_agreement(cells: Sequence[Mapping[str, Any]], record: Mapping[str, An
     largest = 0.0
     for cell in cells:
         for algorithm, summary in (cell.get("algorithms") or {}).items():
-            own = {json.dumps([s["build"], s["query"]]): s.get("k-nn") for s in (summary or {}).get("settings") or []}
+            own = {params_json(s["build"], s["query"]): s.get("k-nn") for s in (summary or {}).get("settings") or []}
             for rnd in record.get("rounds") or []:
                 for build, query, knn, _ in (rnd["points"].get(str(cell.get("cell"))) or {}).get(algorithm) or []:
-                    recorded = own.get(json.dumps([build, query]))
+                    recorded = own.get(params_json(build, query))
                     if recorded is None or knn is None:
                         continue
                     compared += 1
