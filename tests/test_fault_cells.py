@@ -138,28 +138,31 @@ def test_the_committed_cells_pass_the_check():
         read_cell(path)  # raises on any violation
 
 
+def _walk(value, keys=()):
+    """Every (keys, value) of a JSON tree in file order, containers included; list positions as ints."""
+    yield keys, value
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        yield from _walk(item, (*keys, key))
+
+
 def _first_violation_by_definition(data: dict) -> tuple[str, ...] | None:
     """The schema's definition, checked the slow way: every field of the file, in order, against every path the
     schema names (cell_check walks the schema's paths down the file instead, and takes lists of numbers in bulk); the
     place of the first violation, or None."""
     from topobench.study.cell_check import INTEGERS, NUMBERS, OBJECTS
 
-    def leaves(value, where=()):
-        yield where, value
-        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-        for key, item in items:
-            yield from leaves(item, (*where, f"[{key}]" if isinstance(value, list) else str(key)))
-
     def matches(where, pattern):
         return len(where) == len(pattern) and all(
             p == k or (p == "*" and not k.startswith("[")) or (p == "[]" and k.startswith("["))
             for k, p in zip(where, pattern, strict=True))
 
-    for where, value in leaves(data):
+    for keys, value in _walk(data):
+        where = tuple(f"[{k}]" if isinstance(k, int) else str(k) for k in keys)
         if isinstance(value, float) and not math.isfinite(value):
             return where
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
         for pattern, nullable in NUMBERS:
-            number = isinstance(value, (int, float)) and not isinstance(value, bool)
             if matches(where, pattern) and not ((value is None and nullable) or (
                     number and (pattern not in INTEGERS or isinstance(value, int)))):
                 return where
@@ -181,17 +184,11 @@ def test_the_check_finds_the_first_violation_the_schema_defines():
             return {k: cut(v) for k, v in value.items()}
         return [cut(v) for v in value[:3]] if isinstance(value, list) else value
 
-    def places(value, where=()):
-        yield where
-        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-        for key, item in items:
-            yield from places(item, (*where, key))
-
     path = CELLS / f"{PLANTED}.json"
     data = json.loads(path.read_text(encoding="utf-8"))
     unpack_per_query(data["algorithms"], str(path))  # as read_cell checks it: per-query lists unpacked
     cell = cut(data)
-    spots = list(places(cell))[1:]
+    spots = [keys for keys, _ in _walk(cell)][1:]
     damage = [math.nan, math.inf, "x", True, None, {}, [], 3, 2.5, [1.0, "a"], [None, 2], {"a": -math.inf}]
     rng = random.Random(21)
     refused = 0
