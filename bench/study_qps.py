@@ -16,6 +16,11 @@ seeds, the seed-paired difference from the baseline and, for a numeric factor (t
     HF_HUB_CACHE=../shared/hf/hub HF_HUB_OFFLINE=1 TOPOBENCH_MIRROR=../shared/mirror \\
         python bench/study_qps.py w-sweep --rounds 3
 
+A run killed part way (a session that ends) goes on after its last finished round when started again with the same
+cells and ``--rounds`` on the same machine (``--fresh`` starts over): finished rounds are kept in
+``studies/<study>/qps/unfinished/`` (not committed; :mod:`topobench.study.qps_unfinished`), and each round records
+when it started and finished.
+
 Needs the cells' datasets here (``datasets/``; missing ones are built, which trains them). Run it on a quiet machine:
 the point is that every cell sees the same one. Last line::
 
@@ -31,6 +36,7 @@ agree (:func:`topobench.study.qps_runs.recall_agreement`).
 from __future__ import annotations
 
 import argparse
+import datetime
 import logging
 import os
 import statistics
@@ -54,6 +60,7 @@ def benchmark_round(study, algorithms: list[str], cells, folder: Path, order: li
     from topobench.runs.runner import RunConfig, run_sweep
     from topobench.study.settings import point_settings
 
+    started = utc_now()
     out: dict[str, dict[str, list]] = {}
     with temporary_environ({RESULTS_DIR_ENV: str(folder)}):
         for i in order:
@@ -68,26 +75,41 @@ def benchmark_round(study, algorithms: list[str], cells, folder: Path, order: li
                                  for a, points in settings.items()}
             logging.getLogger("study_qps").info("%s: %d points", cell["cell"],
                                                 sum(len(p) for p in out[cell["cell"]].values()))
-    return {"order": [cells[i]["cell"] for i in order], "load_1min": round(os.getloadavg()[0], 2), "points": out}
+    return {"order": [cells[i]["cell"] for i in order], "load_1min": round(os.getloadavg()[0], 2),
+            "started": started, "finished": utc_now(), "points": out}
+
+
+def utc_now() -> str:
+    """Now, UTC, to the second (ISO 8601)."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def benchmark_rounds(args: argparse.Namespace, study, algorithms: list[str], texts: list[str], cells) -> dict:
-    """Benchmark ``cells`` back to back for ``args.rounds`` rounds and write the run; the record."""
+    """Benchmark ``cells`` back to back for ``args.rounds`` rounds and write the run; the record. Each finished round
+    is kept (:class:`topobench.study.qps_unfinished.UnfinishedRun`): a run killed part way goes on after its last
+    finished round when started again (``--fresh``: from the first)."""
     from topobench.core.machine import machine_facts, versions
     from topobench.study.qps_runs import write_runs
+    from topobench.study.qps_unfinished import UnfinishedRun
 
+    facts = {**machine_facts(), "versions": versions(), "command": " ".join(sys.argv)}
+    plan = {"cells": [c["cell"] for c in cells], "algorithms": algorithms, "rounds": args.rounds}
+    unfinished = UnfinishedRun.open(study.name, plan, facts, fresh=args.fresh)
+    if unfinished.rounds:
+        print(f"going on with {unfinished.path}: {len(unfinished.rounds)} of {args.rounds} rounds done (the first "
+              f"started {unfinished.rounds[0].get('started')})", flush=True)
     if texts:
         print(f"not rerun: {', '.join(texts)} (text search: the same work in every cell, no k-NN recall; the report "
               f"keeps each cell's own QPS for it)", flush=True)
-    rounds = []
     with tempfile.TemporaryDirectory(prefix="study-qps-") as scratch:
-        for r in range(args.rounds):
+        for r in range(len(unfinished.rounds), args.rounds):
             order = [(i + r * len(cells) // args.rounds) % len(cells) for i in range(len(cells))]
-            rounds.append(benchmark_round(study, algorithms, cells, Path(scratch) / f"round{r}", order))
+            unfinished.add(benchmark_round(study, algorithms, cells, Path(scratch) / f"round{r}", order))
             print(f"round {r + 1}/{args.rounds} done (load {os.getloadavg()[0]:.2f})", flush=True)
-    path = write_runs(study.name, rounds, {**machine_facts(), "versions": versions(), "command": " ".join(sys.argv)})
+    path = write_runs(study.name, unfinished.rounds, facts)
+    unfinished.discard()
     print(f"wrote {path}")
-    return {"rounds": rounds}
+    return {"rounds": unfinished.rounds}
 
 
 def summarised(path: Path, study: str) -> dict:
@@ -116,6 +138,8 @@ def main() -> int:
     parser.add_argument("--studies", type=Path, default=Path("studies.yaml"))
     parser.add_argument("--rounds", type=int, default=3, help="benchmarks of every cell (default: %(default)s)")
     parser.add_argument("--cells", nargs="+", help="only these cells (as `study.py status` names them)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="discard an unfinished run of these cells instead of going on after its last round")
     parser.add_argument("--summarise", type=Path, metavar="RUN",
                         help="benchmark nothing: summarise a run written before (studies/<study>/qps/*.json)")
     args = parser.parse_args()
@@ -142,7 +166,10 @@ def main() -> int:
     if args.summarise:
         record = summarised(args.summarise, study.name)
     else:
-        record = benchmark_rounds(args, study, algorithms, texts, cells)
+        try:
+            record = benchmark_rounds(args, study, algorithms, texts, cells)
+        except TopobenchError as exc:
+            raise SystemExit(f"error: {exc}") from None
     rebenched = with_back_to_back_qps(cells, record)
     medians = {c["cell"]: {a: (((c["algorithms"].get(a) or {}).get("at_knn") or {}).get(LEVEL) or {}).get("qps")
                            if a != REFERENCE else max((p[1] for p in (c["algorithms"].get(a) or {}).get("frontier")

@@ -363,6 +363,33 @@ def test_back_to_back_qps_runs_are_kept_and_the_report_uses_them(workspace, caps
     assert study_main(["-q", "--studies", studies, "report", "tiny-sweep"]) == 2
     assert "qps is nan, not a finite number" in capsys.readouterr().err
 
+    # A run killed after its first round goes on from the second: the kept round is written as it was measured.
+    first = record["rounds"][0]
+    assert first["started"] <= first["finished"] and first["started"].endswith("+00:00")
+    unfinished = workspace / "studies" / "tiny-sweep" / "qps" / "unfinished" / "run.json"
+    unfinished.parent.mkdir()
+    unfinished.write_text(json.dumps({"plan": {"cells": two, "algorithms": ["flat", "hnsw"], "rounds": 2},
+                                      "machine": record["machine"], "rounds": [first]}))
+    resumed = subprocess.run([sys.executable, str(ROOT / "bench" / "study_qps.py"), "tiny-sweep", "--studies",
+                              studies, "--rounds", "2"], capture_output=True, text=True, cwd=workspace, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"going on with {unfinished}: 1 of 2 rounds done (the first started {first['started']})" in resumed.stdout
+    assert "round 1/2 done" not in resumed.stdout and "round 2/2 done" in resumed.stdout
+    written = {p for p in (workspace / "studies" / "tiny-sweep" / "qps").glob("*.json")} - set(runs)
+    assert len(written) == 1 and not unfinished.parent.exists()
+    rounds = json.loads(written.pop().read_text())["rounds"]
+    assert rounds[0] == first and rounds[1]["order"] == two[::-1] and rounds[1]["started"] >= first["finished"]
+    # Rounds planned otherwise are not mixed in: one line, nothing benchmarked or written.
+    unfinished.parent.mkdir()
+    unfinished.write_text(json.dumps({"plan": {"cells": two, "algorithms": ["flat", "hnsw"], "rounds": 3},
+                                      "machine": record["machine"], "rounds": [first]}))
+    refused = subprocess.run([sys.executable, str(ROOT / "bench" / "study_qps.py"), "tiny-sweep", "--studies",
+                              studies, "--rounds", "2"], capture_output=True, text=True, cwd=workspace, timeout=600)
+    assert refused.returncode == 1 and refused.stderr.strip().splitlines() == [
+        f"error: {unfinished} holds an unfinished run of tiny-sweep with other rounds: rerun with the same cells and "
+        "--rounds to finish it, or pass --fresh to discard it"]
+    assert len(list((workspace / "studies" / "tiny-sweep" / "qps").glob("*.json"))) == 2
+
 
 def test_a_back_to_back_run_leaves_text_search_out(tmp_path, monkeypatch):
     # BM25 searches the same texts in every cell and has no k-NN recall: rerunning it would measure only the machine.
