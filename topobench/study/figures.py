@@ -347,7 +347,7 @@ def draw_figures(a: StudyAnalysis, out_dir: Path, processes: int | None = None) 
 
     factor = a.shown[0] if len(a.shown) == 1 else "variant"
     draw("task.png", f"{factor} vs exact-search nDCG@10 and Recall@100: mean and 95 % t interval over seeds",
-            factor_figure, a.task_measures, "task quality (exact search)")
+         factor_figure, a.task_measures, "task quality (exact search)")
     found = {algo for c in a.cells for algo, entry in (c.get("algorithms") or {}).items() if entry}
     for algo in dict.fromkeys((*ALWAYS_TRIED, *a.algorithms)):
         file = f"index-{algo}.png"
@@ -359,23 +359,23 @@ def draw_figures(a: StudyAnalysis, out_dir: Path, processes: int | None = None) 
         else:
             names = " and ".join(m.label for m in measures)
             draw(file, f"{factor} vs {names}: mean and 95 % t interval over seeds",
-                    factor_figure, measures, f"{algo} at {level}")
+                 factor_figure, measures, f"{algo} at {level}")
     if not a.geometry_stats:
         skip("geometry-*.png: the cells have no geometry statistics")
     elif not a.correlation_costs:
         skip("geometry-*.png: no index cost varies over the cells")
     for m in a.correlation_costs:
         draw(f"geometry-{re.sub(r'[^A-Za-z0-9_.]+', '-', m.key).strip('-')}.png",
-                f"each geometry statistic vs {m.label}, one point per cell (Spearman ρ and 95 % bootstrap interval)",
-                geometry_figure, m)
+             f"each geometry statistic vs {m.label}, one point per cell (Spearman ρ and 95 % bootstrap interval)",
+             geometry_figure, m)
     seed = frontier_seed(a)
     draw("frontiers.png", "k-NN recall vs QPS Pareto frontiers of the variants"
-            + ("" if seed is None else f" (seed {seed})"), _frontiers)
+         + ("" if seed is None else f" (seed {seed})"), _frontiers)
     draw("positive-cosines.png", "cos(q, d⁺) over the judged test pairs per variant, seeds pooled",
-            cosine_figure)
+         cosine_figure)
     draw("hardness.png", f"per-query hardness (the share of the corpus's distance computations needed to reach "
-            f"recall {HARDNESS_RHO:g} for that query), its distribution per variant, seeds pooled",
-            hardness_figure)
+         f"recall {HARDNESS_RHO:g} for that query), its distribution per variant, seeds pooled",
+         hardness_figure)
     jobs = [entry for entry in entries if not isinstance(entry, str)]
     outcomes = iter(_draw_all(a, jobs, out_dir, processes))
     drawn: list[Drawn] = []
