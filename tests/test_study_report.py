@@ -297,6 +297,19 @@ def test_without_worker_processes_the_figures_are_drawn_one_by_one(tmp_path, mon
     assert drawn and all((tmp_path / d.file).stat().st_size > 1000 for d in drawn)
 
 
+def test_frontier_panels_show_no_recall_above_one():
+    from topobench.study.figures import RECALL_MARGIN, frontier_figure
+    from topobench.study.report import study_analysis
+
+    fig, seed = frontier_figure(study_analysis(sweep(weights=(0.0, 1.0), seeds=(13, 14)), SPEC))
+    panels = {ax.get_title(): ax for ax in fig.axes}
+    assert seed == 13 and set(panels) == {"hnsw", "ivf", "flat"}
+    for title, ax in panels.items():
+        left, right = ax.get_xlim()
+        assert right <= 1.0 + RECALL_MARGIN and left < 0.95, (title, left, right)
+        assert all(x <= right for line in ax.get_lines() for x in line.get_xdata()), title  # points at 1.0 stay in
+
+
 def test_report_replaces_only_an_earlier_report(tmp_path):
     cells = sweep(weights=(0.0, 1.0), seeds=(13, 14), algorithms=("hnsw",), geometry=False, cosines=False)
     out = tmp_path / "report"

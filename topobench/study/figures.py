@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 DPI = 100
 PANEL = (5.0, 3.6)  # inches per panel
+RECALL_MARGIN = 0.005  # room right of recall 1.0 on a frontier axis, so points at 1.0 are not cut
 ALWAYS_TRIED = ("hnsw", "ivf")  # index figures a reader expects; a study without them is told why they are missing
 
 
@@ -219,6 +220,8 @@ def frontier_figure(a: StudyAnalysis) -> tuple[Figure, int | None]:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3, color=colors[v.key],
                         label=v.label)
         ax.axvline(float(KNN_LEVEL), color="0.5", linestyle=":", linewidth=1)
+        left, right = ax.get_xlim()
+        ax.set_xlim(left, min(right, 1.0 + RECALL_MARGIN))  # no recall ticks above 1 (flat's lone point at 1.0)
         ax.set_yscale("log")
         readable_log_ticks(ax.yaxis)
         ax.set_xlabel("k-NN recall")
