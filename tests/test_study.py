@@ -337,6 +337,7 @@ def test_back_to_back_qps_runs_are_kept_and_the_report_uses_them(workspace, caps
     assert study_main(["-q", "--studies", studies, "report", "tiny-sweep"]) == 0
     report = (workspace / "studies" / "tiny-sweep" / "report" / "report.md").read_text()
     assert f"median over 2 rounds of all cells benchmarked back to back in rotated order (qps/{runs[0].name}" in report
+    assert "Timing noise, per cell: read off one round alone, QPS at k-NN 0.95 is lower in the slowest round" in report
     # The README's tables take the same QPS as the report (a README QPS÷flat is the report's).
     readme = analysis_of("tiny-sweep", workspace / "studies", workspace / "studies.yaml")
     cells = {c["cell"]: c for c in readme.cells}

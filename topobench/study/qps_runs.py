@@ -193,3 +193,48 @@ def uncovered(cells: Sequence[Mapping[str, Any]], record: Mapping[str, Any]) -> 
     """The cells (by name) the back-to-back run did not measure in every round."""
     return [str(c.get("cell")) for c in cells
             if not all(str(c.get("cell")) in rnd.get("points", {}) for rnd in record.get("rounds") or [])]
+
+
+@dataclass(frozen=True)
+class RoundSpread:
+    """How far one algorithm's QPS at a k-NN level moves between the rounds of a back-to-back run: per cell, the
+    slowest round's reading below the fastest's, ``(fastest − slowest) / fastest``, each round's QPS read off that
+    round's own frontier; ``median`` and ``largest`` over the cells (``cell``: the largest's). The median over rounds
+    that the report shows is steadier than one round, but a difference between variants of this order is the size
+    of the machine's timing noise, not only of the vectors'."""
+
+    algorithm: str
+    cells: int
+    median: float
+    largest: float
+    cell: str
+
+
+def round_spreads(record: Mapping[str, Any], level: float = 0.95) -> list[RoundSpread]:
+    """One :class:`RoundSpread` per algorithm of ``record`` (in first-seen order) over the cells that reach ``level``
+    in at least two rounds."""
+    readings: dict[str, dict[str, list[float]]] = {}
+    for rnd in record.get("rounds") or []:
+        for cell, algorithms in (rnd.get("points") or {}).items():
+            for algorithm in algorithms:
+                value = at_level(frontier(median_points({"rounds": [rnd]}, cell, algorithm)), level)
+                if value is not None and value["qps"]:
+                    readings.setdefault(algorithm, {}).setdefault(cell, []).append(value["qps"])
+    out = []
+    for algorithm, by_cell in readings.items():
+        spreads = {cell: (max(v) - min(v)) / max(v) for cell, v in by_cell.items() if len(v) >= 2}
+        if spreads:
+            worst = max(spreads, key=lambda c: (spreads[c], c))
+            out.append(RoundSpread(algorithm, len(spreads), statistics.median(spreads.values()), spreads[worst], worst))
+    return out
+
+
+def round_spread_sentence(spreads: Sequence[RoundSpread], level: float = 0.95) -> str:
+    """The report's words for :func:`round_spreads` ("" without any)."""
+    if not spreads:
+        return ""
+    parts = [f"{100 * s.median:.0f} % for {s.algorithm} ({s.cells} cell{'s' * (s.cells != 1)}; "
+             f"largest {100 * s.largest:.0f} %, {s.cell})" for s in spreads]
+    return (f"Timing noise, per cell: read off one round alone, QPS at k-NN {level:g} is lower in the slowest round "
+            f"than in the fastest by a median {', '.join(parts)}; the medians over rounds below are steadier, but a "
+            "QPS difference between variants of that size can be the machine's.")

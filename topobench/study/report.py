@@ -21,7 +21,7 @@ from typing import Any
 from topobench.core.atomic import atomic_path
 from topobench.core.errors import TopobenchError
 from topobench.report import html as h
-from topobench.study.analysis import StudyAnalysis, analyse
+from topobench.study.analysis import KNN_LEVEL, StudyAnalysis, analyse
 from topobench.study.cells import read_cell, studies_dir
 from topobench.study.explore import FILE as EXPLORE
 from topobench.study.explore import write_explore
@@ -158,6 +158,8 @@ def back_to_back(cells: Sequence[Mapping[str, Any]], spec: Mapping[str, Any],
         latest_runs,
         recall_agreement,
         rerun_algorithms,
+        round_spread_sentence,
+        round_spreads,
         uncovered,
         with_back_to_back_qps,
     )
@@ -173,11 +175,13 @@ def back_to_back(cells: Sequence[Mapping[str, Any]], spec: Mapping[str, Any],
         return list(cells), (f"QPS as each cell measured it: the back-to-back run {path.name} lacks "
                              f"{len(missing)} of the cells ({', '.join(missing[:3])}…); run bench/study_qps.py again.")
     rounds = len(record["rounds"])
+    noise = round_spread_sentence(round_spreads(record, float(KNN_LEVEL)), float(KNN_LEVEL))
     return with_back_to_back_qps(cells, record), (
         f"Every QPS below (frontiers, QPS at a level, QPS÷flat) is the median over {rounds} rounds of all cells "
         f"benchmarked back to back in rotated order ({FOLDER}/{path.name}, {record['created']}, "
         f"{record['machine'].get('cpu', 'this machine')}), not the QPS each cell measured when it finished. "
         + recall_agreement(cells, record).sentence()
+        + (f" {noise}" if noise else "")
         + "".join(f" {a} (text search, not rerun) keeps each cell's own QPS."
                   for a in rerun_algorithms(spec.get("algorithms") or [])[1]))
 
