@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""How steady is one QPS reading? The runner's protocol beside two steadier readings of the same index, side by side.
+"""How steady is one QPS reading? The runner's protocol beside two candidate readings of the same index, side by side.
 
 A study's QPS at k-NN 0.95 is interpolated between two points, each read as the best of ``runs`` timed passes over the
-test queries (``topobench.runs.timing.measure_single``). On SciFact a pass of 300 queries through HNSW takes ~6 ms, so
-a few scheduler ticks or a neighbour's burst on the host decide a reading: back to back, one cell's HNSW QPS at 0.95
-moved a median 16 % between rounds (the w-sweep report's "Timing noise" line). This bench times one index at one
-setting ``--repeats`` times with three readings, interleaved (A, B, C, then B, C, A, …) so drift hits all alike:
+test queries (``topobench.runs.timing.measure_single``). Back to back, one cell's HNSW QPS at 0.95 moved a median 16 %
+between rounds (the w-sweep report's "Timing noise" line). On SciFact a pass of 300 queries through HNSW takes ~6 ms:
+is the noise a few scheduler ticks within such short passes (which longer passes or dropping the slowest calls would
+smooth), or the machine's speed drifting over seconds (which only timing compared things next to each other divides
+out)? This bench times one index at one setting ``--repeats`` times with three readings, interleaved (A, B, C, then
+B, C, A, …) so drift hits all alike:
 
 - ``runner``: what the runner records — the best of ``--runs`` passes, each the mean latency over the queries;
 - ``trimmed``: the same passes, each pass's mean over its fastest 95 % of queries (calls hit by an interruption
