@@ -16,6 +16,11 @@ seeds, the seed-paired difference from the baseline and, for a numeric factor (t
     HF_HUB_CACHE=../shared/hf/hub HF_HUB_OFFLINE=1 TOPOBENCH_MIRROR=../shared/mirror \\
         python bench/study_qps.py w-sweep --rounds 3
 
+``--interleave`` pairs finer: each round builds every cell's index of one build configuration and times all cells at
+one setting before the next setting (:mod:`topobench.study.qps_interleaved`), so the readings a comparison divides
+were taken seconds apart, not a cell's whole benchmark apart (the machine's speed drifts over seconds:
+``bench/qps_noise.py``). The round records ``design: interleaved``; the report says which design its QPS comes from.
+
 A run killed part way (a session that ends) goes on after its last finished round when started again with the same
 cells and ``--rounds`` on the same machine (``--fresh`` starts over): finished rounds are kept in
 ``studies/<study>/qps/unfinished/`` (not committed; :mod:`topobench.study.qps_unfinished`), and each round records
@@ -89,11 +94,14 @@ def benchmark_rounds(args: argparse.Namespace, study, algorithms: list[str], tex
     is kept (:class:`topobench.study.qps_unfinished.UnfinishedRun`): a run killed part way goes on after its last
     finished round when started again (``--fresh``: from the first)."""
     from topobench.core.machine import machine_facts, versions
-    from topobench.study.qps_runs import write_runs
+    from topobench.study.qps_interleaved import interleaved_round
+    from topobench.study.qps_runs import INTERLEAVED, write_runs
     from topobench.study.qps_unfinished import UnfinishedRun
 
     facts = {**machine_facts(), "versions": versions(), "command": " ".join(sys.argv)}
     plan = {"cells": [c["cell"] for c in cells], "algorithms": algorithms, "rounds": args.rounds}
+    if args.interleave:
+        plan["design"] = INTERLEAVED
     unfinished = UnfinishedRun.open(study.name, plan, facts, fresh=args.fresh)
     if unfinished.rounds:
         print(f"going on with {unfinished.path}: {len(unfinished.rounds)} of {args.rounds} rounds done (the first "
@@ -104,7 +112,12 @@ def benchmark_rounds(args: argparse.Namespace, study, algorithms: list[str], tex
     with tempfile.TemporaryDirectory(prefix="study-qps-") as scratch:
         for r in range(len(unfinished.rounds), args.rounds):
             order = [(i + r * len(cells) // args.rounds) % len(cells) for i in range(len(cells))]
-            unfinished.add(benchmark_round(study, algorithms, cells, Path(scratch) / f"round{r}", order))
+            folder = Path(scratch) / f"round{r}"
+            if args.interleave:
+                unfinished.add(interleaved_round(cells, algorithms, study.count, study.runs, folder, order,
+                                                 study.definitions))
+            else:
+                unfinished.add(benchmark_round(study, algorithms, cells, folder, order))
             print(f"round {r + 1}/{args.rounds} done (load {os.getloadavg()[0]:.2f})", flush=True)
     path = write_runs(study.name, unfinished.rounds, facts)
     unfinished.discard()
@@ -140,6 +153,9 @@ def main() -> int:
     parser.add_argument("--cells", nargs="+", help="only these cells (as `study.py status` names them)")
     parser.add_argument("--fresh", action="store_true",
                         help="discard an unfinished run of these cells instead of going on after its last round")
+    parser.add_argument("--interleave", action="store_true",
+                        help="time every cell at one setting before the next setting (topobench.study."
+                             "qps_interleaved), instead of one cell's whole grid after another")
     parser.add_argument("--summarise", type=Path, metavar="RUN",
                         help="benchmark nothing: summarise a run written before (studies/<study>/qps/*.json)")
     args = parser.parse_args()

@@ -392,6 +392,55 @@ def test_back_to_back_qps_runs_are_kept_and_the_report_uses_them(workspace, caps
     assert len(list((workspace / "studies" / "tiny-sweep" / "qps").glob("*.json"))) == 2
 
 
+def test_an_interleaved_run_times_every_cell_at_a_setting_before_the_next(workspace, monkeypatch):
+    from topobench.study import qps_interleaved
+    from topobench.study.runner import load_cells
+
+    studies = str(workspace / "studies.yaml")
+    study = get_study("tiny-sweep", workspace / "studies.yaml")
+    two = [c.name for c in study.cells[:2]]
+    assert study_main(["-q", "--studies", studies, "run", "tiny-sweep", "--cells", *two]) == 0
+    cells = [c for c in load_cells("tiny-sweep") if c["cell"] in two]
+    names = {c["dataset"]: c["cell"] for c in cells}
+    timed = []
+    measure = qps_interleaved.measure_single
+
+    def spy(index, queries, k, runs):
+        timed.append((id(index), queries.tobytes()))  # which index object, and which cell's queries
+        return measure(index, queries, k, runs)
+
+    monkeypatch.setattr(qps_interleaved, "measure_single", spy)
+    order = [1, 0]
+    rnd = qps_interleaved.interleaved_round(cells, ["flat", "hnsw"], study.count, 1, workspace / "scratch", order,
+                                            study.definitions)
+    # flat's one setting, then hnsw's three (ef 10, 20, 80 on one build): each setting times both cells before the
+    # next, who goes first alternating from one setting to the next; each cell has its own index object per build.
+    cell_of = {}
+    for _, queries in timed:
+        cell_of.setdefault(queries, len(cell_of))
+    assert len(timed) == 8 and len({index for index, _ in timed}) == 4  # flat: 2 indexes; hnsw: 2 indexes
+    assert [cell_of[queries] for _, queries in timed] == [0, 1, 1, 0, 0, 1, 1, 0]
+    assert rnd["design"] == "interleaved" and rnd["order"] == [names[cells[i]["dataset"]] for i in order]
+    # Scored as the cells were: every point has its cell's own k-NN recall.
+    record = {"rounds": [rnd]}
+    agreement = recall_agreement(cells, record)
+    assert agreement.compared == 8 and agreement.equal == 8
+
+    bench = subprocess.run([sys.executable, str(ROOT / "bench" / "study_qps.py"), "tiny-sweep", "--studies", studies,
+                            "--rounds", "2", "--interleave"], capture_output=True, text=True, cwd=workspace,
+                           timeout=600)
+    assert bench.returncode == 0, bench.stderr[-2000:]
+    [run] = (workspace / "studies" / "tiny-sweep" / "qps").glob("*.json")
+    written = json.loads(run.read_text())
+    assert [r["design"] for r in written["rounds"]] == ["interleaved"] * 2
+    assert [r["order"] for r in written["rounds"]] == [two, two[::-1]]
+    assert bench.stdout.splitlines()[-1].endswith("recall_equal=16/16")
+    assert study_main(["-q", "--studies", studies, "report", "tiny-sweep"]) == 0
+    report = (workspace / "studies" / "tiny-sweep" / "report" / "report.md").read_text()
+    assert ("median over 2 rounds of all cells benchmarked interleaved (at each setting every cell timed in turn, the "
+            f"order rotated) (qps/{run.name}") in report
+
+
 def test_a_back_to_back_run_leaves_text_search_out(tmp_path, monkeypatch):
     # BM25 searches the same texts in every cell and has no k-NN recall: rerunning it would measure only the machine.
     assert rerun_algorithms(["hnsw", "bm25", "ivf", "flat"]) == (["hnsw", "ivf", "flat"], ["bm25"])

@@ -107,7 +107,7 @@ def run_definition(config: RunConfig, definition: Definition, pending: list[int]
                 m = measure_threads(index, dataset.test, config.count, config.runs, config.threads, config.rounds)
             else:
                 m = measure_single(index, dataset.test, config.count, config.runs)
-        result = _to_result(config, definition, dataset, index, qargs, m, build_time, size)
+        result = to_result(config, definition, dataset, index, qargs, m, build_time, size)
         result.memory = memory.record(build_memory, search_memory, loaded_rss)
         result.machine = facts
         if config.repeat_index > 1 and res.result_problem(paths[i], config.count, len(dataset.test),
@@ -123,8 +123,10 @@ def run_definition(config: RunConfig, definition: Definition, pending: list[int]
     index.done()
 
 
-def _to_result(config: RunConfig, definition: Definition, dataset: Dataset, index, qargs, m: Measurement,
-               build_time: float, size: int | None) -> res.Result:
+def to_result(config: RunConfig, definition: Definition, dataset: Dataset, index, qargs, m: Measurement,
+              build_time: float, size: int | None) -> res.Result:
+    """The result file's content for one measured point (distances of the found neighbours computed here); also used
+    by :mod:`topobench.study.qps_interleaved`, which times points outside a sweep."""
     if m.scores is not None:
         distances = np.where(m.neighbors >= 0, -m.scores, np.inf).astype(np.float32)
         stats = {**m.stats, "text_index": 1.0}

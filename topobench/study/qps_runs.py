@@ -29,6 +29,7 @@ from topobench.study.measure import KNN_LEVELS, at_level, frontier
 
 FOLDER = "qps"
 FORMAT = 1
+INTERLEAVED = "interleaved"  # a round's ``design`` when every cell was timed at one setting before the next
 
 
 def runs_dir(study: str, studies: Path | None = None) -> Path:

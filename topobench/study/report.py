@@ -155,6 +155,7 @@ def back_to_back(cells: Sequence[Mapping[str, Any]], spec: Mapping[str, Any],
     (or None without a study name)."""
     from topobench.study.qps_runs import (
         FOLDER,
+        INTERLEAVED,
         latest_runs,
         recall_agreement,
         rerun_algorithms,
@@ -176,9 +177,11 @@ def back_to_back(cells: Sequence[Mapping[str, Any]], spec: Mapping[str, Any],
                              f"{len(missing)} of the cells ({', '.join(missing[:3])}…); run bench/study_qps.py again.")
     rounds = len(record["rounds"])
     noise = round_spread_sentence(round_spreads(record, float(KNN_LEVEL)), float(KNN_LEVEL))
+    design = ("interleaved (at each setting every cell timed in turn, the order rotated)"
+              if all(r.get("design") == INTERLEAVED for r in record["rounds"]) else "back to back in rotated order")
     return with_back_to_back_qps(cells, record), (
         f"Every QPS below (frontiers, QPS at a level, QPS÷flat) is the median over {rounds} rounds of all cells "
-        f"benchmarked back to back in rotated order ({FOLDER}/{path.name}, {record['created']}, "
+        f"benchmarked {design} ({FOLDER}/{path.name}, {record['created']}, "
         f"{record['machine'].get('cpu', 'this machine')}), not the QPS each cell measured when it finished. "
         + recall_agreement(cells, record).sentence()
         + (f" {noise}" if noise else "")
