@@ -41,7 +41,6 @@ agree (:func:`topobench.study.qps_runs.recall_agreement`).
 from __future__ import annotations
 
 import argparse
-import datetime
 import logging
 import os
 import statistics
@@ -63,6 +62,7 @@ def benchmark_round(study, algorithms: list[str], cells, folder: Path, order: li
     point's [build args, query args, k-NN recall, QPS]."""
     from topobench.datasets.store import load_dataset
     from topobench.runs.runner import RunConfig, run_sweep
+    from topobench.study.qps_runs import utc_now
     from topobench.study.settings import point_settings
 
     started = utc_now()
@@ -82,11 +82,6 @@ def benchmark_round(study, algorithms: list[str], cells, folder: Path, order: li
                                                 sum(len(p) for p in out[cell["cell"]].values()))
     return {"order": [cells[i]["cell"] for i in order], "load_1min": round(os.getloadavg()[0], 2),
             "started": started, "finished": utc_now(), "points": out}
-
-
-def utc_now() -> str:
-    """Now, UTC, to the second (ISO 8601)."""
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def benchmark_rounds(args: argparse.Namespace, study, algorithms: list[str], texts: list[str], cells) -> dict:

@@ -16,8 +16,6 @@ index for every cell at once.
 
 from __future__ import annotations
 
-import datetime
-import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -34,11 +32,8 @@ from topobench.runs import results as res
 from topobench.runs.runner import select_definitions
 from topobench.runs.timing import measure_single
 from topobench.runs.unit_run import RunConfig, point_paths, to_result
-from topobench.study.qps_runs import INTERLEAVED
+from topobench.study.qps_runs import INTERLEAVED, utc_now
 from topobench.study.settings import point_settings
-
-logger = logging.getLogger(__name__)
-
 
 
 def _grid(definitions) -> list[tuple[str, list, list]]:
@@ -53,7 +48,7 @@ def interleaved_round(cells: Sequence[Mapping[str, Any]], algorithms: list[str],
 
     Every cell must have the same grid (one corpus and encoder: the study's); otherwise a :class:`ConfigError`
     names the first that differs."""
-    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    started = utc_now()
     chosen = [cells[i] for i in order]
     datasets = [load_dataset(str(c["dataset"])) for c in chosen]  # a missing one is built (trained) first
     extra = {"definitions_file": definitions_file} if definitions_file else {}
@@ -95,5 +90,4 @@ def interleaved_round(cells: Sequence[Mapping[str, Any]], algorithms: list[str],
             out[str(cell["cell"])] = {a: [[p["build"], p["query"], p["k-nn"], p["qps"]] for p in pts]
                                       for a, pts in settings.items()}
     return {"order": [str(c["cell"]) for c in chosen], "design": INTERLEAVED, "load_1min": round(os.getloadavg()[0], 2),
-            "started": started, "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "points": out}
+            "started": started, "finished": utc_now(), "points": out}

@@ -32,6 +32,11 @@ FORMAT = 1
 INTERLEAVED = "interleaved"  # a round's ``design`` when every cell was timed at one setting before the next
 
 
+def utc_now() -> str:
+    """Now, UTC, to the second (ISO 8601): when a round started or finished."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
 def runs_dir(study: str, studies: Path | None = None) -> Path:
     """``<studies>/<study>/qps/`` (``studies``: default ``$TOPOBENCH_STUDIES`` or ``studies/``)."""
     return (studies or studies_dir()) / study / FOLDER
