@@ -62,8 +62,7 @@ def benchmark_round(study, algorithms: list[str], cells, folder: Path, order: li
     point's [build args, query args, k-NN recall, QPS]."""
     from topobench.datasets.store import load_dataset
     from topobench.runs.runner import RunConfig, run_sweep
-    from topobench.study.qps_runs import utc_now
-    from topobench.study.settings import point_settings
+    from topobench.study.qps_runs import round_points, utc_now
 
     started = utc_now()
     out: dict[str, dict[str, list]] = {}
@@ -75,9 +74,7 @@ def benchmark_round(study, algorithms: list[str], cells, folder: Path, order: li
                                algorithms)
             if report.failed:
                 raise SystemExit(f"error: {cell['cell']}: {report.failed[0]}")
-            settings = point_settings(load_dataset(cell["dataset"], build=False), study.count, algorithms)
-            out[cell["cell"]] = {a: [[p["build"], p["query"], p["k-nn"], p["qps"]] for p in points]
-                                 for a, points in settings.items()}
+            out[cell["cell"]] = round_points(load_dataset(cell["dataset"], build=False), study.count, algorithms)
             logging.getLogger("study_qps").info("%s: %d points", cell["cell"],
                                                 sum(len(p) for p in out[cell["cell"]].values()))
     return {"order": [cells[i]["cell"] for i in order], "load_1min": round(os.getloadavg()[0], 2),

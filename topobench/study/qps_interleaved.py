@@ -32,8 +32,7 @@ from topobench.runs import results as res
 from topobench.runs.runner import select_definitions
 from topobench.runs.timing import measure_single
 from topobench.runs.unit_run import RunConfig, point_paths, to_result
-from topobench.study.qps_runs import INTERLEAVED, utc_now
-from topobench.study.settings import point_settings
+from topobench.study.qps_runs import INTERLEAVED, round_points, utc_now
 
 
 def _grid(definitions) -> list[tuple[str, list, list]]:
@@ -84,10 +83,7 @@ def interleaved_round(cells: Sequence[Mapping[str, Any]], algorithms: list[str],
             for index, *_ in built:
                 index.done()
         bar.close()
-        out = {}
-        for cell, ds in zip(chosen, datasets, strict=True):
-            settings = point_settings(ds, count, algorithms)
-            out[str(cell["cell"])] = {a: [[p["build"], p["query"], p["k-nn"], p["qps"]] for p in pts]
-                                      for a, pts in settings.items()}
+        out = {str(cell["cell"]): round_points(ds, count, algorithms)
+               for cell, ds in zip(chosen, datasets, strict=True)}
     return {"order": [str(c["cell"]) for c in chosen], "design": INTERLEAVED, "load_1min": round(os.getloadavg()[0], 2),
             "started": started, "finished": utc_now(), "points": out}

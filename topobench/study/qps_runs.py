@@ -22,10 +22,12 @@ from typing import Any
 
 from topobench.core.atomic import atomic_path
 from topobench.core.errors import ConfigError
+from topobench.datasets.store import Dataset
 from topobench.metrics.registry import Point
 from topobench.runs.results import params_json
 from topobench.study.cells import studies_dir
 from topobench.study.measure import KNN_LEVELS, at_level, frontier
+from topobench.study.settings import point_settings
 
 FOLDER = "qps"
 FORMAT = 1
@@ -35,6 +37,13 @@ INTERLEAVED = "interleaved"  # a round's ``design`` when every cell was timed at
 def utc_now() -> str:
     """Now, UTC, to the second (ISO 8601): when a round started or finished."""
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def round_points(dataset: Dataset, count: int, algorithms: Sequence[str]) -> dict[str, list[list]]:
+    """One cell's entry in a round: per algorithm, each point's [build args, query args, k-NN recall, QPS], read from
+    the results the round just wrote (:func:`topobench.study.settings.point_settings`, as the cells were scored)."""
+    return {a: [[p["build"], p["query"], p["k-nn"], p["qps"]] for p in points]
+            for a, points in point_settings(dataset, count, algorithms).items()}
 
 
 def runs_dir(study: str, studies: Path | None = None) -> Path:
